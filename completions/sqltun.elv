@@ -1,0 +1,61 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[sqltun] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'sqltun'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'sqltun'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sqltun;connect'= {
+            cand --ssh 'SSH destination: [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
+            cand --db 'Target as seen from the last hop: host:port or [v6addr]:port. Repeatable'
+            cand --local-port 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order'
+            cand --bind 'Local address to listen on. Anything but loopback also needs --expose-to-network'
+            cand -i 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand --identity 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand -o 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)'
+            cand --known-hosts 'known_hosts file to read and record keys in (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts, as OpenSSH)'
+            cand --password-file 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt'
+            cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
+            cand --output 'What stdout carries once the tunnel is ready'
+            cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
+            cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+            cand -v 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand --verbose 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sqltun;help'= {
+            cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sqltun;help;connect'= {
+        }
+        &'sqltun;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,130 @@
+//! The user-facing error taxonomy: one class per failure a script may want to tell apart, each with its
+//! own exit code. Messages are one sentence naming what failed, where, and what to do about it.
+
+use std::fmt;
+
+/// A class of failure; each maps to one documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A bug or an unexpected local condition.
+    Internal,
+    /// Bad flags, a malformed destination, target, config file or key file, or a missing secret.
+    Usage,
+    /// A bastion could not be reached: DNS, TCP connect, timeout, or the SSH handshake did not complete.
+    Unreachable,
+    /// A host key was unknown (and not accepted), changed, or revoked.
+    HostKey,
+    /// Every authentication method was refused, or a secret was wrong.
+    Auth,
+    /// The last hop refused to open the forward to the target.
+    ForwardRefused,
+    /// The local listener could not be bound.
+    LocalBind,
+    /// An established SSH session failed (protocol error, disconnect).
+    Session,
+}
+
+impl Kind {
+    /// The process exit code for this class (documented in the README and the man page).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Internal => 1,
+            Kind::Usage => 2,
+            Kind::Unreachable => 3,
+            Kind::HostKey => 4,
+            Kind::Auth => 5,
+            Kind::ForwardRefused => 6,
+            Kind::LocalBind => 7,
+            Kind::Session => 8,
+        }
+    }
+
+    /// Every class, in exit-code order (for documentation and tests).
+    pub const ALL: [Kind; 8] = [
+        Kind::Internal,
+        Kind::Usage,
+        Kind::Unreachable,
+        Kind::HostKey,
+        Kind::Auth,
+        Kind::ForwardRefused,
+        Kind::LocalBind,
+        Kind::Session,
+    ];
+
+    /// A short description of the class, as the README's exit-code table words it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Internal => "internal error (a bug: please report it)",
+            Kind::Usage => "usage or configuration error (bad flag, destination, config, key file, missing secret)",
+            Kind::Unreachable => "an SSH host is unreachable (DNS, TCP, timeout, handshake)",
+            Kind::HostKey => "host key rejected (unknown, changed or revoked)",
+            Kind::Auth => "authentication failed",
+            Kind::ForwardRefused => "the forward to the target was refused",
+            Kind::LocalBind => "the local port could not be bound",
+            Kind::Session => "the SSH session failed after it was established",
+        }
+    }
+}
+
+/// An error a user sees: its class and one line of text.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    message: String,
+}
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::new(Kind::Usage, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(Kind::Internal, message)
+    }
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
+    }
+    /// Prefix the message with where it happened (`hop 1/2 deploy@host:22`).
+    pub fn context(self, place: impl fmt::Display) -> Self {
+        Error {
+            kind: self.kind,
+            message: format!("{place}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scripts tell failures apart by exit code, so no two classes may share one.
+    #[test]
+    fn exit_codes_are_distinct() {
+        let mut codes: Vec<u8> = Kind::ALL.iter().map(|k| k.exit_code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Kind::ALL.len());
+        assert!(!codes.contains(&0));
+    }
+}

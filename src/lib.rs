@@ -1,0 +1,29 @@
+//! sqltun opens a tunnel to a private database through one or more SSH bastions, prints the local
+//! port on stdout once the tunnel is usable, and forwards every local connection to the database as
+//! seen from the last hop.
+//!
+//! ```text
+//! argv ─► cli (clap, validates only) ─► resolve (flags + -o + env ─► TunnelPlan: plain data)
+//!                                                    │
+//! app: ssh::Chain::connect (hop by hop, host keys, auth) ─► bind listener(s) ─► output: ready line
+//!                                                    │
+//! tunnel::serve(listeners, chain, shutdown)
+//!    └─ per accepted connection: open direct-tcpip to the target ─► pipe bytes both ways
+//! ```
+//!
+//! Modules: [`cli`] the command line; [`resolve`] flags and environment into a [`plan::TunnelPlan`];
+//! [`ssh`] sessions, host keys, authentication; [`tunnel`] listeners and forwarding; [`output`] stdout
+//! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print.
+
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod output;
+pub mod plan;
+pub mod resolve;
+pub mod secret;
+pub mod ssh;
+pub mod tunnel;
+
+#[cfg(test)]
+mod generated;

@@ -1,0 +1,141 @@
+//! The tunnel plan: plain data produced by `resolve` and consumed by `ssh` and `tunnel`.
+//! Nothing here does IO or knows clap or russh types, so tests compare plans with `assert_eq!`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Everything needed to open the tunnel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunnelPlan {
+    /// The SSH hops in dialling order; the last one opens the forwards.
+    pub hops: Vec<Hop>,
+    /// One local listener per forward, in the order given on the command line.
+    pub forwards: Vec<Forward>,
+    /// The local address listeners bind to.
+    pub bind: IpAddr,
+    /// What stdout carries once the tunnel is ready.
+    pub output: OutputFormat,
+    /// Whether a person can be asked (a terminal is attached and `--batch` is off).
+    pub interactive: bool,
+}
+
+/// One SSH server on the way to the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    /// How the user named this hop (an alias or `user@host:port` as typed); used in messages.
+    pub name: String,
+    /// The host to dial (as seen from the previous hop).
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: AuthSettings,
+    pub host_keys: HostKeySettings,
+    /// Bound on TCP connect + key exchange + authentication.
+    pub connect_timeout: Duration,
+    /// Keepalive interval (`ServerAliveInterval`), `None` for off.
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered keepalives before the session is declared dead (`ServerAliveCountMax`).
+    pub keepalive_max: u32,
+}
+
+impl Hop {
+    /// `user@host:port`, the way errors and progress name the hop.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("{}@[{}]:{}", self.user, self.host, self.port)
+        } else {
+            format!("{}@{}:{}", self.user, self.host, self.port)
+        }
+    }
+}
+
+/// How to authenticate on one hop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSettings {
+    /// Identity files in the order to try them.
+    pub identities: Vec<PathBuf>,
+    /// Whether the identity list came from the user (errors for missing files) or is the default list.
+    pub identities_explicit: bool,
+    /// Only offer agent keys that match one of `identities` (`IdentitiesOnly`).
+    pub identities_only: bool,
+    pub agent: AgentSource,
+    pub pubkey: bool,
+    pub password: bool,
+    /// A password obtained up front (environment or file); otherwise prompted for when needed.
+    pub password_secret: Option<Secret>,
+    /// Where the password would come from, for error messages (`SQLTUN_SSH_PASSWORD`, a file).
+    pub password_source: Option<String>,
+    /// Passphrase for encrypted identity files (`SQLTUN_SSH_PASSPHRASE`).
+    pub passphrase: Option<Secret>,
+}
+
+/// Where agent keys come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentSource {
+    None,
+    Socket(PathBuf),
+}
+
+/// How host keys are checked on one hop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostKeySettings {
+    pub strict: StrictHostKeyChecking,
+    /// Files that are read, and the first of which is written when a key is recorded.
+    pub user_known_hosts: Vec<PathBuf>,
+    /// Files that are read only.
+    pub global_known_hosts: Vec<PathBuf>,
+    /// Name to look the key up by instead of the host (`HostKeyAlias`).
+    pub alias: Option<String>,
+    /// Record new keys hashed (`HashKnownHosts`).
+    pub hash_known_hosts: bool,
+}
+
+/// OpenSSH's `StrictHostKeyChecking`, with one deliberate difference: a changed key is refused under every setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictHostKeyChecking {
+    /// Never accept an unknown key.
+    Yes,
+    /// Ask a person at a terminal; refuse without one (the default).
+    Ask,
+    /// Record an unknown key and go on.
+    AcceptNew,
+    /// Record an unknown key and go on (a changed key is still refused, unlike OpenSSH).
+    No,
+}
+
+/// One forward: a local listener and the target it reaches from the last hop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    pub target: Target,
+    /// 0 lets the OS choose.
+    pub local_port: u16,
+}
+
+/// A host and port as seen from the last hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What stdout carries once the tunnel is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The local port, one line.
+    Port,
+    /// `host:port` of the local listener, one line.
+    Addr,
+}

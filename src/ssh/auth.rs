@@ -1,0 +1,383 @@
+//! Authentication on one hop, in OpenSSH's order: agent keys, identity files, then password.
+//! Secrets come from the plan (environment or files) or, when a person is there, a prompt.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use russh::MethodKind;
+use russh::client::{AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+
+use super::client::Client;
+use super::dial::PromptClock;
+use super::keys::{self, KeyError};
+use super::{HopLabel, Interaction};
+use crate::error::{Error, Kind, Result};
+use crate::plan::{AgentSource, Hop};
+use crate::secret::Secret;
+
+/// How many times a person may retype a password or passphrase (OpenSSH's NumberOfPasswordPrompts).
+const PROMPT_ATTEMPTS: usize = 3;
+
+struct Attempt<'a> {
+    handle: &'a mut Handle<Client>,
+    hop: &'a Hop,
+    label: &'a HopLabel,
+    interactive: bool,
+    ui: &'a dyn Interaction,
+    clock: &'a PromptClock,
+    /// What was tried, for the final error message.
+    tried: Vec<String>,
+    /// Keys already offered (agent and files), so none is offered twice.
+    offered: Vec<PublicKey>,
+    /// Methods the server says can continue; `None` until it has told us.
+    allowed: Option<Vec<MethodKind>>,
+    rsa_hash: Option<Option<HashAlg>>,
+}
+
+/// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
+pub(crate) async fn authenticate(
+    handle: &mut Handle<Client>,
+    hop: &Hop,
+    label: &HopLabel,
+    interactive: bool,
+    ui: &dyn Interaction,
+    clock: &PromptClock,
+) -> Result<String> {
+    let mut a = Attempt {
+        handle,
+        hop,
+        label,
+        interactive,
+        ui,
+        clock,
+        tried: Vec::new(),
+        offered: Vec::new(),
+        allowed: None,
+        rsa_hash: None,
+    };
+    ui.progress(label, "authenticating");
+    // "none" first, as OpenSSH does: it tells which methods the server accepts.
+    match a
+        .handle
+        .authenticate_none(hop.user.clone())
+        .await
+        .map_err(|e| a.session_error(e))?
+    {
+        AuthResult::Success => return Ok("none".into()),
+        AuthResult::Failure { remaining_methods, .. } => a.allowed = Some(remaining_methods.iter().copied().collect()),
+    }
+    if hop.auth.pubkey && a.allows(MethodKind::PublicKey) {
+        if let Some(method) = a.try_agent().await? {
+            return Ok(method);
+        }
+        if let Some(method) = a.try_identity_files().await? {
+            return Ok(method);
+        }
+    }
+    if hop.auth.password && a.allows(MethodKind::Password) {
+        if let Some(method) = a.try_password().await? {
+            return Ok(method);
+        }
+    }
+    Err(a.failure())
+}
+
+impl Attempt<'_> {
+    fn allows(&self, method: MethodKind) -> bool {
+        self.allowed.as_ref().is_none_or(|m| m.contains(&method))
+    }
+
+    fn session_error(&self, e: russh::Error) -> Error {
+        Error::new(
+            super::classify(&e),
+            format!("{}: the session ended during authentication: {e}", self.label),
+        )
+    }
+
+    fn failure(&self) -> Error {
+        let tried = if self.tried.is_empty() {
+            "nothing the server accepts".to_string()
+        } else {
+            self.tried.join("; ")
+        };
+        let accepts = self
+            .allowed
+            .as_ref()
+            .map(|m| {
+                m.iter()
+                    .map(|k| <&str>::from(k).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        Error::new(
+            Kind::Auth,
+            format!(
+                "{}: authentication failed (tried {tried}); the server accepts: {accepts}; check the user name, -i, the agent, or SQLTUN_SSH_PASSWORD",
+                self.label
+            ),
+        )
+    }
+
+    /// Record the server's answer; `true` on success.
+    fn note(&mut self, result: AuthResult) -> bool {
+        match result {
+            AuthResult::Success => true,
+            AuthResult::Failure {
+                remaining_methods,
+                partial_success,
+            } => {
+                if partial_success {
+                    tracing::info!(hop = %self.label, "partial success; the server wants more");
+                }
+                self.allowed = Some(remaining_methods.iter().copied().collect());
+                false
+            }
+        }
+    }
+
+    async fn rsa_hash(&mut self) -> Option<HashAlg> {
+        if self.rsa_hash.is_none() {
+            // Servers that announce no sig algs (very old ones) get SHA-512 as OpenSSH tries first.
+            let best = self
+                .handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(Some(HashAlg::Sha512));
+            self.rsa_hash = Some(best);
+        }
+        self.rsa_hash.flatten()
+    }
+
+    fn wanted_by_identities_only(&self, key: &PublicKey) -> bool {
+        if !self.hop.auth.identities_only {
+            return true;
+        }
+        self.hop
+            .auth
+            .identities
+            .iter()
+            .filter_map(|p| keys::public_key_for(p))
+            .any(|k| k.key_data() == key.key_data())
+    }
+
+    async fn try_agent(&mut self) -> Result<Option<String>> {
+        let AgentSource::Socket(path) = &self.hop.auth.agent else {
+            return Ok(None);
+        };
+        let mut agent = match AgentClient::connect_uds(path).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                tracing::info!(hop = %self.label, "agent at {} not usable: {e}", path.display());
+                return Ok(None);
+            }
+        };
+        let identities = match agent.request_identities().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::info!(hop = %self.label, "agent at {} did not list its keys: {e}", path.display());
+                return Ok(None);
+            }
+        };
+        let mut count = 0;
+        for identity in identities {
+            let key = identity.public_key().into_owned();
+            if !self.wanted_by_identities_only(&key) || !self.allows(MethodKind::PublicKey) {
+                continue;
+            }
+            let comment = identity.comment().to_string();
+            self.ui
+                .progress(self.label, &format!("authenticating (publickey, agent key {comment})"));
+            let hash = if key.algorithm().is_rsa() {
+                self.rsa_hash().await
+            } else {
+                None
+            };
+            count += 1;
+            self.offered.push(key.clone());
+            match self
+                .handle
+                .authenticate_publickey_with(self.hop.user.clone(), key, hash, &mut agent)
+                .await
+            {
+                Ok(result) => {
+                    if self.note(result) {
+                        return Ok(Some(format!("publickey, agent key {comment}")));
+                    }
+                }
+                Err(e) => tracing::info!(hop = %self.label, "agent key {comment}: {e:?}"),
+            }
+        }
+        if count > 0 {
+            self.tried.push(format!(
+                "publickey: agent, {count} key{}",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(None)
+    }
+
+    async fn try_identity_files(&mut self) -> Result<Option<String>> {
+        let paths = self.hop.auth.identities.clone();
+        for path in &paths {
+            if !self.allows(MethodKind::PublicKey) {
+                break;
+            }
+            if !path.exists() {
+                if self.hop.auth.identities_explicit {
+                    self.ui.notice(
+                        self.label,
+                        &format!("identity file {} not found; skipped", path.display()),
+                    );
+                    self.tried.push(format!("{}: not found", path.display()));
+                }
+                continue;
+            }
+            if let Some(public) = keys::public_key_for(path) {
+                if self.offered.iter().any(|k| k.key_data() == public.key_data()) {
+                    continue;
+                }
+            }
+            let Some(key) = self.load_key(path)? else { continue };
+            self.offered.push(key.public_key().clone());
+            self.ui
+                .progress(self.label, &format!("authenticating (publickey, {})", path.display()));
+            let hash = if key.algorithm().is_rsa() {
+                self.rsa_hash().await
+            } else {
+                None
+            };
+            let result = self
+                .handle
+                .authenticate_publickey(self.hop.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .await
+                .map_err(|e| self.session_error(e))?;
+            self.tried.push(format!("publickey: {}", path.display()));
+            if self.note(result) {
+                return Ok(Some(format!("publickey, {}", path.display())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Load an identity, asking for its passphrase if needed. `None` means skipped (with a note).
+    fn load_key(&mut self, path: &Path) -> Result<Option<russh::keys::PrivateKey>> {
+        let mut passphrase = self.hop.auth.passphrase.clone();
+        let from_plan = passphrase.is_some();
+        let mut prompts = 0;
+        loop {
+            match keys::load_identity(path, passphrase.as_ref()) {
+                Ok(key) => return Ok(Some(key)),
+                Err(KeyError::NeedsPassphrase { .. }) if !self.interactive => {
+                    return Err(Error::usage(format!(
+                        "{}: {} is encrypted and no passphrase is available: set SQLTUN_SSH_PASSPHRASE or --passphrase-file (no terminal to ask)",
+                        self.label,
+                        path.display(),
+                    )));
+                }
+                Err(KeyError::WrongPassphrase) if from_plan && prompts == 0 => {
+                    // A wrong passphrase from the environment is reported, not papered over by a prompt.
+                    return Err(Error::new(
+                        Kind::Auth,
+                        format!(
+                            "{}: wrong passphrase for {} (from SQLTUN_SSH_PASSPHRASE or --passphrase-file)",
+                            self.label,
+                            path.display()
+                        ),
+                    ));
+                }
+                Err(KeyError::WrongPassphrase) if !self.interactive || prompts >= PROMPT_ATTEMPTS => {
+                    return Err(Error::new(
+                        Kind::Auth,
+                        format!("{}: wrong passphrase for {}", self.label, path.display()),
+                    ));
+                }
+                Err(KeyError::NeedsPassphrase { .. }) | Err(KeyError::WrongPassphrase) => {
+                    if prompts >= PROMPT_ATTEMPTS {
+                        self.tried.push(format!("{}: no passphrase given", path.display()));
+                        return Ok(None);
+                    }
+                    prompts += 1;
+                    let prompt = format!("Enter passphrase for key '{}': ", path.display());
+                    let ui = self.ui;
+                    match self.clock.during(|| ui.secret(&prompt)) {
+                        Some(p) if !p.expose().is_empty() => passphrase = Some(p),
+                        _ => {
+                            self.tried.push(format!("{}: no passphrase given", path.display()));
+                            return Ok(None);
+                        }
+                    }
+                }
+                Err(e @ KeyError::TooOpen { .. }) => {
+                    let why = e.describe(path);
+                    self.ui.notice(self.label, &format!("{why}; this key is ignored"));
+                    self.tried
+                        .push(format!("{}: ignored (permissions too open)", path.display()));
+                    return Ok(None);
+                }
+                Err(e) => {
+                    let why = e.describe(path);
+                    if self.hop.auth.identities_explicit {
+                        return Err(Error::usage(format!("{}: {why}", self.label)));
+                    }
+                    self.ui.notice(self.label, &format!("{why}; skipped"));
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn try_password(&mut self) -> Result<Option<String>> {
+        let from_plan = self.hop.auth.password_secret.clone();
+        let attempts = if from_plan.is_some() {
+            1
+        } else if self.interactive {
+            PROMPT_ATTEMPTS
+        } else {
+            0
+        };
+        if attempts == 0 {
+            return Err(Error::usage(format!(
+                "{}: the server asks for a password and none is available: set SQLTUN_SSH_PASSWORD or --password-file (no terminal to ask)",
+                self.label
+            )));
+        }
+        for _ in 0..attempts {
+            let password: Secret = match &from_plan {
+                Some(p) => p.clone(),
+                None => {
+                    let prompt = format!("{}'s password: ", self.hop.address());
+                    let ui = self.ui;
+                    match self.clock.during(|| ui.secret(&prompt)) {
+                        Some(p) => p,
+                        None => break,
+                    }
+                }
+            };
+            self.ui.progress(self.label, "authenticating (password)");
+            let result = self
+                .handle
+                .authenticate_password(self.hop.user.clone(), password.expose())
+                .await
+                .map_err(|e| self.session_error(e))?;
+            if self.note(result) {
+                return Ok(Some("password".into()));
+            }
+            if !self.allows(MethodKind::Password) {
+                break;
+            }
+        }
+        let source = self
+            .hop
+            .auth
+            .password_source
+            .clone()
+            .unwrap_or_else(|| "the prompt".into());
+        self.tried.push(format!("password from {source}: refused"));
+        Ok(None)
+    }
+}

@@ -1,0 +1,78 @@
+//! The russh client handler for one hop: host-key verification and banners.
+
+use std::sync::{Arc, Mutex};
+
+use russh::keys::PublicKeyOrCertificate;
+
+use super::dial::PromptClock;
+use super::{HopLabel, Interaction, hostkey};
+use crate::error::Error;
+use crate::plan::HostKeySettings;
+
+/// Handler for one hop's session. A rejected host key leaves its reason in `failure`, because russh
+/// only sees `false` and reports a generic error.
+pub struct Client {
+    pub(crate) label: HopLabel,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) settings: HostKeySettings,
+    pub(crate) interactive: bool,
+    pub(crate) ui: Arc<dyn Interaction>,
+    pub(crate) clock: Arc<PromptClock>,
+    pub(crate) failure: Arc<Mutex<Option<Error>>>,
+    /// The key the server offered, for reporting (set on every verification, accepted or not).
+    pub(crate) offered: Arc<Mutex<Option<hostkey::Offered>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl russh::client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                // Host certificates need @cert-authority support; until then the plain key inside the
+                // certificate is checked against known_hosts like any key, as OpenSSH falls back to.
+                russh::keys::PublicKey::new(cert.public_key().clone(), "")
+            }
+        };
+        let check = hostkey::HostKeyCheck {
+            label: &self.label,
+            host: &self.host,
+            port: self.port,
+            settings: &self.settings,
+            interactive: self.interactive,
+            ui: self.ui.as_ref(),
+            clock: &self.clock,
+        };
+        let result = check.verify(&key);
+        if let Ok(mut slot) = self.offered.lock() {
+            *slot = Some(hostkey::Offered::of(&key, result.as_ref().ok().cloned()));
+        }
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                if let Ok(mut slot) = self.failure.lock() {
+                    *slot = Some(e);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    async fn auth_banner(&mut self, banner: &str, _session: &mut russh::client::Session) -> Result<(), Self::Error> {
+        let text = banner.trim_end();
+        if !text.is_empty() {
+            self.ui.notice(&self.label, text);
+        }
+        Ok(())
+    }
+}

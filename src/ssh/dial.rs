@@ -1,0 +1,280 @@
+//! Dialling one hop: the transport (TCP for hop 1, a direct-tcpip channel of the previous hop after
+//! that), the SSH handshake and authentication, all within ConnectTimeout (time a person spends at a
+//! prompt does not count).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::Handle;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::net::TcpStream;
+
+use super::client::Client;
+use super::{HopLabel, Interaction, auth, classify, client_config};
+use crate::error::{Error, Kind, Result};
+use crate::plan::Hop;
+
+/// Read buffer on the SSH transport: fewer, larger reads keep downloads at full speed.
+const TRANSPORT_READ_BUFFER: usize = 64 * 1024;
+
+/// Time spent waiting for a person, which the connection bound does not count.
+#[derive(Debug, Default)]
+pub struct PromptClock {
+    state: Mutex<(Option<Instant>, Duration)>,
+}
+
+impl PromptClock {
+    /// Run a (blocking) prompt, pausing the connection bound meanwhile.
+    pub fn during<T>(&self, ask: impl FnOnce() -> T) -> T {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = Some(Instant::now());
+        }
+        let answer = tokio::task::block_in_place(ask);
+        if let Ok(mut s) = self.state.lock() {
+            if let Some(since) = s.0.take() {
+                s.1 += since.elapsed();
+            }
+        }
+        answer
+    }
+
+    /// Total time paused so far, including a prompt in progress; `true` while one is.
+    fn paused(&self) -> (Duration, bool) {
+        match self.state.lock() {
+            Ok(s) => match s.0 {
+                Some(since) => (s.1 + since.elapsed(), true),
+                None => (s.1, false),
+            },
+            Err(_) => (Duration::ZERO, false),
+        }
+    }
+}
+
+/// Run `fut` within `limit` of wall time, not counting time spent at prompts.
+pub async fn bounded<F: Future>(limit: Duration, clock: &PromptClock, fut: F) -> Option<F::Output> {
+    let start = tokio::time::Instant::now();
+    tokio::pin!(fut);
+    loop {
+        let (paused, active) = clock.paused();
+        let deadline = start + limit + paused + if active { limit } else { Duration::ZERO };
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            _ = tokio::time::sleep_until(deadline) => {
+                let (paused, active) = clock.paused();
+                if !active && tokio::time::Instant::now() >= start + limit + paused {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn timeout_error(label: &HopLabel, limit: Duration, stage: &str) -> Error {
+    Error::new(
+        Kind::Unreachable,
+        format!(
+            "{label}: no answer within {}s (ConnectTimeout) while {stage}; check the host and port and that nothing drops the traffic, or raise -o ConnectTimeout=SECONDS",
+            limit.as_secs_f32()
+        ),
+    )
+}
+
+/// Dial, handshake and authenticate one hop; `previous` is the session this hop is reached through.
+pub(crate) async fn connect_hop(
+    hop: &Hop,
+    label: &HopLabel,
+    previous: Option<&Handle<Client>>,
+    interactive: bool,
+    ui: Arc<dyn Interaction>,
+) -> Result<Handle<Client>> {
+    let clock = Arc::new(PromptClock::default());
+    let limit = hop.connect_timeout;
+    let started = Instant::now();
+    let remaining = |clock: &PromptClock| {
+        let (paused, _) = clock.paused();
+        (limit + paused)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1))
+    };
+
+    match previous {
+        None => {
+            ui.progress(label, "connecting (TCP)");
+            let tcp = dial_tcp(hop, label, limit).await?;
+            tracing::debug!(hop = %label, peer = ?tcp.peer_addr().ok(), "TCP connected");
+            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
+            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+        }
+        Some(through) => {
+            ui.progress(label, "opening channel through the previous hop");
+            let open = through.channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0);
+            let channel = match tokio::time::timeout(limit, open).await {
+                Err(_) => return Err(timeout_error(label, limit, "the previous hop connected to it")),
+                Ok(Err(russh::Error::ChannelOpenFailure(reason))) => {
+                    return Err(Error::new(
+                        Kind::Unreachable,
+                        format!(
+                            "{label}: the previous hop could not connect to {}:{} ({reason:?}); check the host and port as seen from there",
+                            hop.host, hop.port
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return Err(Error::new(
+                        Kind::Unreachable,
+                        format!("{label}: could not open a channel through the previous hop: {e}"),
+                    ));
+                }
+                Ok(Ok(channel)) => channel,
+            };
+            let stream = channel.into_stream();
+            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+        }
+    }
+}
+
+async fn dial_tcp(hop: &Hop, label: &HopLabel, limit: Duration) -> Result<TcpStream> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let lookup = tokio::time::timeout_at(deadline, tokio::net::lookup_host((hop.host.as_str(), hop.port)));
+    let addrs: Vec<SocketAddr> = match lookup.await {
+        Err(_) => return Err(timeout_error(label, limit, "resolving the host name")),
+        Ok(Err(e)) => {
+            return Err(Error::new(
+                Kind::Unreachable,
+                format!(
+                    "{label}: cannot resolve host '{}': {e}; check the name (and HostName in ssh_config)",
+                    hop.host
+                ),
+            ));
+        }
+        Ok(Ok(addrs)) => addrs.collect(),
+    };
+    let mut last_error = None;
+    for addr in &addrs {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => return Err(timeout_error(label, limit, &format!("connecting to {addr} over TCP"))),
+            Ok(Ok(tcp)) => {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("set_nodelay on the SSH socket failed: {e}");
+                }
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(hop = %label, %addr, "TCP connect failed: {e}");
+                last_error = Some((addr, e));
+            }
+        }
+    }
+    Err(match last_error {
+        Some((addr, e)) => {
+            let hint = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "; is sshd running there, and is the port right?",
+                _ => "; check the address and the network path",
+            };
+            Error::new(
+                Kind::Unreachable,
+                format!("{label}: cannot connect to {addr}: {e}{hint}"),
+            )
+        }
+        None => Error::new(
+            Kind::Unreachable,
+            format!("{label}: host '{}' resolved to no address", hop.host),
+        ),
+    })
+}
+
+async fn handshake<S>(
+    hop: &Hop,
+    label: &HopLabel,
+    stream: S,
+    interactive: bool,
+    ui: Arc<dyn Interaction>,
+    clock: Arc<PromptClock>,
+    limit: Duration,
+) -> Result<Handle<Client>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failure = Arc::new(Mutex::new(None));
+    let handler = Client {
+        label: label.clone(),
+        host: hop.host.clone(),
+        port: hop.port,
+        settings: hop.host_keys.clone(),
+        interactive,
+        ui: ui.clone(),
+        clock: clock.clone(),
+        failure: failure.clone(),
+        offered: Arc::new(Mutex::new(None)),
+    };
+    let known_types = super::hostkey::HostKeyCheck {
+        label,
+        host: &hop.host,
+        port: hop.port,
+        settings: &hop.host_keys,
+        interactive,
+        ui: ui.as_ref(),
+        clock: &clock,
+    }
+    .known_types();
+    let config = Arc::new(client_config(hop, &known_types));
+    ui.progress(label, "key exchange");
+    let started = Instant::now();
+    let connected = bounded(limit, &clock, russh::client::connect_stream(config, stream, handler)).await;
+    let mut handle = match connected {
+        None => {
+            return Err(timeout_error(
+                label,
+                hop.connect_timeout,
+                "waiting for the SSH handshake",
+            ));
+        }
+        Some(Ok(handle)) => handle,
+        Some(Err(e)) => {
+            if let Some(rejected) = failure.lock().ok().and_then(|mut f| f.take()) {
+                return Err(rejected);
+            }
+            return Err(Error::new(
+                classify(&e),
+                format!("{label}: SSH handshake failed: {}", describe_handshake_error(&e)),
+            ));
+        }
+    };
+    let (paused, _) = clock.paused();
+    let left = (limit + paused)
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    match bounded(
+        left,
+        &clock,
+        auth::authenticate(&mut handle, hop, label, interactive, ui.as_ref(), &clock),
+    )
+    .await
+    {
+        None => Err(timeout_error(label, hop.connect_timeout, "authenticating")),
+        Some(Err(e)) => Err(e),
+        Some(Ok(method)) => {
+            tracing::info!(hop = %label, "authenticated ({method})");
+            Ok(handle)
+        }
+    }
+}
+
+fn describe_handshake_error(e: &russh::Error) -> String {
+    match e {
+        russh::Error::NoCommonAlgo { kind, ours, theirs } => {
+            format!(
+                "no common {kind:?} algorithm (ours: {}; the server's: {})",
+                ours.join(","),
+                theirs.join(",")
+            )
+        }
+        russh::Error::Version => "the other side did not speak SSH (is this the SSH port?)".into(),
+        russh::Error::HUP | russh::Error::Disconnect => {
+            "the server closed the connection during the handshake (MaxStartups, a firewall, or a tcpwrapper?)".into()
+        }
+        other => other.to_string(),
+    }
+}

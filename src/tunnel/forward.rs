@@ -1,0 +1,195 @@
+//! One local connection forwarded over one direct-tcpip channel.
+//!
+//! russh delivers every channel's data through one session loop, and that loop blocks while any
+//! channel's queue is full; it also refills the receive window on arrival, not on consumption. So a
+//! channel must always be drained, whatever the local client does: a drain task moves channel data
+//! into this connection's own queue, a writer task empties the queue into the local socket, and a
+//! third task carries the local socket's data the other way (waiting on the SSH window is fine there:
+//! it blocks nothing else). A local client that stops reading while more than [`PENDING_LIMIT`]
+//! bytes wait for it is disconnected, so that it cannot hold memory or other connections hostage.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use russh::ChannelMsg;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use crate::plan::Target;
+use crate::ssh::Chain;
+
+/// Bytes from the target that may wait for a slow local reader before it is disconnected.
+pub const PENDING_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Read size for the local socket; one SSH packet's worth (russh splits by the window anyway).
+const LOCAL_READ: usize = 32 * 1024;
+
+enum Down {
+    Data(Bytes),
+    Eof,
+}
+
+/// How a forwarded connection ended, for the log line.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Both sides finished normally.
+    Done { up: u64, down: u64 },
+    /// The forward could not be opened.
+    Refused(String),
+    /// Shut down by sqltun (Ctrl-C, SIGTERM).
+    Cancelled,
+    /// The local client stopped reading with too much pending.
+    Stalled(usize),
+    /// A socket or channel error.
+    Failed(String),
+}
+
+/// Forward `socket` to `target` through the chain's last hop until both sides are done.
+pub async fn forward(
+    socket: TcpStream,
+    peer: SocketAddr,
+    target: &Target,
+    chain: Arc<Chain>,
+    open_limit: Duration,
+    mut cancel: watch::Receiver<bool>,
+) -> Outcome {
+    if let Err(e) = socket.set_nodelay(true) {
+        tracing::debug!("set_nodelay on the local socket failed: {e}");
+    }
+    let channel = tokio::select! {
+        opened = chain.open_forward(target, peer, open_limit) => match opened {
+            Ok(channel) => channel,
+            Err(e) => return Outcome::Refused(e.to_string()),
+        },
+        _ = cancel.wait_for(|c| *c) => return Outcome::Cancelled,
+    };
+    drop(chain);
+    let (mut channel_rx, channel_tx) = channel.split();
+    let channel_tx = Arc::new(channel_tx);
+    let (mut local_rx, mut local_tx) = socket.into_split();
+
+    let pending = Arc::new(AtomicUsize::new(0));
+    let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<Down>();
+
+    // Drain: never blocks on the local side.
+    let drain_pending = pending.clone();
+    let mut drain = tokio::spawn(async move {
+        let mut down = 0u64;
+        while let Some(msg) = channel_rx.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    down += data.len() as u64;
+                    let now = drain_pending.fetch_add(data.len(), Ordering::AcqRel) + data.len();
+                    if queue_tx.send(Down::Data(data)).is_err() {
+                        return (down, None);
+                    }
+                    if now > PENDING_LIMIT {
+                        return (down, Some(now));
+                    }
+                }
+                ChannelMsg::Eof => {
+                    let _ = queue_tx.send(Down::Eof);
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        let _ = queue_tx.send(Down::Eof);
+        (down, None)
+    });
+
+    // Writer: queue → local socket; a half-close from the target becomes a local shutdown(SHUT_WR).
+    let writer_pending = pending.clone();
+    let mut writer = tokio::spawn(async move {
+        while let Some(item) = queue_rx.recv().await {
+            match item {
+                Down::Data(data) => {
+                    let len = data.len();
+                    local_tx.write_all(&data).await?;
+                    writer_pending.fetch_sub(len, Ordering::AcqRel);
+                }
+                Down::Eof => {
+                    let _ = local_tx.shutdown().await;
+                    break;
+                }
+            }
+        }
+        Ok::<_, std::io::Error>(local_tx)
+    });
+
+    // Reader: local socket → channel; local EOF becomes a channel EOF (half-close).
+    let up_tx = channel_tx.clone();
+    let mut reader = tokio::spawn(async move {
+        let mut up = 0u64;
+        let mut buf = BytesMut::with_capacity(LOCAL_READ);
+        loop {
+            buf.reserve(LOCAL_READ);
+            match local_rx.read_buf(&mut buf).await {
+                Ok(0) => {
+                    let _ = up_tx.eof().await;
+                    return Ok(up);
+                }
+                Ok(n) => {
+                    up += n as u64;
+                    if let Err(e) = up_tx.data_bytes(buf.split().freeze()).await {
+                        return Err(format!("the channel refused data: {e}"));
+                    }
+                }
+                Err(e) => return Err(format!("reading from the local client: {e}")),
+            }
+        }
+    });
+
+    let mut reader_done: Option<Result<u64, String>> = None;
+    let mut writer_done = false;
+    let mut drain_result: Option<(u64, Option<usize>)> = None;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut reader, if reader_done.is_none() => {
+                let r = r.unwrap_or_else(|e| Err(format!("reader task: {e}")));
+                if let Err(e) = &r {
+                    break Outcome::Failed(e.clone());
+                }
+                reader_done = Some(r);
+            }
+            d = &mut drain, if drain_result.is_none() => {
+                let d = d.unwrap_or((0, None));
+                if let Some(pending) = d.1 {
+                    break Outcome::Stalled(pending);
+                }
+                drain_result = Some(d);
+            }
+            w = &mut writer, if !writer_done => {
+                match w {
+                    Ok(Ok(_)) => writer_done = true,
+                    Ok(Err(e)) => break Outcome::Failed(format!("writing to the local client: {e}")),
+                    Err(e) => break Outcome::Failed(format!("writer task: {e}")),
+                }
+            }
+            _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
+        }
+        // Done when the target closed the channel and everything reached the client; the upload side
+        // may still be open (the target closed first), in which case there is nowhere left to send it.
+        if writer_done && drain_result.is_some() {
+            let up = match &reader_done {
+                Some(Ok(up)) => *up,
+                _ => 0,
+            };
+            break Outcome::Done {
+                up,
+                down: drain_result.as_ref().map_or(0, |d| d.0),
+            };
+        }
+    };
+    // A dropped russh channel stays open on the bastion (and so does its connection to the target):
+    // close it explicitly on every path.
+    reader.abort();
+    drain.abort();
+    writer.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(1), channel_tx.close()).await;
+    outcome
+}
