@@ -26,18 +26,23 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'sqltun;connect' {
-            [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets')
+            [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or [v6addr]:port. Repeatable')
             [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on. Anything but loopback also needs --expose-to-network')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('--jump', '--jump', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('-F', '-F ', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
             [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
             [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)')
-            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts, as OpenSSH)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt')
             [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
@@ -53,12 +58,36 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'sqltun;config' {
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('--jump', '--jump', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('-F', '-F ', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the whole plan as JSON: every hop in order, its settings and their origins')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sqltun;help' {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'sqltun;help;connect' {
+            break
+        }
+        'sqltun;help;config' {
             break
         }
         'sqltun;help;help' {

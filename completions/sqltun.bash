@@ -16,11 +16,17 @@ _sqltun() {
             ",$1")
                 cmd="sqltun"
                 ;;
+            sqltun,config)
+                cmd="sqltun__subcmd__config"
+                ;;
             sqltun,connect)
                 cmd="sqltun__subcmd__connect"
                 ;;
             sqltun,help)
                 cmd="sqltun__subcmd__help"
+                ;;
+            sqltun__subcmd__help,config)
+                cmd="sqltun__subcmd__help__subcmd__config"
                 ;;
             sqltun__subcmd__help,connect)
                 cmd="sqltun__subcmd__help__subcmd__connect"
@@ -35,7 +41,7 @@ _sqltun() {
 
     case "${cmd}" in
         sqltun)
-            opts="-h -V --help --version connect help"
+            opts="-h -V --help --version connect config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -48,8 +54,54 @@ _sqltun() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sqltun__subcmd__config)
+            opts="-J -F -i -o -v -q -h -V --jump --ssh-config --identity --known-hosts --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sqltun__subcmd__connect)
-            opts="-i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --identity --known-hosts --password-file --passphrase-file --batch --output --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --batch --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -68,6 +120,22 @@ _sqltun() {
                     return 0
                     ;;
                 --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -107,8 +175,22 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__help)
-            opts="connect help"
+            opts="connect config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__help__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

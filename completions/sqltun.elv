@@ -23,17 +23,22 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sqltun;connect'= {
-            cand --ssh 'SSH destination: [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
+            cand --ssh 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
             cand --db 'Target as seen from the last hop: host:port or [v6addr]:port. Repeatable'
             cand --local-port 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order'
             cand --bind 'Local address to listen on. Anything but loopback also needs --expose-to-network'
+            cand -J 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand --jump 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand -F 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand --ssh-config 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
             cand -i 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
             cand --identity 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
             cand -o 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)'
-            cand --known-hosts 'known_hosts file to read and record keys in (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts, as OpenSSH)'
+            cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
             cand --password-file 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt'
             cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
             cand --output 'What stdout carries once the tunnel is ready'
@@ -48,11 +53,33 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sqltun;config'= {
+            cand -J 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand --jump 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand -F 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand --ssh-config 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand -i 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand --identity 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand -o 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)'
+            cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
+            cand --json 'Print the whole plan as JSON: every hop in order, its settings and their origins'
+            cand -v 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand --verbose 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sqltun;help'= {
             cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sqltun;help;connect'= {
+        }
+        &'sqltun;help;config'= {
         }
         &'sqltun;help;help'= {
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::cli::{Command, ConnectArgs};
+use crate::cli::{Command, ConfigArgs, ConnectArgs};
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Terminal};
 use crate::plan::TunnelPlan;
@@ -18,6 +18,27 @@ use crate::tunnel::{self, Listener};
 pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result<()> {
     match command {
         Command::Connect(args) => connect(args, shutdown).await,
+        Command::Config(args) => config(args),
+    }
+}
+
+/// `sqltun config`: what `ssh -G` would say about the destination, or the whole chain as JSON.
+fn config(args: ConfigArgs) -> Result<()> {
+    let hops = resolve::resolve_chain(&args.destination, &args.ssh, &ProcessEnv, &resolve::NoSecrets)?;
+    for hop in &hops {
+        for (directive, origin) in &hop.resolved.unsupported {
+            tracing::info!(
+                "{}: {directive} is not used by sqltun ({})",
+                hop.dest.original,
+                origin.describe()
+            );
+        }
+    }
+    if args.json {
+        output::json_line(&crate::report::chain_json(&hops))
+    } else {
+        let last = hops.last().ok_or_else(|| Error::internal("the chain has no hops"))?;
+        output::data(&last.resolved.to_ssh_g())
     }
 }
 

@@ -33,6 +33,54 @@ pub enum Command {
     /// Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM.
     #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
+    /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
+    #[command(after_help = CONFIG_EXAMPLES)]
+    Config(ConfigArgs),
+}
+
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  sqltun config prod-db                 # compare with: ssh -G prod-db
+  sqltun config prod-db --json          # every hop, every setting, and where it came from
+  sqltun config -J jump1,jump2 deploy@db-bastion";
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port].
+    #[arg(value_name = "DEST", value_parser = parse_destination)]
+    pub destination: Destination,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print the whole plan as JSON: every hop in order, its settings and their origins.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+/// How SSH destinations resolve: shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none`
+    /// ignores ProxyJump from the config.
+    #[arg(short = 'J', long = "jump", value_name = "HOPS")]
+    pub jump: Option<String>,
+
+    /// ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none.
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+
+    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new).
+    #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub options: Vec<(String, String)>,
+
+    /// known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH).
+    #[arg(long = "known-hosts", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +94,8 @@ pub struct ConnectArgs {
 /// Options shared by every subcommand that opens a tunnel.
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
-    /// SSH destination: [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets.
+    /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals
+    /// in brackets.
     #[arg(long = "ssh", value_name = "DEST", value_parser = parse_destination)]
     pub ssh: Destination,
 
@@ -66,18 +115,8 @@ pub struct TunnelArgs {
     #[arg(long = "expose-to-network")]
     pub expose_to_network: bool,
 
-    /// Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...
-    #[arg(short = 'i', long = "identity", value_name = "FILE")]
-    pub identity: Vec<PathBuf>,
-
-    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new).
-    #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = parse_option)]
-    pub options: Vec<(String, String)>,
-
-    /// known_hosts file to read and record keys in (default: ~/.ssh/known_hosts and
-    /// /etc/ssh/ssh_known_hosts, as OpenSSH).
-    #[arg(long = "known-hosts", value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
+    #[command(flatten)]
+    pub ssh_args: SshArgs,
 
     /// Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt.
     #[arg(long = "password-file", value_name = "FILE")]

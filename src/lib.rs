@@ -20,6 +20,7 @@ pub mod cli;
 pub mod error;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 pub mod secret;
 pub mod ssh;

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = match &cli.command {
         Command::Connect(args) => args.verbosity,
+        Command::Config(args) => args.verbosity,
     };
     init_logging(verbosity.verbose, verbosity.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

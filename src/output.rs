@@ -30,6 +30,19 @@ pub fn ready(format: OutputFormat, addrs: &[SocketAddr]) -> Result<()> {
     Ok(())
 }
 
+/// Data for a script on stdout (`config` output), flushed.
+pub fn data(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::internal(format!("cannot write to stdout: {e}")))
+}
+
+/// One JSON value on one line of stdout.
+pub fn json_line(value: &serde_json::Value) -> Result<()> {
+    data(&format!("{value}\n"))
+}
+
 /// The one line an error gets on stderr.
 pub fn error(e: &Error) {
     let _ = writeln!(std::io::stderr().lock(), "sqltun: {}", e.message());

@@ -39,6 +39,29 @@ pub struct Hop {
     pub keepalive_interval: Option<Duration>,
     /// Unanswered keepalives before the session is declared dead (`ServerAliveCountMax`).
     pub keepalive_max: u32,
+    /// How the hop is reached: directly (TCP for the first hop, a channel of the previous hop after
+    /// that) or through a `ProxyCommand`.
+    pub transport: Transport,
+    /// Algorithm lists from ssh_config or `-o`; `None` keeps sqltun's own preference order.
+    pub algorithms: Algorithms,
+}
+
+/// How a hop's SSH stream is obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Direct,
+    /// `sh -c COMMAND` (tokens already expanded); its stdin/stdout carry the SSH stream.
+    ProxyCommand(String),
+}
+
+/// Algorithm preferences named by the configuration (each `None` unless the user set it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Algorithms {
+    pub ciphers: Option<Vec<String>>,
+    pub kex: Option<Vec<String>>,
+    pub host_key: Option<Vec<String>>,
+    pub macs: Option<Vec<String>>,
+    pub compression: bool,
 }
 
 impl Hop {
@@ -68,6 +91,12 @@ pub struct AuthSettings {
     pub password_secret: Option<Secret>,
     /// Where the password would come from, for error messages (`SQLTUN_SSH_PASSWORD`, a file).
     pub password_source: Option<String>,
+    /// Try keyboard-interactive (answering password prompts with the password).
+    pub keyboard_interactive: bool,
+    /// Method order from `PreferredAuthentications` (lowercase names), `None` for OpenSSH's order.
+    pub preferred: Option<Vec<String>>,
+    /// OpenSSH certificates to present with the identities (`CertificateFile`).
+    pub certificates: Vec<PathBuf>,
     /// Passphrase for encrypted identity files (`SQLTUN_SSH_PASSPHRASE`).
     pub passphrase: Option<Secret>,
 }

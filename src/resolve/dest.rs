@@ -41,10 +41,10 @@ pub fn parse_destination(input: &str) -> Result<Destination, String> {
         return Err(format!("`{input}`: the host is empty"));
     }
     validate_host(&host).map_err(|e| format!("`{input}`: {e}"))?;
-    if let Some(u) = &user {
-        if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("`{input}`: the user name contains whitespace"));
-        }
+    if let Some(u) = &user
+        && u.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("`{input}`: the user name contains whitespace"));
     }
     Ok(Destination {
         user,

@@ -10,6 +10,10 @@ pub trait Environment {
     /// A person can answer prompts (stdin and stderr are terminals).
     fn is_terminal(&self) -> bool;
     fn read_file(&self, path: &std::path::Path) -> std::io::Result<String>;
+    /// The local user name, host name and uid (for ssh_config tokens and defaults).
+    fn local_user(&self) -> String;
+    fn local_hostname(&self) -> String;
+    fn uid(&self) -> u32;
 }
 
 /// The real process environment.
@@ -29,6 +33,31 @@ impl Environment for ProcessEnv {
     fn read_file(&self, path: &std::path::Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
     }
+    fn local_user(&self) -> String {
+        // As OpenSSH: the account of the uid, not $USER (which a sudo may have kept).
+        let uid = self.uid();
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| {
+                passwd.lines().find_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    let id = fields.nth(1)?.parse::<u32>().ok()?;
+                    (id == uid).then(|| name.to_string())
+                })
+            })
+            .or_else(|| self.var("USER"))
+            .unwrap_or_else(|| uid.to_string())
+    }
+    fn local_hostname(&self) -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    }
+    fn uid(&self) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+    }
 }
 
 /// A fixed environment for tests.
@@ -38,6 +67,7 @@ pub struct FakeEnv {
     pub home: Option<PathBuf>,
     pub terminal: bool,
     pub files: Vec<(PathBuf, String)>,
+    pub user: String,
 }
 
 impl Environment for FakeEnv {
@@ -56,5 +86,18 @@ impl Environment for FakeEnv {
             .find(|(p, _)| p == path)
             .map(|(_, c)| c.clone())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+    fn local_user(&self) -> String {
+        if self.user.is_empty() {
+            "me".into()
+        } else {
+            self.user.clone()
+        }
+    }
+    fn local_hostname(&self) -> String {
+        "workstation".into()
+    }
+    fn uid(&self) -> u32 {
+        1000
     }
 }

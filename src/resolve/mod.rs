@@ -1,20 +1,27 @@
-//! Flags + `-o` directives + environment → a [`TunnelPlan`]. One precedence rule (flag > `-o` > default)
-//! lives in [`settings`]; errors name the flag or directive at fault.
+//! Flags + ssh_config + environment → a [`TunnelPlan`].
+//!
+//! Each hop is resolved through ssh_config like `ssh -G` would ([`ssh_config`]), the jump list is
+//! expanded recursively ([`chain`]), and the one precedence rule lives in [`settings`]: the command line
+//! (flags, `-o`, `user@host:port`) beats the config file, which beats the default.
 
+pub mod chain;
 pub mod dest;
 pub mod env;
+pub mod ssh_config;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{OutputArg, TunnelArgs};
+use crate::cli::{OutputArg, SshArgs, TunnelArgs};
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking, TunnelPlan,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking,
+    Transport, TunnelPlan,
 };
 use crate::secret::Secret;
+use dest::Destination;
 use env::Environment;
+use ssh_config::{Origin, Resolved};
 
 /// ConnectTimeout when none is given: long enough for a slow bastion, short enough for CI.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,52 +29,23 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_KEEPALIVE_MAX: u32 = 3;
 
-/// `-o` directives understood so far (case-insensitive, as ssh).
-pub const SUPPORTED_OPTIONS: &[&str] = &[
-    "BatchMode",
-    "ConnectTimeout",
-    "GlobalKnownHostsFile",
-    "HashKnownHosts",
-    "HostKeyAlias",
-    "IdentitiesOnly",
-    "IdentityAgent",
-    "IdentityFile",
-    "PasswordAuthentication",
-    "Port",
-    "PubkeyAuthentication",
-    "ServerAliveCountMax",
-    "ServerAliveInterval",
-    "StrictHostKeyChecking",
-    "User",
-    "UserKnownHostsFile",
-];
-
-/// `-o` directives after validation, as typed values.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Options {
-    batch_mode: Option<bool>,
-    connect_timeout: Option<Duration>,
-    global_known_hosts: Option<Vec<PathBuf>>,
-    hash_known_hosts: Option<bool>,
-    host_key_alias: Option<String>,
-    identities_only: Option<bool>,
-    identity_agent: Option<String>,
-    identity_files: Vec<PathBuf>,
-    password_auth: Option<bool>,
-    port: Option<u16>,
-    pubkey_auth: Option<bool>,
-    keepalive_max: Option<u32>,
-    keepalive_interval: Option<Duration>,
-    strict: Option<StrictHostKeyChecking>,
-    user: Option<String>,
-    user_known_hosts: Option<Vec<PathBuf>>,
+/// One hop as resolved: what the user named, what ssh_config says about it, and the hop built from it.
+#[derive(Debug, Clone)]
+pub struct ResolvedHop {
+    pub dest: Destination,
+    pub resolved: Resolved,
+    pub hop: Hop,
 }
 
-/// Build the plan for `args`. Reads only what `env` offers (variables, secret files, the home dir).
-pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
-    let home = env.home();
-    let opts = parse_options(&args.options, home.as_deref())?;
+/// Secrets that apply to hops, resolved once: per-hop variables win over the shared ones.
+#[derive(Debug, Clone, Default)]
+struct Secrets {
+    password: Option<(Secret, String)>,
+    passphrase: Option<(Secret, String)>,
+}
 
+/// Build the plan for `connect`. Reads only what `env` offers (variables, files, the home dir).
+pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
     if !args.bind.is_loopback() && !args.expose_to_network {
         return Err(Error::usage(format!(
             "--bind {} is not a loopback address: anyone who can reach it reaches the database; add --expose-to-network if that is what you want",
@@ -90,36 +68,162 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             local_port: args.local_port.get(i).copied().unwrap_or(0),
         })
         .collect();
-
-    let batch = args.batch || opts.batch_mode.unwrap_or(false);
-    let interactive = !batch && env.is_terminal();
-    let hop = hop(args, &opts, env, home.as_deref())?;
+    let secrets = Secrets {
+        password: secret_from(
+            env,
+            args.password_file.as_deref(),
+            "SQLTUN_SSH_PASSWORD",
+            "--password-file",
+        )?,
+        passphrase: secret_from(
+            env,
+            args.passphrase_file.as_deref(),
+            "SQLTUN_SSH_PASSPHRASE",
+            "--passphrase-file",
+        )?,
+    };
+    let hops = resolve_chain(&args.ssh, &args.ssh_args, env, &secrets)?;
+    let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
     Ok(TunnelPlan {
-        hops: vec![hop],
+        hops: hops.into_iter().map(|h| h.hop).collect(),
         forwards,
         bind: args.bind,
         output: match args.output {
             OutputArg::Port => OutputFormat::Port,
             OutputArg::Addr => OutputFormat::Addr,
         },
-        interactive,
+        interactive: !batch && env.is_terminal(),
     })
 }
 
-fn hop(args: &TunnelArgs, opts: &Options, env: &dyn Environment, home: Option<&Path>) -> Result<Hop> {
-    let dest = &args.ssh;
-    let user = settings(dest.user.clone(), opts.user.clone(), || local_user(env));
-    let port = settings(dest.port, opts.port, || 22);
-
-    let mut identities: Vec<PathBuf> = args.identity.iter().map(|p| expand_tilde(p, home)).collect();
-    identities.extend(opts.identity_files.iter().cloned());
-    let identities_explicit = !identities.is_empty();
-    if !identities_explicit {
-        if let Some(home) = home {
-            identities = crate::ssh::keys::default_identity_paths(home);
+/// Resolve `dest` and its jump hosts into hops in dialling order (used by `connect` and `config`).
+pub fn resolve_chain(
+    dest: &Destination,
+    ssh: &SshArgs,
+    env: &dyn Environment,
+    secrets_in: &impl SecretsSource,
+) -> Result<Vec<ResolvedHop>> {
+    let home = env.home();
+    let local = ssh_config::Local {
+        user: env.local_user(),
+        home: home.clone().unwrap_or_else(|| PathBuf::from("/")),
+        hostname: env.local_hostname(),
+        uid: env.uid(),
+    };
+    let choice = match ssh.ssh_config.as_deref() {
+        None => ssh_config::ConfigChoice::Default,
+        Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
+        Some(p) => ssh_config::ConfigChoice::File(p),
+    };
+    // -i and -o apply to every hop (OpenSSH applies them to the destination only; for a tunnel through
+    // bastions the same key and policy are nearly always meant for the whole chain).
+    let mut options: Vec<(String, String)> = ssh
+        .identity
+        .iter()
+        .map(|p| ("IdentityFile".to_string(), p.display().to_string()))
+        .collect();
+    options.extend(ssh.options.iter().cloned());
+    let lookup = |d: &Destination, proxy_jump: Option<&str>| -> Result<Resolved> {
+        let mut opts = options.clone();
+        if let Some(pj) = proxy_jump {
+            // As `ssh -J`: a jump list given from outside replaces ProxyJump and turns ProxyCommand off.
+            opts.insert(0, ("ProxyJump".to_string(), pj.to_string()));
+            opts.insert(1, ("ProxyCommand".to_string(), "none".to_string()));
         }
+        let query = ssh_config::Query {
+            host: &d.host,
+            user: d.user.as_deref(),
+            port: d.port,
+            options: &opts,
+            config: choice,
+        };
+        let resolved = ssh_config::resolve_with_env(&query, &local, &|k| env.var(k))?;
+        refuse_unsafe_to_ignore(&resolved)?;
+        Ok(resolved)
+    };
+    let expanded = chain::expand(dest, ssh.jump.as_deref(), &lookup)?;
+    let count = expanded.len();
+    expanded
+        .into_iter()
+        .enumerate()
+        .map(|(index, (d, resolved))| {
+            let hop = hop_from(&d, &resolved, ssh, env, home.as_deref(), secrets_in, index, count)?;
+            Ok(ResolvedHop { dest: d, resolved, hop })
+        })
+        .collect()
+}
+
+/// Where hop secrets come from; `config` has none.
+pub trait SecretsSource {
+    fn password(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
+}
+
+impl SecretsSource for Secrets {
+    fn password(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
+        per_hop(env, "SQLTUN_SSH_PASSWORD", hop_number).or_else(|| self.password.clone())
     }
-    let agent = match opts.identity_agent.as_deref() {
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
+        per_hop(env, "SQLTUN_SSH_PASSPHRASE", hop_number).or_else(|| self.passphrase.clone())
+    }
+}
+
+/// No secrets at all (for `config`, which never authenticates).
+#[derive(Debug, Clone, Copy)]
+pub struct NoSecrets;
+
+impl SecretsSource for NoSecrets {
+    fn password(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+        None
+    }
+    fn passphrase(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+        None
+    }
+}
+
+/// `SQLTUN_SSH_PASSWORD_2` is hop 2's password (hops count from 1, in dialling order).
+fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<(Secret, String)> {
+    let name = format!("{var}_{hop_number}");
+    env.var(&name).map(|v| (Secret::new(v), name))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hop_from(
+    dest: &Destination,
+    r: &Resolved,
+    ssh: &SshArgs,
+    env: &dyn Environment,
+    home: Option<&Path>,
+    secrets: &impl SecretsSource,
+    index: usize,
+    count: usize,
+) -> Result<Hop> {
+    let at = |key: &str| match r.origin(key) {
+        Some(Origin::File { path, line }) => format!("{}:{line}: ", path.display()),
+        _ => String::new(),
+    };
+    let host = r.get("hostname").unwrap_or(&dest.host).to_string();
+    let port = match r.get("port") {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Error::usage(format!("{}Port {p}: not a port number (1-65535)", at("port"))))?,
+        None => dest.port.unwrap_or(22),
+    };
+    let user = settings(dest.user.clone(), r.get("user").map(String::from), || env.local_user());
+    let yes = |key: &str, default: bool| match r.get(key) {
+        Some(v) => matches!(v, "yes" | "true"),
+        None => default,
+    };
+
+    let identities: Vec<PathBuf> = r
+        .all("identityfile")
+        .iter()
+        .map(|p| expand_tilde(Path::new(p), home))
+        .collect();
+    let identities_explicit = !matches!(r.origin("identityfile"), None | Some(Origin::Default));
+    let agent = match r.get("identityagent") {
         Some(v) if v.eq_ignore_ascii_case("none") => AgentSource::None,
         Some("SSH_AUTH_SOCK") | None => env
             .var("SSH_AUTH_SOCK")
@@ -131,83 +235,170 @@ fn hop(args: &TunnelArgs, opts: &Options, env: &dyn Environment, home: Option<&P
             None => AgentSource::Socket(expand_tilde(Path::new(v), home)),
         },
     };
+    let hop_number = index + 1;
+    let password = secrets.password(env, hop_number);
+    let passphrase = secrets.passphrase(env, hop_number);
 
-    let (password_secret, password_source) = secret_from(
-        env,
-        args.password_file.as_deref(),
-        "SQLTUN_SSH_PASSWORD",
-        "--password-file",
-    )?;
-    let (passphrase, _) = secret_from(
-        env,
-        args.passphrase_file.as_deref(),
-        "SQLTUN_SSH_PASSPHRASE",
-        "--passphrase-file",
-    )?;
-
-    let user_known_hosts = match (&args.known_hosts, &opts.user_known_hosts) {
-        (Some(file), _) => vec![expand_tilde(file, home)],
-        (None, Some(files)) => files.clone(),
-        (None, None) => home
-            .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
-            .unwrap_or_default(),
+    let strict = match r.get("stricthostkeychecking").map(|v| v.to_ascii_lowercase()) {
+        None => StrictHostKeyChecking::Ask,
+        Some(v) => match v.as_str() {
+            "yes" | "true" => StrictHostKeyChecking::Yes,
+            "ask" => StrictHostKeyChecking::Ask,
+            "accept-new" => StrictHostKeyChecking::AcceptNew,
+            "no" | "off" | "false" => StrictHostKeyChecking::No,
+            other => {
+                return Err(Error::usage(format!(
+                    "{}StrictHostKeyChecking {other}: expected yes, ask, accept-new or no",
+                    at("stricthostkeychecking")
+                )));
+            }
+        },
     };
-    let global_known_hosts = opts
-        .global_known_hosts
-        .clone()
+    let files = |key: &str| -> Option<Vec<PathBuf>> {
+        let all = r.all(key);
+        (!all.is_empty()).then(|| {
+            all.iter()
+                .flat_map(|v| v.split_whitespace())
+                .map(|f| expand_tilde(Path::new(f), home))
+                .collect()
+        })
+    };
+    let user_known_hosts = match &ssh.known_hosts {
+        Some(file) => vec![expand_tilde(file, home)],
+        None => files("userknownhostsfile").unwrap_or_else(|| {
+            home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+                .unwrap_or_default()
+        }),
+    };
+    let global_known_hosts = files("globalknownhostsfile")
         .unwrap_or_else(|| vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]);
 
+    let seconds = |key: &str| -> Result<Option<Duration>> {
+        match r.get(key) {
+            None | Some("none") => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map(|s| Some(Duration::from_secs(s)))
+                .map_err(|_| Error::usage(format!("{}{key} {v}: expected a whole number of seconds", at(key)))),
+        }
+    };
+    let connect_timeout = match seconds("connecttimeout")? {
+        Some(d) if d.is_zero() => DEFAULT_CONNECT_TIMEOUT,
+        Some(d) => d,
+        None => DEFAULT_CONNECT_TIMEOUT,
+    };
+    let keepalive_interval = match (r.origin("serveraliveinterval"), seconds("serveraliveinterval")?) {
+        (None | Some(Origin::Default), _) | (_, None) => Some(DEFAULT_KEEPALIVE_INTERVAL),
+        (_, Some(d)) if d.is_zero() => None,
+        (_, Some(d)) => Some(d),
+    };
+    let keepalive_max = match r.get("serveralivecountmax") {
+        None => DEFAULT_KEEPALIVE_MAX,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            Error::usage(format!(
+                "{}ServerAliveCountMax {v}: expected a whole number",
+                at("serveralivecountmax")
+            ))
+        })?,
+    };
+    let list = |key: &str| -> Option<Vec<String>> {
+        match r.origin(key) {
+            None | Some(Origin::Default) => None,
+            _ => r.get(key).map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+        }
+    };
+    // ProxyJump wins over ProxyCommand (as OpenSSH); chain expansion already consumed ProxyJump.
+    let transport = match (r.get("proxyjump"), r.get("proxycommand")) {
+        (Some(pj), _) if !pj.eq_ignore_ascii_case("none") => Transport::Direct,
+        (_, Some(cmd)) if !cmd.eq_ignore_ascii_case("none") => Transport::ProxyCommand(cmd.to_string()),
+        _ => Transport::Direct,
+    };
+    let preferred = r
+        .get("preferredauthentications")
+        .map(|v| v.split(',').map(|m| m.trim().to_lowercase()).collect());
+
+    let name = if count > 1 || dest.original != host {
+        dest.original.clone()
+    } else {
+        String::new()
+    };
     Ok(Hop {
-        name: dest.original.clone(),
-        host: dest.host.clone(),
+        name,
+        host,
         port,
         user,
         auth: AuthSettings {
             identities,
             identities_explicit,
-            identities_only: opts.identities_only.unwrap_or(false),
+            identities_only: yes("identitiesonly", false),
             agent,
-            pubkey: opts.pubkey_auth.unwrap_or(true),
-            password: opts.password_auth.unwrap_or(true),
-            password_secret,
-            password_source,
-            passphrase,
+            // `unbound` and `host-bound` are both "on" (OpenSSH 8.9+); only no/false turns it off.
+            pubkey: !matches!(r.get("pubkeyauthentication"), Some("no" | "false")),
+            password: yes("passwordauthentication", true),
+            password_source: password.as_ref().map(|(_, from)| from.clone()),
+            password_secret: password.map(|(s, _)| s),
+            keyboard_interactive: yes("kbdinteractiveauthentication", true),
+            preferred,
+            certificates: r
+                .all("certificatefile")
+                .iter()
+                .map(|p| expand_tilde(Path::new(p), home))
+                .collect(),
+            passphrase: passphrase.map(|(s, _)| s),
         },
         host_keys: HostKeySettings {
-            strict: opts.strict.unwrap_or(StrictHostKeyChecking::Ask),
+            strict,
             user_known_hosts,
             global_known_hosts,
-            alias: opts.host_key_alias.clone(),
-            hash_known_hosts: opts.hash_known_hosts.unwrap_or(false),
+            alias: r
+                .get("hostkeyalias")
+                .filter(|a| !a.eq_ignore_ascii_case("none"))
+                .map(String::from),
+            hash_known_hosts: yes("hashknownhosts", false),
         },
-        connect_timeout: opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        keepalive_interval: match opts.keepalive_interval {
-            Some(d) if d.is_zero() => None,
-            Some(d) => Some(d),
-            None => Some(DEFAULT_KEEPALIVE_INTERVAL),
+        connect_timeout,
+        keepalive_interval,
+        keepalive_max,
+        transport,
+        algorithms: Algorithms {
+            ciphers: list("ciphers"),
+            kex: list("kexalgorithms"),
+            host_key: list("hostkeyalgorithms"),
+            macs: list("macs"),
+            compression: yes("compression", false),
         },
-        keepalive_max: opts.keepalive_max.unwrap_or(DEFAULT_KEEPALIVE_MAX),
     })
 }
 
-/// The one precedence rule: what the command line says, else the directive, else the default.
+/// Directives whose silent omission would weaken host-key checking are refused, not ignored.
+fn refuse_unsafe_to_ignore(r: &Resolved) -> Result<()> {
+    for (directive, origin) in &r.unsupported {
+        let lower = directive.to_ascii_lowercase();
+        if matches!(lower.as_str(), "revokedhostkeys" | "knownhostscommand") {
+            let at = match origin {
+                Origin::File { path, line } => format!("{}:{line}: ", path.display()),
+                _ => String::new(),
+            };
+            return Err(Error::usage(format!(
+                "{at}{directive} is not supported by sqltun, and ignoring it could accept a host key it rejects; remove it for this host or list the keys in known_hosts (@revoked lines are honoured)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The one precedence rule: what the command line says, else the config file, else the default.
 fn settings<T>(flag: Option<T>, directive: Option<T>, default: impl FnOnce() -> T) -> T {
     flag.or(directive).unwrap_or_else(default)
 }
 
-fn local_user(env: &dyn Environment) -> String {
-    env.var("USER")
-        .or_else(|| env.var("LOGNAME"))
-        .unwrap_or_else(|| "root".into())
-}
-
-/// A secret from its file option, else its environment variable; `(secret, where it came from)`.
-fn secret_from(
-    env: &dyn Environment,
-    file: Option<&Path>,
-    var: &str,
-    flag: &str,
-) -> Result<(Option<Secret>, Option<String>)> {
+/// A secret from its file option, else its environment variable, with where it came from.
+fn secret_from(env: &dyn Environment, file: Option<&Path>, var: &str, flag: &str) -> Result<Option<(Secret, String)>> {
     if let Some(path) = file {
         let text = env
             .read_file(path)
@@ -219,9 +410,9 @@ fn secret_from(
                 path.display()
             )));
         }
-        return Ok((Some(Secret::new(first)), Some(format!("{flag} {}", path.display()))));
+        return Ok(Some((Secret::new(first), format!("{flag} {}", path.display()))));
     }
-    Ok((env.var(var).map(Secret::new), env.var(var).map(|_| var.to_string())))
+    Ok(env.var(var).map(|v| (Secret::new(v), var.to_string())))
 }
 
 fn expand_tilde(path: &Path, home: Option<&Path>) -> PathBuf {
@@ -231,267 +422,5 @@ fn expand_tilde(path: &Path, home: Option<&Path>) -> PathBuf {
     }
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Ok(true),
-        "no" | "false" => Ok(false),
-        _ => Err(Error::usage(format!("-o {key}={value}: expected yes or no"))),
-    }
-}
-
-fn parse_seconds(key: &str, value: &str) -> Result<Duration> {
-    value
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| Error::usage(format!("-o {key}={value}: expected a whole number of seconds")))
-}
-
-fn parse_options(options: &[(String, String)], home: Option<&Path>) -> Result<Options> {
-    let mut o = Options::default();
-    // As ssh: the first value given for a directive wins (IdentityFile accumulates).
-    for (key, value) in options {
-        let lower = key.to_ascii_lowercase();
-        let canonical = SUPPORTED_OPTIONS
-            .iter()
-            .find(|k| k.to_ascii_lowercase() == lower)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "-o {key}: unsupported directive; supported: {}",
-                    SUPPORTED_OPTIONS.join(", ")
-                ))
-            })?;
-        let files = || {
-            value
-                .split_whitespace()
-                .map(|f| expand_tilde(Path::new(f), home))
-                .collect::<Vec<_>>()
-        };
-        match *canonical {
-            "BatchMode" => set(&mut o.batch_mode, parse_bool(key, value)?),
-            "ConnectTimeout" => {
-                let d = parse_seconds(key, value)?;
-                if d.is_zero() {
-                    return Err(Error::usage(format!(
-                        "-o {key}={value}: the timeout must be at least 1 second"
-                    )));
-                }
-                set(&mut o.connect_timeout, d)
-            }
-            "GlobalKnownHostsFile" => set(&mut o.global_known_hosts, files()),
-            "HashKnownHosts" => set(&mut o.hash_known_hosts, parse_bool(key, value)?),
-            "HostKeyAlias" => set(&mut o.host_key_alias, value.clone()),
-            "IdentitiesOnly" => set(&mut o.identities_only, parse_bool(key, value)?),
-            "IdentityAgent" => set(&mut o.identity_agent, value.clone()),
-            "IdentityFile" => o.identity_files.push(expand_tilde(Path::new(value), home)),
-            "PasswordAuthentication" => set(&mut o.password_auth, parse_bool(key, value)?),
-            "Port" => set(
-                &mut o.port,
-                value
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| Error::usage(format!("-o Port={value}: not a port number (1-65535)")))?,
-            ),
-            "PubkeyAuthentication" => set(&mut o.pubkey_auth, parse_bool(key, value)?),
-            "ServerAliveCountMax" => set(
-                &mut o.keepalive_max,
-                value
-                    .parse::<u32>()
-                    .map_err(|_| Error::usage(format!("-o {key}={value}: expected a whole number")))?,
-            ),
-            "ServerAliveInterval" => set(&mut o.keepalive_interval, parse_seconds(key, value)?),
-            "StrictHostKeyChecking" => set(
-                &mut o.strict,
-                match value.to_ascii_lowercase().as_str() {
-                    "yes" | "true" => StrictHostKeyChecking::Yes,
-                    "ask" => StrictHostKeyChecking::Ask,
-                    "accept-new" => StrictHostKeyChecking::AcceptNew,
-                    "no" | "off" | "false" => StrictHostKeyChecking::No,
-                    _ => {
-                        return Err(Error::usage(format!(
-                            "-o {key}={value}: expected yes, ask, accept-new or no"
-                        )));
-                    }
-                },
-            ),
-            "User" => set(&mut o.user, value.clone()),
-            "UserKnownHostsFile" => set(&mut o.user_known_hosts, files()),
-            _ => {
-                return Err(Error::internal(format!(
-                    "-o {key}: listed as supported but not handled"
-                )));
-            }
-        }
-    }
-    Ok(o)
-}
-
-fn set<T>(slot: &mut Option<T>, value: T) {
-    if slot.is_none() {
-        *slot = Some(value);
-    }
-}
-
-/// Whether `addr` is loopback (the only default-safe place to listen).
-pub fn is_loopback(addr: IpAddr) -> bool {
-    addr.is_loopback()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-    use env::FakeEnv;
-
-    fn args(argv: &[&str]) -> TunnelArgs {
-        let mut full = vec!["sqltun", "connect"];
-        full.extend_from_slice(argv);
-        match Cli::try_parse_from(full).map(|c| c.command) {
-            Ok(Command::Connect(c)) => c.tunnel,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn home_env() -> FakeEnv {
-        FakeEnv {
-            home: Some("/home/me".into()),
-            vars: vec![("USER".into(), "me".into())],
-            ..Default::default()
-        }
-    }
-
-    /// The whole plan for a plain invocation: defaults as documented, nothing surprising.
-    #[test]
-    fn plain_invocation() {
-        let plan = plan(
-            &args(&["--ssh", "deploy@bastion:2222", "--db", "10.0.12.7:5432"]),
-            &home_env(),
-        )
-        .unwrap();
-        let hop = &plan.hops[0];
-        assert_eq!(
-            (hop.user.as_str(), hop.host.as_str(), hop.port),
-            ("deploy", "bastion", 2222)
-        );
-        assert_eq!(hop.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!(hop.host_keys.strict, StrictHostKeyChecking::Ask);
-        assert_eq!(
-            hop.host_keys.user_known_hosts[0],
-            PathBuf::from("/home/me/.ssh/known_hosts")
-        );
-        assert!(!hop.auth.identities_explicit);
-        assert!(hop.auth.identities.contains(&PathBuf::from("/home/me/.ssh/id_ed25519")));
-        assert_eq!(hop.auth.agent, AgentSource::None);
-        assert_eq!(
-            plan.forwards,
-            vec![Forward {
-                target: crate::plan::Target {
-                    host: "10.0.12.7".into(),
-                    port: 5432
-                },
-                local_port: 0
-            }]
-        );
-        assert!(!plan.interactive);
-    }
-
-    /// The destination beats -o, -o beats the default, and the first -o value wins, as in ssh.
-    #[test]
-    fn precedence() {
-        let plan = plan(
-            &args(&[
-                "--ssh",
-                "bastion",
-                "--db",
-                "db:1",
-                "-o",
-                "User=a",
-                "-o",
-                "User=b",
-                "-o",
-                "Port=2200",
-                "-o",
-                "ConnectTimeout=3",
-            ]),
-            &home_env(),
-        )
-        .unwrap();
-        assert_eq!(plan.hops[0].user, "a");
-        assert_eq!(plan.hops[0].port, 2200);
-        assert_eq!(plan.hops[0].connect_timeout, Duration::from_secs(3));
-        let plan = super::plan(
-            &args(&["--ssh", "z@bastion:22", "--db", "db:1", "-o", "User=a"]),
-            &home_env(),
-        )
-        .unwrap();
-        assert_eq!(plan.hops[0].user, "z");
-    }
-
-    /// A non-loopback bind needs the loud opt-in; an unknown -o directive is named with the supported list.
-    #[test]
-    fn refusals() {
-        let e = plan(&args(&["--ssh", "b", "--db", "d:1", "--bind", "0.0.0.0"]), &home_env()).unwrap_err();
-        assert!(e.message().contains("--expose-to-network"), "{e}");
-        assert!(
-            plan(
-                &args(&["--ssh", "b", "--db", "d:1", "--bind", "0.0.0.0", "--expose-to-network"]),
-                &home_env()
-            )
-            .is_ok()
-        );
-        let e = plan(&args(&["--ssh", "b", "--db", "d:1", "-o", "Tunnel=yes"]), &home_env()).unwrap_err();
-        assert!(
-            e.message().contains("unsupported") && e.message().contains("StrictHostKeyChecking"),
-            "{e}"
-        );
-        let e = plan(
-            &args(&["--ssh", "b", "--db", "d:1", "--local-port", "1", "--local-port", "2"]),
-            &home_env(),
-        )
-        .unwrap_err();
-        assert!(e.message().contains("--local-port"), "{e}");
-    }
-
-    /// Secrets come from files before the environment, and a file's first line is the secret.
-    #[test]
-    fn secrets() {
-        let mut env = home_env();
-        env.vars.push(("SQLTUN_SSH_PASSWORD".into(), "from-env".into()));
-        env.files.push(("/run/pw".into(), "from-file\nignored\n".into()));
-        let p = plan(&args(&["--ssh", "b", "--db", "d:1"]), &env).unwrap();
-        assert_eq!(
-            p.hops[0].auth.password_secret.as_ref().map(|s| s.expose().to_string()),
-            Some("from-env".into())
-        );
-        let p = plan(
-            &args(&["--ssh", "b", "--db", "d:1", "--password-file", "/run/pw"]),
-            &env,
-        )
-        .unwrap();
-        assert_eq!(
-            p.hops[0].auth.password_secret.as_ref().map(|s| s.expose().to_string()),
-            Some("from-file".into())
-        );
-        let e = plan(&args(&["--ssh", "b", "--db", "d:1", "--password-file", "/nope"]), &env).unwrap_err();
-        assert!(e.message().contains("/nope"));
-        assert!(!format!("{p:?}").contains("from-file"));
-    }
-
-    /// IdentityAgent none/path/$VAR and SSH_AUTH_SOCK all pick the right socket.
-    #[test]
-    fn agent_sources() {
-        let mut env = home_env();
-        env.vars.push(("SSH_AUTH_SOCK".into(), "/tmp/agent.sock".into()));
-        let p = plan(&args(&["--ssh", "b", "--db", "d:1"]), &env).unwrap();
-        assert_eq!(p.hops[0].auth.agent, AgentSource::Socket("/tmp/agent.sock".into()));
-        let p = plan(&args(&["--ssh", "b", "--db", "d:1", "-o", "IdentityAgent=none"]), &env).unwrap();
-        assert_eq!(p.hops[0].auth.agent, AgentSource::None);
-        let p = plan(
-            &args(&["--ssh", "b", "--db", "d:1", "-o", "IdentityAgent=~/a.sock"]),
-            &env,
-        )
-        .unwrap();
-        assert_eq!(p.hops[0].auth.agent, AgentSource::Socket("/home/me/a.sock".into()));
-    }
-}
+mod tests;

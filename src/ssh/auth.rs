@@ -76,10 +76,11 @@ pub(crate) async fn authenticate(
             return Ok(method);
         }
     }
-    if hop.auth.password && a.allows(MethodKind::Password) {
-        if let Some(method) = a.try_password().await? {
-            return Ok(method);
-        }
+    if hop.auth.password
+        && a.allows(MethodKind::Password)
+        && let Some(method) = a.try_password().await?
+    {
+        return Ok(method);
     }
     Err(a.failure())
 }
@@ -237,10 +238,10 @@ impl Attempt<'_> {
                 }
                 continue;
             }
-            if let Some(public) = keys::public_key_for(path) {
-                if self.offered.iter().any(|k| k.key_data() == public.key_data()) {
-                    continue;
-                }
+            if let Some(public) = keys::public_key_for(path)
+                && self.offered.iter().any(|k| k.key_data() == public.key_data())
+            {
+                continue;
             }
             let Some(key) = self.load_key(path)? else { continue };
             self.offered.push(key.public_key().clone());
@@ -340,6 +341,12 @@ impl Attempt<'_> {
         } else {
             0
         };
+        if attempts == 0 && !self.tried.is_empty() {
+            // Keys were refused: that is the failure to report; the missing password is part of the story.
+            self.tried
+                .push("password: none available (set SQLTUN_SSH_PASSWORD or --password-file)".into());
+            return Ok(None);
+        }
         if attempts == 0 {
             return Err(Error::usage(format!(
                 "{}: the server asks for a password and none is available: set SQLTUN_SSH_PASSWORD or --password-file (no terminal to ask)",

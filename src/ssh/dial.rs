@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use super::client::Client;
 use super::{HopLabel, Interaction, auth, classify, client_config};
 use crate::error::{Error, Kind, Result};
-use crate::plan::Hop;
+use crate::plan::{Hop, Transport};
 
 /// Read buffer on the SSH transport: fewer, larger reads keep downloads at full speed.
 const TRANSPORT_READ_BUFFER: usize = 64 * 1024;
@@ -32,10 +32,10 @@ impl PromptClock {
             s.0 = Some(Instant::now());
         }
         let answer = tokio::task::block_in_place(ask);
-        if let Ok(mut s) = self.state.lock() {
-            if let Some(since) = s.0.take() {
-                s.1 += since.elapsed();
-            }
+        if let Ok(mut s) = self.state.lock()
+            && let Some(since) = s.0.take()
+        {
+            s.1 += since.elapsed();
         }
         answer
     }
@@ -99,15 +99,20 @@ pub(crate) async fn connect_hop(
             .max(Duration::from_millis(1))
     };
 
-    match previous {
-        None => {
+    match (previous, &hop.transport) {
+        (None, Transport::ProxyCommand(command)) => {
+            ui.progress(label, "starting ProxyCommand");
+            let stream = super::proxy::spawn(label, command)?;
+            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+        }
+        (None, Transport::Direct) => {
             ui.progress(label, "connecting (TCP)");
             let tcp = dial_tcp(hop, label, limit).await?;
             tracing::debug!(hop = %label, peer = ?tcp.peer_addr().ok(), "TCP connected");
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
             handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
         }
-        Some(through) => {
+        (Some(through), _) => {
             ui.progress(label, "opening channel through the previous hop");
             let open = through.channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0);
             let channel = match tokio::time::timeout(limit, open).await {
@@ -219,7 +224,7 @@ where
         clock: &clock,
     }
     .known_types();
-    let config = Arc::new(client_config(hop, &known_types));
+    let config = Arc::new(client_config(hop, &known_types).map_err(|e| e.context(label))?);
     ui.progress(label, "key exchange");
     let started = Instant::now();
     let connected = bounded(limit, &clock, russh::client::connect_stream(config, stream, handler)).await;

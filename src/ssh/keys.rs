@@ -333,10 +333,10 @@ pub fn check_permissions(path: &Path) -> Result<(), KeyError> {
 #[cfg(unix)]
 fn owned_by_current_user(owner: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
-    if cfg!(target_os = "linux") {
-        if let Ok(me) = fs::metadata("/proc/self") {
-            return me.uid() == owner;
-        }
+    if cfg!(target_os = "linux")
+        && let Ok(me) = fs::metadata("/proc/self")
+    {
+        return me.uid() == owner;
     }
     true
 }
@@ -479,10 +479,11 @@ pub fn public_key_for(path: &Path) -> Option<PublicKey> {
         if let Some(public) = a.public {
             return Some(public);
         }
-        if !a.encrypted && a.format != KeyFormat::Unknown {
-            if let Ok(key) = decode_identity(&text, None) {
-                return Some(key.public_key().clone());
-            }
+        if !a.encrypted
+            && a.format != KeyFormat::Unknown
+            && let Ok(key) = decode_identity(&text, None)
+        {
+            return Some(key.public_key().clone());
         }
     }
     let mut pub_path = path.as_os_str().to_os_string();
@@ -620,12 +621,12 @@ fn analyze(text: &str) -> Analysis {
     if public_armour.is_some() {
         return Analysis::new(KeyFormat::PublicKey);
     }
-    if let Some(line) = lines.iter().find(|l| !l.starts_with('#')) {
-        if looks_like_public_line(line) {
-            let mut a = Analysis::new(KeyFormat::PublicKey);
-            a.public = PublicKey::from_openssh(line).ok();
-            return a;
-        }
+    if let Some(line) = lines.iter().find(|l| !l.starts_with('#'))
+        && looks_like_public_line(line)
+    {
+        let mut a = Analysis::new(KeyFormat::PublicKey);
+        a.public = PublicKey::from_openssh(line).ok();
+        return a;
     }
     if let Some(other) = find_armour(&lines, "-----", |_| true) {
         return Analysis::unknown(format!("it holds a PEM \"{}\" block, not a private key", other.label));

@@ -263,10 +263,10 @@ pub fn append(path: &Path, name: &str, key: &PublicKey, hash: bool) -> io::Resul
     let blob = key.to_bytes().map_err(io::Error::other)?;
     let entry = format!("{host_field} {} {}\n", key_type(key), BASE64.encode(blob));
 
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            create_private_dir(parent)?;
-        }
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_private_dir(parent)?;
     }
     let mut file = open_private_append(path)?;
     let mut existing = Vec::new();

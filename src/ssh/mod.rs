@@ -7,6 +7,7 @@ mod dial;
 pub mod hostkey;
 pub mod keys;
 pub mod known_hosts;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -216,12 +217,22 @@ pub(crate) fn classify(e: &russh::Error) -> Kind {
     }
 }
 
-/// The SSH client configuration shared by every hop.
-pub(crate) fn client_config(hop: &Hop, known_key_types: &[String]) -> russh::client::Config {
-    use russh::cipher;
+/// The SSH client configuration for one hop: sqltun's preferences, narrowed by any algorithm lists
+/// the configuration names. An algorithm russh lacks is named in the error.
+pub(crate) fn client_config(hop: &Hop, known_key_types: &[String]) -> Result<russh::client::Config> {
+    use russh::{cipher, kex, mac};
+    use std::borrow::Cow;
+
     // Host-key algorithms whose keys are already in known_hosts go first, as OpenSSH orders them, so a
     // host with several key types is verified against the one we know.
-    let mut key: Vec<russh::keys::Algorithm> = russh::Preferred::DEFAULT.key.to_vec();
+    let mut key: Vec<russh::keys::Algorithm> = match &hop.algorithms.host_key {
+        None => russh::Preferred::DEFAULT.key.to_vec(),
+        Some(names) => pick("HostKeyAlgorithms", names, |n| {
+            n.parse::<russh::keys::Algorithm>()
+                .ok()
+                .filter(|a| !matches!(a, russh::keys::Algorithm::Other(_)))
+        })?,
+    };
     let type_of = |a: &russh::keys::Algorithm| {
         if a.clone().is_rsa() {
             "ssh-rsa".to_string()
@@ -230,25 +241,92 @@ pub(crate) fn client_config(hop: &Hop, known_key_types: &[String]) -> russh::cli
         }
     };
     key.sort_by_key(|a| !known_key_types.contains(&type_of(a)));
-    let preferred = russh::Preferred {
-        key: std::borrow::Cow::Owned(key),
-        // AES-GCM first: with AES instructions it is about twice as fast as chacha20 here.
-        cipher: std::borrow::Cow::Borrowed(&[
+
+    // AES-GCM first: with AES instructions it is about twice as fast as chacha20 here.
+    let cipher: Vec<cipher::Name> = match &hop.algorithms.ciphers {
+        None => vec![
             cipher::AES_256_GCM,
             cipher::AES_128_GCM,
             cipher::CHACHA20_POLY1305,
             cipher::AES_256_CTR,
             cipher::AES_192_CTR,
             cipher::AES_128_CTR,
-        ]),
+        ],
+        Some(names) => pick("Ciphers", names, |n| {
+            cipher::Name::try_from(n)
+                .ok()
+                .filter(|c| *c != cipher::NONE && *c != cipher::CLEAR)
+        })?,
+    };
+    let kex: Vec<kex::Name> = match &hop.algorithms.kex {
+        None => russh::Preferred::DEFAULT.kex.to_vec(),
+        Some(names) => {
+            let mut chosen = pick("KexAlgorithms", names, |n| kex::Name::try_from(n).ok())?;
+            // Protocol extension markers, not algorithms: keep them whatever the user lists.
+            chosen.extend([
+                kex::EXTENSION_SUPPORT_AS_CLIENT,
+                kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            ]);
+            chosen
+        }
+    };
+    let mac: Vec<mac::Name> = match &hop.algorithms.macs {
+        None => russh::Preferred::DEFAULT.mac.to_vec(),
+        Some(names) => pick("MACs", names, |n| {
+            mac::Name::try_from(n).ok().filter(|m| *m != mac::NONE)
+        })?,
+    };
+    let compression = if hop.algorithms.compression {
+        Cow::Borrowed(
+            &[
+                russh::compression::ZLIB_LEGACY,
+                russh::compression::ZLIB,
+                russh::compression::NONE,
+            ][..],
+        )
+    } else {
+        Cow::Borrowed(&[russh::compression::NONE][..])
+    };
+    let preferred = russh::Preferred {
+        key: Cow::Owned(key),
+        cipher: Cow::Owned(cipher),
+        kex: Cow::Owned(kex),
+        mac: Cow::Owned(mac),
+        compression,
         ..Default::default()
     };
-    russh::client::Config {
+    Ok(russh::client::Config {
         client_id: russh::SshId::Standard(format!("SSH-2.0-sqltun_{}", env!("CARGO_PKG_VERSION")).into()),
         preferred,
         keepalive_interval: hop.keepalive_interval,
         keepalive_max: hop.keepalive_max as usize,
         nodelay: true,
         ..Default::default()
+    })
+}
+
+/// The names from a configured list that russh implements, in the user's order; an error naming the
+/// ones it lacks when none is left.
+fn pick<T>(directive: &str, names: &[String], known: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    let mut chosen = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match known(name) {
+            Some(t) => chosen.push(t),
+            None => missing.push(name.as_str()),
+        }
     }
+    if !missing.is_empty() {
+        tracing::warn!(
+            "{directive}: not supported by sqltun's SSH library, skipped: {}",
+            missing.join(",")
+        );
+    }
+    if chosen.is_empty() {
+        return Err(Error::usage(format!(
+            "{directive} {}: none of these is supported by sqltun's SSH library; add a supported one",
+            names.join(",")
+        )));
+    }
+    Ok(chosen)
 }

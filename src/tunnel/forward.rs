@@ -1,12 +1,17 @@
 //! One local connection forwarded over one direct-tcpip channel.
 //!
 //! russh delivers every channel's data through one session loop, and that loop blocks while any
-//! channel's queue is full; it also refills the receive window on arrival, not on consumption. So a
-//! channel must always be drained, whatever the local client does: a drain task moves channel data
-//! into this connection's own queue, a writer task empties the queue into the local socket, and a
-//! third task carries the local socket's data the other way (waiting on the SSH window is fine there:
-//! it blocks nothing else). A local client that stops reading while more than [`PENDING_LIMIT`]
-//! bytes wait for it is disconnected, so that it cannot hold memory or other connections hostage.
+//! channel's queue is full; it also refills the receive window on arrival, not on consumption, so the
+//! server is never slowed down per channel. A channel must therefore be drained whatever the local
+//! client does: a drain task moves channel data into this connection's own queue, a writer task
+//! empties the queue into the local socket, and a third task carries the local socket's data the other
+//! way (waiting on the SSH window there blocks nothing else).
+//!
+//! The queue is bounded by [`PENDING_LIMIT`]. Past it, the drain waits for the local client to make
+//! progress, so a slow reader is paced rather than cut off (this paces the session while that queue
+//! is full: russh offers no per-channel flow control on the receiving side). A client that makes no
+//! progress at all for [`STALL_LIMIT`] with a full queue is disconnected, so a stopped reader cannot
+//! hold the other connections hostage.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,13 +22,16 @@ use bytes::{Bytes, BytesMut};
 use russh::ChannelMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::plan::Target;
 use crate::ssh::Chain;
 
-/// Bytes from the target that may wait for a slow local reader before it is disconnected.
-pub const PENDING_LIMIT: usize = 64 * 1024 * 1024;
+/// Bytes from the target that may wait for a slow local reader before the drain waits for it.
+pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How long a local client may make no progress with a full queue before it is disconnected.
+pub const STALL_LIMIT: Duration = Duration::from_secs(2);
 
 /// Read size for the local socket; one SSH packet's worth (russh splits by the window anyway).
 const LOCAL_READ: usize = 32 * 1024;
@@ -73,22 +81,32 @@ pub async fn forward(
     let (mut local_rx, mut local_tx) = socket.into_split();
 
     let pending = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::new(Notify::new());
     let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<Down>();
 
     // Drain: never blocks on the local side.
     let drain_pending = pending.clone();
+    let drain_progress = progress.clone();
     let mut drain = tokio::spawn(async move {
         let mut down = 0u64;
         while let Some(msg) = channel_rx.wait().await {
             match msg {
                 ChannelMsg::Data { data } => {
                     down += data.len() as u64;
-                    let now = drain_pending.fetch_add(data.len(), Ordering::AcqRel) + data.len();
+                    drain_pending.fetch_add(data.len(), Ordering::AcqRel);
                     if queue_tx.send(Down::Data(data)).is_err() {
                         return (down, None);
                     }
-                    if now > PENDING_LIMIT {
-                        return (down, Some(now));
+                    // Over the limit: wait for the client; each notification is a completed write.
+                    loop {
+                        let notified = drain_progress.notified();
+                        let pending = drain_pending.load(Ordering::Acquire);
+                        if pending <= PENDING_LIMIT {
+                            break;
+                        }
+                        if tokio::time::timeout(STALL_LIMIT, notified).await.is_err() {
+                            return (down, Some(pending));
+                        }
                     }
                 }
                 ChannelMsg::Eof => {
@@ -104,6 +122,7 @@ pub async fn forward(
 
     // Writer: queue → local socket; a half-close from the target becomes a local shutdown(SHUT_WR).
     let writer_pending = pending.clone();
+    let writer_progress = progress.clone();
     let mut writer = tokio::spawn(async move {
         while let Some(item) = queue_rx.recv().await {
             match item {
@@ -111,6 +130,7 @@ pub async fn forward(
                     let len = data.len();
                     local_tx.write_all(&data).await?;
                     writer_pending.fetch_sub(len, Ordering::AcqRel);
+                    writer_progress.notify_one();
                 }
                 Down::Eof => {
                     let _ = local_tx.shutdown().await;

@@ -70,7 +70,8 @@ pub async fn serve(
                             Outcome::Refused(why) => tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it"),
                             Outcome::Cancelled => tracing::debug!("closed at shutdown"),
                             Outcome::Stalled(pending) => tracing::warn!(
-                                "connection #{id} from {peer} to {target}: the local client stopped reading with {} MiB pending; disconnected it so the other connections keep flowing",
+                                "connection #{id} from {peer} to {target}: the local client read nothing for {}s with {} MiB waiting for it; disconnected it so the other connections keep flowing",
+                                forward::STALL_LIMIT.as_secs(),
                                 pending / (1024 * 1024)
                             ),
                             Outcome::Failed(why) => tracing::info!("connection #{id} from {peer}: {why}"),

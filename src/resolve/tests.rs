@@ -1,0 +1,255 @@
+use super::*;
+use crate::cli::{Cli, Command};
+use crate::plan::Target;
+use clap::Parser;
+use env::FakeEnv;
+
+fn args(argv: &[&str]) -> TunnelArgs {
+    let mut full = vec!["sqltun", "connect", "-F", "none"];
+    full.extend_from_slice(argv);
+    match Cli::try_parse_from(full).map(|c| c.command) {
+        Ok(Command::Connect(c)) => c.tunnel,
+        Ok(other) => panic!("not connect: {other:?}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn home_env() -> FakeEnv {
+    FakeEnv {
+        home: Some("/home/me".into()),
+        user: "me".into(),
+        ..Default::default()
+    }
+}
+
+/// A config file in a fresh directory, for tests that need ssh_config.
+fn config_file(text: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sqltun-resolve-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn with_config(path: &Path, argv: &[&str]) -> TunnelArgs {
+    let mut full = vec!["sqltun", "connect", "-F", path.to_str().unwrap()];
+    full.extend_from_slice(argv);
+    match Cli::try_parse_from(full).map(|c| c.command) {
+        Ok(Command::Connect(c)) => c.tunnel,
+        Ok(other) => panic!("not connect: {other:?}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The whole plan for a plain invocation: defaults as documented, nothing surprising.
+#[test]
+fn plain_invocation() {
+    let plan = plan(
+        &args(&["--ssh", "deploy@bastion:2222", "--db", "10.0.12.7:5432"]),
+        &home_env(),
+    )
+    .unwrap();
+    let hop = &plan.hops[0];
+    assert_eq!(
+        (hop.user.as_str(), hop.host.as_str(), hop.port),
+        ("deploy", "bastion", 2222)
+    );
+    assert_eq!(hop.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(hop.keepalive_interval, Some(DEFAULT_KEEPALIVE_INTERVAL));
+    assert_eq!(hop.host_keys.strict, StrictHostKeyChecking::Ask);
+    assert_eq!(
+        hop.host_keys.user_known_hosts[0],
+        PathBuf::from("/home/me/.ssh/known_hosts")
+    );
+    assert!(!hop.auth.identities_explicit);
+    assert!(hop.auth.identities.contains(&PathBuf::from("/home/me/.ssh/id_ed25519")));
+    assert_eq!(hop.auth.agent, AgentSource::None);
+    assert_eq!(hop.transport, Transport::Direct);
+    assert_eq!(
+        plan.forwards,
+        vec![Forward {
+            target: Target {
+                host: "10.0.12.7".into(),
+                port: 5432
+            },
+            local_port: 0
+        }]
+    );
+    assert!(!plan.interactive);
+}
+
+/// The destination beats -o, -o beats the default, and the first -o value wins, as in ssh.
+#[test]
+fn precedence() {
+    let plan = plan(
+        &args(&[
+            "--ssh",
+            "bastion",
+            "--db",
+            "db:1",
+            "-o",
+            "User=a",
+            "-o",
+            "User=b",
+            "-o",
+            "Port=2200",
+            "-o",
+            "ConnectTimeout=3",
+        ]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!(plan.hops[0].user, "a");
+    assert_eq!(plan.hops[0].port, 2200);
+    assert_eq!(plan.hops[0].connect_timeout, Duration::from_secs(3));
+    let plan = super::plan(
+        &args(&["--ssh", "z@bastion:22", "--db", "db:1", "-o", "User=a"]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!(plan.hops[0].user, "z");
+}
+
+/// A non-loopback bind needs the loud opt-in; too many --local-port values are refused.
+#[test]
+fn refusals() {
+    let e = plan(&args(&["--ssh", "b", "--db", "d:1", "--bind", "0.0.0.0"]), &home_env()).unwrap_err();
+    assert!(e.message().contains("--expose-to-network"), "{e}");
+    assert!(
+        plan(
+            &args(&["--ssh", "b", "--db", "d:1", "--bind", "0.0.0.0", "--expose-to-network"]),
+            &home_env()
+        )
+        .is_ok()
+    );
+    let e = plan(
+        &args(&["--ssh", "b", "--db", "d:1", "--local-port", "1", "--local-port", "2"]),
+        &home_env(),
+    )
+    .unwrap_err();
+    assert!(e.message().contains("--local-port"), "{e}");
+}
+
+/// Secrets come from files before the environment, a file's first line is the secret, per-hop variables
+/// win for their hop, and no secret reaches Debug output.
+#[test]
+fn secrets() {
+    let mut env = home_env();
+    env.vars.push(("SQLTUN_SSH_PASSWORD".into(), "from-env".into()));
+    env.vars.push(("SQLTUN_SSH_PASSWORD_1".into(), "hop-one".into()));
+    env.files.push(("/run/pw".into(), "from-file\nignored\n".into()));
+    let p = plan(&args(&["--ssh", "b", "--db", "d:1", "-J", "j"]), &env).unwrap();
+    let pw = |p: &TunnelPlan, i: usize| p.hops[i].auth.password_secret.as_ref().map(|s| s.expose().to_string());
+    assert_eq!(pw(&p, 0).as_deref(), Some("hop-one"));
+    assert_eq!(pw(&p, 1).as_deref(), Some("from-env"));
+    let p = plan(
+        &args(&["--ssh", "b", "--db", "d:1", "--password-file", "/run/pw"]),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(pw(&p, 0).as_deref(), Some("hop-one"));
+    let p2 = plan(
+        &args(&["--ssh", "b", "--db", "d:1", "-J", "j", "--password-file", "/run/pw"]),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(pw(&p2, 1).as_deref(), Some("from-file"));
+    let e = plan(&args(&["--ssh", "b", "--db", "d:1", "--password-file", "/nope"]), &env).unwrap_err();
+    assert!(e.message().contains("/nope"));
+    let debug = format!("{p:?}{p2:?}");
+    assert!(!debug.contains("from-file") && !debug.contains("hop-one") && !debug.contains("from-env"));
+}
+
+/// IdentityAgent none/path and SSH_AUTH_SOCK all pick the right socket.
+#[test]
+fn agent_sources() {
+    let mut env = home_env();
+    env.vars.push(("SSH_AUTH_SOCK".into(), "/tmp/agent.sock".into()));
+    let p = plan(&args(&["--ssh", "b", "--db", "d:1"]), &env).unwrap();
+    assert_eq!(p.hops[0].auth.agent, AgentSource::Socket("/tmp/agent.sock".into()));
+    let p = plan(&args(&["--ssh", "b", "--db", "d:1", "-o", "IdentityAgent=none"]), &env).unwrap();
+    assert_eq!(p.hops[0].auth.agent, AgentSource::None);
+    let p = plan(
+        &args(&["--ssh", "b", "--db", "d:1", "-o", "IdentityAgent=/run/a.sock"]),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(p.hops[0].auth.agent, AgentSource::Socket("/run/a.sock".into()));
+}
+
+/// An alias resolves through the config, and its ProxyJump becomes hops, each with its own settings.
+#[test]
+fn alias_with_proxyjump_chain() {
+    let cfg = config_file(
+        "Host prod-db\n  HostName 198.18.9.9\n  User app\n  ProxyJump jump2\n\
+         Host jump2\n  HostName j2.internal\n  Port 2222\n  ProxyJump ops@jump1\n\
+         Host jump1\n  HostName j1.example.com\n  IdentityFile ~/.ssh/jump_key\n",
+    );
+    let p = plan(
+        &with_config(&cfg, &["--ssh", "prod-db", "--db", "db.internal:5432"]),
+        &home_env(),
+    )
+    .unwrap();
+    let hops: Vec<String> = p.hops.iter().map(|h| h.address()).collect();
+    assert_eq!(
+        hops,
+        ["ops@j1.example.com:22", "me@j2.internal:2222", "app@198.18.9.9:22"]
+    );
+    assert_eq!(p.hops[0].auth.identities, vec![PathBuf::from("/home/me/.ssh/jump_key")]);
+    assert!(p.hops[0].auth.identities_explicit);
+    assert!(!p.hops[2].auth.identities_explicit);
+}
+
+/// ProxyCommand becomes the first hop's transport with tokens expanded; of ProxyJump and ProxyCommand the
+/// first one obtained wins, as in OpenSSH (which checks this in readconf), and -J turns ProxyCommand off.
+#[test]
+fn proxy_command() {
+    let cfg = config_file(
+        "Host pc\n  HostName real.host\n  ProxyCommand nc %h %p\nHost both\n  ProxyJump j\n  ProxyCommand nc %h %p\n",
+    );
+    let p = plan(
+        &with_config(&cfg, &["--ssh", "pc", "--db", "d:1", "-J", "none"]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!(p.hops[0].transport, Transport::Direct);
+    let p = plan(
+        &with_config(&cfg, &["--ssh", "pc", "--db", "d:1", "-J", "j"]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!((p.hops.len(), &p.hops[1].transport), (2, &Transport::Direct));
+    let p = plan(&with_config(&cfg, &["--ssh", "pc", "--db", "d:1"]), &home_env()).unwrap();
+    assert_eq!(p.hops[0].transport, Transport::ProxyCommand("nc real.host 22".into()));
+    let p = plan(&with_config(&cfg, &["--ssh", "both", "--db", "d:1"]), &home_env()).unwrap();
+    assert_eq!(p.hops.len(), 2);
+    assert_eq!(p.hops[1].transport, Transport::Direct);
+}
+
+/// Algorithm lists are kept only when the user set them, so sqltun's own order applies otherwise.
+#[test]
+fn algorithms_only_when_set() {
+    let p = plan(&args(&["--ssh", "b", "--db", "d:1"]), &home_env()).unwrap();
+    assert_eq!(p.hops[0].algorithms.ciphers, None);
+    let p = plan(
+        &args(&[
+            "--ssh",
+            "b",
+            "--db",
+            "d:1",
+            "-o",
+            "Ciphers=aes128-ctr,aes256-gcm@openssh.com",
+        ]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.hops[0].algorithms.ciphers,
+        Some(vec!["aes128-ctr".to_string(), "aes256-gcm@openssh.com".to_string()])
+    );
+}

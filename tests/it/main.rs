@@ -1,0 +1,10 @@
+//! sqltun's integration tests: the real binary against real servers (OpenSSH's sshd as the bastion,
+//! PostgreSQL and simple echo/sink/source servers as targets) in network namespaces where the target is
+//! reachable only through the bastion.
+//!
+//! They need root (network namespaces, an OS account for sshd) and the tools `scripts/install-test-deps`
+//! installs; run them with `scripts/test`.
+
+mod chain;
+mod connect;
+mod support;

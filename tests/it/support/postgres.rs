@@ -1,0 +1,194 @@
+//! A real PostgreSQL server in the lab's target namespace (its own initdb, run as the `postgres` user),
+//! and the real `psql` client, run from the root namespace against a tunnel's local port.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddrV4;
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::lab::{Lab, make_dir};
+use super::process::{DIE_WITH_TEST, Signal, in_namespace, run, tail, wait_child, wait_until};
+
+const PORT: u16 = 5432;
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const PSQL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running PostgreSQL server; the lab owns the process.
+#[derive(Debug)]
+pub struct Postgres {
+    /// Where it listens, as seen from the last bastion (the `--db` value).
+    pub addr: SocketAddrV4,
+}
+
+/// A PostgreSQL program from the newest installed major version (`/usr/lib/postgresql/N/bin`).
+pub fn pg_bin(program: &str) -> PathBuf {
+    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let path = entry.path().join("bin").join(program);
+            path.exists().then_some((version, path))
+        })
+        .collect();
+    candidates.sort();
+    candidates
+        .pop()
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| panic!("no /usr/lib/postgresql/*/bin/{program}: run scripts/install-test-deps"))
+}
+
+/// The uid and gid of an account, from /etc/passwd.
+fn account_ids(name: &str) -> (u32, u32) {
+    let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.first() == Some(&name) && fields.len() > 3)
+                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no `{name}` account: run scripts/install-test-deps"))
+}
+
+/// `setpriv` to the `postgres` account, still tied to the test thread (changing uid clears an earlier
+/// parent-death signal, so it is set again here); setpriv execs in place, so the child's pid is the program's.
+fn as_postgres(command: &mut Command, uid: u32, gid: u32) -> &mut Command {
+    command
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--clear-groups".to_string(),
+        ])
+        .args(DIE_WITH_TEST[1..].iter())
+}
+
+impl Lab {
+    /// initdb + postgres in the target namespace, trusting connections from the lab's subnet; waits until
+    /// `pg_isready` answers on the target address.
+    pub fn start_postgres(&self) -> Postgres {
+        let (uid, gid) = account_ids("postgres");
+        let root = self.fresh_path("postgres", "");
+        make_dir(&root, 0o700);
+        chown(&root, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", root.display()));
+        let data = root.join("data");
+        let sockets = root.join("sockets");
+
+        run(as_postgres(&mut Command::new("setpriv"), uid, gid)
+            .arg(pg_bin("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C",
+            ])
+            .current_dir(&root));
+        let hba = data.join("pg_hba.conf");
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&hba)
+            .unwrap_or_else(|e| panic!("open {}: {e}", hba.display()));
+        writeln!(file, "host all all {} trust", self.subnet())
+            .unwrap_or_else(|e| panic!("write {}: {e}", hba.display()));
+        make_dir(&sockets, 0o700);
+        chown(&sockets, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", sockets.display()));
+
+        let addr = SocketAddrV4::new(self.target_addr(), PORT);
+        let log = root.join("postgres.log");
+        self.add_log("postgres", &log);
+        let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        chown(&log, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", log.display()));
+        let pid = self.spawn(
+            "postgres",
+            as_postgres(
+                Command::new("ip").args(["netns", "exec", &self.target_namespace(), "setpriv"]),
+                uid,
+                gid,
+            )
+            .arg(pg_bin("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", &addr.ip().to_string(), "-p", &PORT.to_string(), "-k"])
+            .arg(&sockets)
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "shared_buffers=16MB",
+                "-c",
+                "max_connections=20",
+            ])
+            .current_dir(&root)
+            .stdout(Stdio::null())
+            .stderr(stderr),
+            // Immediate shutdown: the postmaster takes its backends down with it.
+            Signal::Quit,
+        );
+        wait_until(
+            &format!("postgres to accept connections on {addr}"),
+            READY_TIMEOUT,
+            || {
+                if let Some(status) = self.exit_status(pid) {
+                    panic!("postgres exited ({status}) before it was ready:\n{}", tail(&log, 40));
+                }
+                let ready = in_namespace(&self.target_namespace(), pg_bin("pg_isready"))
+                    .args(["-q", "-h", &addr.ip().to_string(), "-p", &PORT.to_string(), "-t", "1"])
+                    .stdin(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success());
+                ready.then_some(())
+            },
+        );
+        Postgres { addr }
+    }
+}
+
+/// Runs `psql -At -c SQL` as `postgres` against 127.0.0.1:`port` (a tunnel) and returns its stdout;
+/// fails the test, with psql's stderr, if psql fails or does not finish in time.
+pub fn psql(port: u16, sql: &str, home: &Path) -> String {
+    let mut child = Command::new(pg_bin("psql"))
+        .args([
+            "-X",
+            "-w",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-At",
+            "-c",
+            sql,
+        ])
+        .env("HOME", home)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSERVICE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+    if wait_child(&mut child, PSQL_TIMEOUT).is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("collect psql output");
+    assert!(
+        output.status.success(),
+        "psql -c {sql:?} via 127.0.0.1:{port} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

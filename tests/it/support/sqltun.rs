@@ -1,0 +1,431 @@
+//! Runs the sqltun binary the way scripts and CI do: no terminal (its own session, stdin null), a private
+//! HOME, only the environment a test gives it, stdout and stderr collected in the background.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::lab::Lab;
+use super::process::{Collected, DIE_WITH_TEST, Signal, send_signal, tail, wait_child};
+use super::sshd::{KeyPair, Sshd};
+
+pub const SQLTUN: &str = env!("CARGO_BIN_EXE_sqltun");
+
+/// Bound on "the port line appears": SSH connect, key exchange and authentication (decrypting a key in a
+/// debug build included).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on an expected failure: sqltun must give up on its own well before this.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The contract says "exits 0 within about a second" after SIGINT/SIGTERM; this is that plus slack.
+pub const SIGNAL_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After sqltun exits, how long its stdout and stderr may take to reach end of file.
+const PIPE_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A sqltun command line being put together.
+#[derive(Debug, Clone)]
+pub struct SqltunCommand {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    home: PathBuf,
+    logs: Vec<(String, PathBuf)>,
+    /// The `-F` value given right after the subcommand, if any (see `subcommand`).
+    ssh_config: Option<OsString>,
+}
+
+impl SqltunCommand {
+    /// `sqltun ARGS…` with `HOME=home` and an otherwise empty environment (plus PATH), exactly as given.
+    pub fn new(home: impl Into<PathBuf>) -> SqltunCommand {
+        SqltunCommand {
+            args: Vec::new(),
+            env: Vec::new(),
+            home: home.into(),
+            logs: Vec::new(),
+            ssh_config: None,
+        }
+    }
+
+    /// `sqltun SUBCOMMAND -F none …`: the machine's /etc/ssh/ssh_config (and any ~/.ssh/config) never
+    /// influences a result unless a test names its own file with `ssh_config`.
+    pub fn subcommand(home: impl Into<PathBuf>, subcommand: &str) -> SqltunCommand {
+        let mut command = SqltunCommand::new(home).arg(subcommand);
+        command.ssh_config = Some("none".into());
+        command
+    }
+
+    /// `-F FILE` instead of the default `-F none` (for a command made with `subcommand`).
+    pub fn ssh_config(mut self, path: impl AsRef<OsStr>) -> SqltunCommand {
+        self.ssh_config = Some(path.as_ref().to_os_string());
+        self
+    }
+
+    /// The arguments as sqltun gets them: `-F VALUE`, if any, right after the subcommand.
+    fn argv(&self) -> Vec<OsString> {
+        let mut argv = self.args.clone();
+        if let Some(value) = &self.ssh_config {
+            let at = argv.len().min(1);
+            argv.splice(at..at, ["-F".into(), value.clone()]);
+        }
+        argv
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> SqltunCommand {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> SqltunCommand {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets an environment variable (the only way secrets reach sqltun).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> SqltunCommand {
+        self.env
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// `--ssh sqltun-test@ADDR:PORT` for this sshd.
+    pub fn ssh(self, sshd: &Sshd) -> SqltunCommand {
+        self.arg("--ssh").arg(sshd.destination())
+    }
+
+    /// `--db HOST:PORT`.
+    pub fn db(self, target: SocketAddrV4) -> SqltunCommand {
+        self.arg("--db").arg(target.to_string())
+    }
+
+    /// `-i KEYFILE`.
+    pub fn identity(self, key: &KeyPair) -> SqltunCommand {
+        self.arg("-i").arg(&key.private)
+    }
+
+    /// `--known-hosts FILE`.
+    pub fn known_hosts(self, path: &Path) -> SqltunCommand {
+        self.arg("--known-hosts").arg(path)
+    }
+
+    /// Log files whose tails go into every failure message.
+    pub fn logs(mut self, logs: Vec<(String, PathBuf)>) -> SqltunCommand {
+        self.logs = logs;
+        self
+    }
+
+    /// Starts sqltun. It runs in a new session (`setsid`, which execs in place), so it has no controlling
+    /// terminal even when the tests are run from one: a prompt would be a bug, never a hang. It is also
+    /// tied to the test thread (`DIE_WITH_TEST`), so a killed test run leaves no tunnel behind.
+    pub fn spawn(self) -> Sqltun {
+        let argv = self.argv();
+        let mut command = Command::new("setsid");
+        command
+            .args(DIE_WITH_TEST)
+            .arg(SQLTUN)
+            .args(&argv)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .env("HOME", &self.home);
+        // Let whoever runs the tests turn on sqltun's logging or backtraces.
+        for passthrough in ["SQLTUN_LOG", "RUST_BACKTRACE"] {
+            if let Some(value) = std::env::var_os(passthrough) {
+                command.env(passthrough, value);
+            }
+        }
+        let mut child = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {SQLTUN}: {e}"));
+        // The reader threads end at end of file; `wait_exit` waits for that through `Collected`.
+        let stdout = Collected::start(child.stdout.take().expect("sqltun stdout"));
+        let stderr = Collected::start(child.stderr.take().expect("sqltun stderr"));
+        Sqltun {
+            child,
+            started: Instant::now(),
+            stdout,
+            stderr,
+            status: None,
+            command: argv,
+            logs: self.logs,
+        }
+    }
+}
+
+impl Lab {
+    /// `sqltun connect -F none` with this lab's HOME; its failure messages include the logs of the
+    /// servers started so far.
+    pub fn connect(&self) -> SqltunCommand {
+        self.sqltun("connect")
+    }
+
+    /// `sqltun SUBCOMMAND -F none` with this lab's HOME, as `connect`.
+    pub fn sqltun(&self, subcommand: &str) -> SqltunCommand {
+        SqltunCommand::subcommand(self.home(), subcommand).logs(self.logs())
+    }
+}
+
+/// A running (or finished) sqltun process. Dropping it kills the process if it is still running.
+#[derive(Debug)]
+pub struct Sqltun {
+    child: Child,
+    started: Instant,
+    stdout: Arc<Collected>,
+    stderr: Arc<Collected>,
+    status: Option<ExitStatus>,
+    command: Vec<OsString>,
+    logs: Vec<(String, PathBuf)>,
+}
+
+impl Sqltun {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// When the process was started (for the contract's time bounds).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits for the first stdout line (the ready line) and returns it; fails the test, with sqltun's
+    /// stderr, if sqltun exits first or nothing comes within `READY_TIMEOUT`.
+    pub fn wait_ready_line(&mut self) -> String {
+        let line = self.stdout.wait_for(READY_TIMEOUT, |bytes, eof| {
+            if let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+                Some(Some(String::from_utf8_lossy(&bytes[..end]).into_owned()))
+            } else if eof {
+                Some(None)
+            } else {
+                None
+            }
+        });
+        match line {
+            Some(Some(line)) => line,
+            Some(None) => {
+                let status = wait_child(&mut self.child, Duration::from_secs(5));
+                self.status = status;
+                self.fail(&format!("sqltun exited ({status:?}) without printing a ready line"))
+            }
+            None => self.fail(&format!("no ready line on stdout within {READY_TIMEOUT:?}")),
+        }
+    }
+
+    /// Waits for the ready line and returns the local port it carries (the default `--output port`).
+    pub fn wait_ready(&mut self) -> u16 {
+        let line = self.wait_ready_line();
+        line.parse()
+            .unwrap_or_else(|_| self.fail(&format!("the ready line {line:?} is not a port number")))
+    }
+
+    /// Everything sqltun wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Waits up to `timeout` for stderr to contain any of `needles` (compared lowercase); returns whether it did.
+    pub fn stderr_mentions(&self, needles: &[&str], timeout: Duration) -> bool {
+        self.stderr
+            .wait_for(timeout, |bytes, eof| {
+                let text = String::from_utf8_lossy(bytes).to_lowercase();
+                if needles.iter().any(|needle| text.contains(&needle.to_lowercase())) {
+                    Some(true)
+                } else {
+                    eof.then_some(false)
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("poll sqltun");
+        }
+        self.status.is_none()
+    }
+
+    /// Sends a signal (with /bin/kill; the pid cannot be reused before we reap the child).
+    pub fn signal(&mut self, signal: Signal) {
+        assert!(
+            self.is_running(),
+            "sqltun already exited ({:?}) before SIG{}",
+            self.status,
+            signal.name()
+        );
+        assert!(
+            send_signal(self.pid(), signal),
+            "kill -s {} {} failed",
+            signal.name(),
+            self.pid()
+        );
+    }
+
+    /// Waits up to `timeout` for sqltun to exit and returns its exit code; fails the test if it does not
+    /// exit in time or dies from a signal.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        if self.status.is_none() {
+            self.status = wait_child(&mut self.child, timeout);
+        }
+        match self.status {
+            Some(status) => {
+                // The pipes close when the process exits, unless something it started still holds them.
+                for (name, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+                    if pipe.wait_for(PIPE_CLOSE_TIMEOUT, |_, eof| eof.then_some(())).is_none() {
+                        self.fail(&format!(
+                            "sqltun exited ({status}) but its {name} is still open: a leftover child?"
+                        ));
+                    }
+                }
+                status
+                    .code()
+                    .unwrap_or_else(|| self.fail(&format!("sqltun was killed by a signal: {status}")))
+            }
+            None => {
+                let _ = self.child.kill();
+                self.status = self.child.wait().ok();
+                self.fail(&format!("sqltun did not exit within {timeout:?}"))
+            }
+        }
+    }
+
+    /// For expected failures: waits for exit (bounded by `timeout`) and returns (exit code, stderr).
+    pub fn run_to_exit(mut self, timeout: Duration) -> (i32, String) {
+        let code = self.wait_exit(timeout);
+        (code, self.stderr())
+    }
+
+    /// All of stdout; call after `wait_exit`, when it is complete.
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+
+    /// Fails the test with `message`, the command line, sqltun's stdout and stderr, and the lab's logs.
+    pub fn fail(&self, message: &str) -> ! {
+        panic!(
+            "{message}\ncommand: {SQLTUN} {}\n--- sqltun stdout ---\n{}\n--- sqltun stderr ---\n{}\n{}",
+            self.command
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.stdout.text(),
+            self.stderr.text(),
+            self.logs
+                .iter()
+                .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
+                .collect::<String>()
+        )
+    }
+}
+
+impl Drop for Sqltun {
+    fn drop(&mut self) {
+        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A private HOME for runs that need no lab (usage errors); removed on drop.
+#[derive(Debug)]
+pub struct TempHome {
+    path: PathBuf,
+}
+
+impl TempHome {
+    pub fn new() -> TempHome {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("sqltun-it-home-{}-{n}", std::process::id()));
+        if path.exists() {
+            let _ = fs::remove_dir_all(&path);
+        }
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempHome { path }
+    }
+
+    /// `sqltun connect -F none` with this HOME.
+    pub fn connect(&self) -> SqltunCommand {
+        self.sqltun("connect")
+    }
+
+    /// `sqltun SUBCOMMAND -F none` with this HOME.
+    pub fn sqltun(&self, subcommand: &str) -> SqltunCommand {
+        SqltunCommand::subcommand(&self.path, subcommand)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The tunnel's local end for a port sqltun printed.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+/// A loopback port that was free a moment ago (for `--local-port`, where sqltun cannot choose).
+pub fn free_local_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+pub fn accepts_connections(port: u16) -> bool {
+    TcpStream::connect_timeout(&local(port), Duration::from_secs(5)).is_ok()
+}
+
+/// The error line of a failed run: the last stderr line starting `sqltun: `; fails the test if none.
+pub fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("sqltun: "))
+        .unwrap_or_else(|| panic!("no `sqltun: ` error line on stderr:\n{stderr}"))
+        .to_string()
+}
+
+/// A loopback listener standing in for a bastion that must never be contacted (configuration errors
+/// are caught before any network traffic): any connection sqltun makes shows up in its accept queue.
+#[derive(Debug)]
+pub struct Tripwire {
+    listener: TcpListener,
+}
+
+impl Tripwire {
+    pub fn new() -> Tripwire {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        Tripwire { listener }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().expect("local address").port()
+    }
+
+    /// Fails the test if anything connected.
+    pub fn assert_untouched(&self) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok((_, peer)) => panic!("sqltun connected to 127.0.0.1:{} from {peer}", self.port()),
+            Err(e) => panic!("accept on the tripwire listener: {e}"),
+        }
+    }
+}
