@@ -83,6 +83,15 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         )?,
     };
     let hops = resolve_chain(&args.ssh, &args.ssh_args, env, &secrets)?;
+    for hop in &hops {
+        for (directive, origin) in &hop.resolved.unsupported {
+            tracing::info!(
+                "{}: {directive} ({}) is not used by sqltun",
+                hop.dest.original,
+                origin.describe()
+            );
+        }
+    }
     let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
     Ok(TunnelPlan {
         hops: hops.into_iter().map(|h| h.hop).collect(),

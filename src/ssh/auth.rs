@@ -34,6 +34,8 @@ struct Attempt<'a> {
     /// Methods the server says can continue; `None` until it has told us.
     allowed: Option<Vec<MethodKind>>,
     rsa_hash: Option<Option<HashAlg>>,
+    /// A password a person typed, reused between keyboard-interactive and password.
+    typed_password: Option<Secret>,
 }
 
 /// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
@@ -56,6 +58,7 @@ pub(crate) async fn authenticate(
         offered: Vec::new(),
         allowed: None,
         rsa_hash: None,
+        typed_password: None,
     };
     ui.progress(label, "authenticating");
     // "none" first, as OpenSSH does: it tells which methods the server accepts.
@@ -68,19 +71,27 @@ pub(crate) async fn authenticate(
         AuthResult::Success => return Ok("none".into()),
         AuthResult::Failure { remaining_methods, .. } => a.allowed = Some(remaining_methods.iter().copied().collect()),
     }
-    if hop.auth.pubkey && a.allows(MethodKind::PublicKey) {
-        if let Some(method) = a.try_agent().await? {
-            return Ok(method);
+    // OpenSSH's order (its gssapi and hostbased methods are not offered), or PreferredAuthentications.
+    let order: Vec<String> = hop
+        .auth
+        .preferred
+        .clone()
+        .unwrap_or_else(|| vec!["publickey".into(), "keyboard-interactive".into(), "password".into()]);
+    for method in &order {
+        let found = match method.as_str() {
+            "publickey" if hop.auth.pubkey && a.allows(MethodKind::PublicKey) => match a.try_agent().await? {
+                Some(m) => Some(m),
+                None => a.try_identity_files().await?,
+            },
+            "keyboard-interactive" if hop.auth.keyboard_interactive && a.allows(MethodKind::KeyboardInteractive) => {
+                a.try_keyboard_interactive().await?
+            }
+            "password" if hop.auth.password && a.allows(MethodKind::Password) => a.try_password().await?,
+            _ => None,
+        };
+        if let Some(m) = found {
+            return Ok(m);
         }
-        if let Some(method) = a.try_identity_files().await? {
-            return Ok(method);
-        }
-    }
-    if hop.auth.password
-        && a.allows(MethodKind::Password)
-        && let Some(method) = a.try_password().await?
-    {
-        return Ok(method);
     }
     Err(a.failure())
 }
@@ -245,6 +256,10 @@ impl Attempt<'_> {
             }
             let Some(key) = self.load_key(path)? else { continue };
             self.offered.push(key.public_key().clone());
+            let key = Arc::new(key);
+            if let Some(method) = self.try_certificates(path, &key).await? {
+                return Ok(Some(method));
+            }
             self.ui
                 .progress(self.label, &format!("authenticating (publickey, {})", path.display()));
             let hash = if key.algorithm().is_rsa() {
@@ -254,7 +269,7 @@ impl Attempt<'_> {
             };
             let result = self
                 .handle
-                .authenticate_publickey(self.hop.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .authenticate_publickey(self.hop.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
                 .await
                 .map_err(|e| self.session_error(e))?;
             self.tried.push(format!("publickey: {}", path.display()));
@@ -332,39 +347,172 @@ impl Attempt<'_> {
         }
     }
 
-    async fn try_password(&mut self) -> Result<Option<String>> {
-        let from_plan = self.hop.auth.password_secret.clone();
-        let attempts = if from_plan.is_some() {
-            1
-        } else if self.interactive {
-            PROMPT_ATTEMPTS
-        } else {
-            0
-        };
-        if attempts == 0 && !self.tried.is_empty() {
-            // Keys were refused: that is the failure to report; the missing password is part of the story.
-            self.tried
-                .push("password: none available (set SQLTUN_SSH_PASSWORD or --password-file)".into());
-            return Ok(None);
-        }
-        if attempts == 0 {
-            return Err(Error::usage(format!(
-                "{}: the server asks for a password and none is available: set SQLTUN_SSH_PASSWORD or --password-file (no terminal to ask)",
-                self.label
-            )));
-        }
-        for _ in 0..attempts {
-            let password: Secret = match &from_plan {
-                Some(p) => p.clone(),
-                None => {
-                    let prompt = format!("{}'s password: ", self.hop.address());
-                    let ui = self.ui;
-                    match self.clock.during(|| ui.secret(&prompt)) {
-                        Some(p) => p,
-                        None => break,
-                    }
+    /// OpenSSH certificates for this identity: CertificateFile entries and `IDENTITY-cert.pub` whose
+    /// public key is the identity's, offered before the plain key as OpenSSH does.
+    async fn try_certificates(
+        &mut self,
+        identity: &Path,
+        key: &Arc<russh::keys::PrivateKey>,
+    ) -> Result<Option<String>> {
+        let mut candidates = self.hop.auth.certificates.clone();
+        let mut beside = identity.as_os_str().to_owned();
+        beside.push("-cert.pub");
+        candidates.push(beside.into());
+        for cert_path in candidates {
+            if !cert_path.exists() || !self.allows(MethodKind::PublicKey) {
+                continue;
+            }
+            let cert = match russh::keys::load_openssh_certificate(&cert_path) {
+                Ok(cert) => cert,
+                Err(e) => {
+                    self.ui.notice(
+                        self.label,
+                        &format!("certificate {} cannot be read ({e}); skipped", cert_path.display()),
+                    );
+                    continue;
                 }
             };
+            if cert.public_key() != key.public_key().key_data() {
+                continue;
+            }
+            self.ui.progress(
+                self.label,
+                &format!("authenticating (publickey, certificate {})", cert_path.display()),
+            );
+            let result = self
+                .handle
+                .authenticate_openssh_cert(self.hop.user.clone(), key.clone(), cert)
+                .await
+                .map_err(|e| self.session_error(e))?;
+            self.tried.push(format!("certificate: {}", cert_path.display()));
+            if self.note(result) {
+                return Ok(Some(format!("publickey, certificate {}", cert_path.display())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// keyboard-interactive: password-like prompts are answered with the password; anything else needs a
+    /// person, and without one fails at once, quoting the prompt.
+    async fn try_keyboard_interactive(&mut self) -> Result<Option<String>> {
+        use russh::client::KeyboardInteractiveAuthResponse as Reply;
+        let mut reply = self
+            .handle
+            .authenticate_keyboard_interactive_start(self.hop.user.clone(), None::<String>)
+            .await
+            .map_err(|e| self.session_error(e))?;
+        // PAM conversations are short; a server that keeps asking is refused rather than looped on.
+        for _ in 0..8 {
+            match reply {
+                Reply::Success => return Ok(Some("keyboard-interactive".into())),
+                Reply::Failure {
+                    remaining_methods,
+                    partial_success,
+                } => {
+                    self.note(AuthResult::Failure {
+                        remaining_methods,
+                        partial_success,
+                    });
+                    self.tried.push("keyboard-interactive: refused".into());
+                    return Ok(None);
+                }
+                Reply::InfoRequest {
+                    name,
+                    instructions,
+                    prompts,
+                } => {
+                    for text in [name.trim(), instructions.trim()] {
+                        if !text.is_empty() {
+                            self.ui.notice(self.label, text);
+                        }
+                    }
+                    let mut answers = Vec::with_capacity(prompts.len());
+                    for prompt in prompts {
+                        let text = prompt.prompt.trim();
+                        if !prompt.echo && text.to_ascii_lowercase().contains("password") {
+                            match self.password(true)? {
+                                Some(p) => answers.push(p.expose().to_string()),
+                                None => {
+                                    self.tried
+                                        .push("keyboard-interactive: no password to answer with".into());
+                                    return Ok(None);
+                                }
+                            }
+                        } else if self.interactive {
+                            let ui = self.ui;
+                            let question = format!("{text} ");
+                            match self.clock.during(|| ui.secret(&question)) {
+                                Some(answer) => answers.push(answer.expose().to_string()),
+                                None => return Ok(None),
+                            }
+                        } else {
+                            return Err(Error::new(
+                                Kind::Auth,
+                                format!(
+                                    "{}: the server asks \"{text}\" (keyboard-interactive) and there is no terminal to answer it; run sqltun from a terminal, or use a key or password for this hop",
+                                    self.label
+                                ),
+                            ));
+                        }
+                    }
+                    self.ui.progress(self.label, "authenticating (keyboard-interactive)");
+                    reply = self
+                        .handle
+                        .authenticate_keyboard_interactive_respond(answers)
+                        .await
+                        .map_err(|e| self.session_error(e))?;
+                }
+            }
+        }
+        self.tried.push("keyboard-interactive: too many rounds".into());
+        Ok(None)
+    }
+
+    /// The hop's password: from the plan, one already typed, or a prompt. `Ok(None)` when there is none
+    /// and keys were already tried (the failure is then an authentication failure, not a usage error).
+    fn password(&mut self, for_kbd: bool) -> Result<Option<Secret>> {
+        if let Some(p) = &self.hop.auth.password_secret {
+            return Ok(Some(p.clone()));
+        }
+        if let Some(p) = &self.typed_password {
+            return Ok(Some(p.clone()));
+        }
+        if self.interactive {
+            let prompt = format!("{}'s password: ", self.hop.address());
+            let ui = self.ui;
+            let typed = self.clock.during(|| ui.secret(&prompt));
+            if !for_kbd {
+                return Ok(typed);
+            }
+            self.typed_password = typed.clone();
+            return Ok(typed);
+        }
+        if !self.tried.is_empty() {
+            return Ok(None);
+        }
+        Err(Error::usage(format!(
+            "{}: the server asks for a password and none is available: set SQLTUN_SSH_PASSWORD (or SQLTUN_SSH_PASSWORD_{} for this hop) or --password-file (no terminal to ask)",
+            self.label,
+            self.label.index + 1
+        )))
+    }
+
+    async fn try_password(&mut self) -> Result<Option<String>> {
+        // A person may retype a refused password; a password from the environment is tried once.
+        let attempts = if self.hop.auth.password_secret.is_none() && self.interactive {
+            PROMPT_ATTEMPTS
+        } else {
+            1
+        };
+        for _ in 0..attempts {
+            let Some(password) = self.password(false)? else {
+                self.tried.push(format!(
+                    "password: none available (set SQLTUN_SSH_PASSWORD, SQLTUN_SSH_PASSWORD_{} or --password-file)",
+                    self.label.index + 1
+                ));
+                return Ok(None);
+            };
+            self.typed_password = None;
             self.ui.progress(self.label, "authenticating (password)");
             let result = self
                 .handle
