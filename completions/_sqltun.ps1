@@ -26,13 +26,47 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'sqltun;connect' {
             [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or [v6addr]:port. Repeatable')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable')
+            [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on. Anything but loopback also needs --expose-to-network')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('--jump', '--jump', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('-F', '-F ', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
+            [CompletionResult]::new('--pid-file', '--pid-file', [CompletionResultType]::ParameterName, 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)')
+            [CompletionResult]::new('--max-lifetime', '--max-lifetime', [CompletionResultType]::ParameterName, 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close the tunnel after no connection has been open for this long; exit code 11')
+            [CompletionResult]::new('--expose-to-network', '--expose-to-network', [CompletionResultType]::ParameterName, 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database')
+            [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error')
+            [CompletionResult]::new('--background', '--background', [CompletionResultType]::ParameterName, 'Go to the background once the tunnel is ready (like ssh -f): the ready output is printed, the command returns 0, the tunnel stays up')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sqltun;exec' {
+            [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable')
             [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on. Anything but loopback also needs --expose-to-network')
             [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
@@ -48,6 +82,35 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
             [CompletionResult]::new('--expose-to-network', '--expose-to-network', [CompletionResultType]::ParameterName, 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database')
             [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sqltun;check' {
+            [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable')
+            [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on. Anything but loopback also needs --expose-to-network')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('--jump', '--jump', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config')
+            [CompletionResult]::new('-F', '-F ', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
+            [CompletionResult]::new('--expose-to-network', '--expose-to-network', [CompletionResultType]::ParameterName, 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database')
+            [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object on stdout instead of the table')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -80,11 +143,19 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
         }
         'sqltun;help' {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM')
+            [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'sqltun;help;connect' {
+            break
+        }
+        'sqltun;help;exec' {
+            break
+        }
+        'sqltun;help;check' {
             break
         }
         'sqltun;help;config' {

@@ -23,12 +23,45 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
+            cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sqltun;connect'= {
             cand --ssh 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
-            cand --db 'Target as seen from the last hop: host:port or [v6addr]:port. Repeatable'
+            cand --db 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable'
+            cand --local-port 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order'
+            cand --bind 'Local address to listen on. Anything but loopback also needs --expose-to-network'
+            cand -J 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand --jump 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand -F 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand --ssh-config 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand -i 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand --identity 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand -o 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)'
+            cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
+            cand --password-file 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt'
+            cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
+            cand --output 'What stdout carries once the tunnel is ready'
+            cand --pid-file 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)'
+            cand --max-lifetime 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10'
+            cand --idle-timeout 'Close the tunnel after no connection has been open for this long; exit code 11'
+            cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
+            cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+            cand --background 'Go to the background once the tunnel is ready (like ssh -f): the ready output is printed, the command returns 0, the tunnel stays up'
+            cand -v 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand --verbose 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sqltun;exec'= {
+            cand --ssh 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
+            cand --db 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable'
             cand --local-port 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order'
             cand --bind 'Local address to listen on. Anything but loopback also needs --expose-to-network'
             cand -J 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
@@ -44,6 +77,34 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --output 'What stdout carries once the tunnel is ready'
             cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
             cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+            cand -v 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand --verbose 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sqltun;check'= {
+            cand --ssh 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets'
+            cand --db 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable'
+            cand --local-port 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order'
+            cand --bind 'Local address to listen on. Anything but loopback also needs --expose-to-network'
+            cand -J 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand --jump 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config'
+            cand -F 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand --ssh-config 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand -i 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand --identity 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...'
+            cand -o 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)'
+            cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
+            cand --password-file 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt'
+            cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
+            cand --output 'What stdout carries once the tunnel is ready'
+            cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
+            cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+            cand --json 'One JSON object on stdout instead of the table'
             cand -v 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
             cand --verbose 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
             cand -q 'Only errors on stderr'
@@ -74,10 +135,16 @@ set edit:completion:arg-completer[sqltun] = {|@words|
         }
         &'sqltun;help'= {
             cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+            cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
+            cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sqltun;help;connect'= {
+        }
+        &'sqltun;help;exec'= {
+        }
+        &'sqltun;help;check'= {
         }
         &'sqltun;help;config'= {
         }

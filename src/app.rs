@@ -2,23 +2,187 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 
 use crate::cli::{Command, ConfigArgs, ConnectArgs};
 use crate::error::{Error, Kind, Result};
-use crate::output::{self, Terminal};
-use crate::plan::TunnelPlan;
+use crate::output::{self, Ready, Terminal};
+use crate::plan::{Forward, TunnelPlan};
 use crate::resolve::{self, env::ProcessEnv};
 use crate::ssh::Chain;
-use crate::tunnel::{self, Listener};
+use crate::tunnel::{self, End, Listener, ServeOptions};
 
-/// Run one subcommand until it is done or `shutdown` resolves.
-pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Exit code when --max-lifetime ended the tunnel.
+pub const EXIT_MAX_LIFETIME: u8 = 10;
+/// Exit code when --idle-timeout ended the tunnel.
+pub const EXIT_IDLE: u8 = 11;
+
+/// Run one subcommand until it is done or `shutdown` resolves; returns the exit code.
+pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result<u8> {
     match command {
         Command::Connect(args) => connect(args, shutdown).await,
-        Command::Config(args) => config(args),
+        Command::Exec(args) => crate::exec::run(args).await,
+        Command::Check(args) => crate::check::run(args).await,
+        Command::Config(args) => config(args).map(|_| 0),
+    }
+}
+
+/// An open tunnel: the authenticated chain, its bound listeners, and what to tell scripts about them.
+#[derive(Debug)]
+pub struct Opened {
+    pub chain: Chain,
+    pub listeners: Vec<Listener>,
+    pub ready: Vec<Ready>,
+}
+
+/// Connect every hop, then bind (only now: a script that sees the port can use it at once).
+/// `None` when `shutdown` resolved first.
+pub async fn open(plan: &TunnelPlan, ui: Arc<Terminal>, shutdown: impl Future<Output = ()>) -> Result<Option<Opened>> {
+    let chain = tokio::select! {
+        chain = Chain::connect(plan, ui.clone()) => chain,
+        _ = shutdown => {
+            ui.finish();
+            return Ok(None);
+        }
+    };
+    ui.finish();
+    let chain = chain?;
+    let listeners = match bind(plan).await {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            chain.close().await;
+            return Err(e);
+        }
+    };
+    let hops: Vec<String> = plan.hops.iter().map(|h| h.address()).collect();
+    let ready = listeners
+        .iter()
+        .zip(&plan.forwards)
+        .filter_map(|(l, f)| {
+            let addr = l.listener.local_addr().ok()?;
+            Some(Ready {
+                addr,
+                target: f.target.to_string(),
+                url: local_url(f, addr),
+                hops: hops.clone(),
+                pid: std::process::id(),
+            })
+        })
+        .collect();
+    Ok(Some(Opened {
+        chain,
+        listeners,
+        ready,
+    }))
+}
+
+/// The forward's URL pointing at the local end; for a plain target, a URL guessed from the well-known
+/// port, else `tcp://`.
+pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
+    let host = addr.ip().to_string();
+    if let Some(url) = &forward.url {
+        return url.rewritten(&host, addr.port());
+    }
+    let scheme = match forward.target.port {
+        5432 => "postgres",
+        3306 => "mysql",
+        6379 => "redis",
+        27017 => "mongodb",
+        1433 => "sqlserver",
+        _ => "tcp",
+    };
+    format!("{scheme}://{addr}")
+}
+
+/// Why `connect` stopped, for the exit code and the `closed` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Lifetime,
+}
+
+async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {
+    let plan = resolve::plan(&args.tunnel, &ProcessEnv)?;
+    tracing::debug!(?plan, "resolved");
+    if args.background && !crate::background::is_child() {
+        return crate::background::launch(plan.output, plan.forwards.len()).await;
+    }
+    let ui = Arc::new(Terminal::new(args.verbosity.quiet));
+    let stop = Arc::new(Mutex::new(None));
+    let stop_reason = stop.clone();
+    let lifetime = args.max_lifetime;
+    let stopped = async move {
+        let reason = tokio::select! {
+            _ = shutdown => Stop::Signal,
+            _ = async {
+                match lifetime {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => Stop::Lifetime,
+        };
+        if let Ok(mut s) = stop_reason.lock() {
+            *s = Some(reason);
+        }
+    };
+    tokio::pin!(stopped);
+    let Some(opened) = open(&plan, ui, &mut stopped).await? else {
+        return Ok(0);
+    };
+    let pid_file = match &args.pid_file {
+        Some(path) => Some(PidFile::write(path)?),
+        None => None,
+    };
+    output::ready(plan.output, &opened.ready)?;
+    if crate::background::is_child() {
+        crate::background::detach();
+    }
+    for (ready, forward) in opened.ready.iter().zip(&plan.forwards) {
+        let via = ready.hops.join(" -> ");
+        output::status(
+            args.verbosity.quiet,
+            &format!(
+                "forwarding {} -> {} via {via}; Ctrl-C to stop",
+                ready.addr, forward.target
+            ),
+        );
+    }
+    let last = plan
+        .hops
+        .last()
+        .ok_or_else(|| Error::internal("the plan has no hops"))?;
+    let options = ServeOptions {
+        open_limit: last.connect_timeout,
+        idle_timeout: args.idle_timeout,
+    };
+    let served = tunnel::serve(opened.listeners, opened.chain, options, stopped).await;
+    drop(pid_file);
+    let reason = stop.lock().ok().and_then(|s| *s);
+    let (code, why) = match (&served, reason) {
+        (Ok(End::Idle), _) => (EXIT_IDLE, "idle-timeout"),
+        (Ok(End::Shutdown), Some(Stop::Lifetime)) => (EXIT_MAX_LIFETIME, "max-lifetime"),
+        (Ok(End::Shutdown), _) => (0, "signal"),
+        (Err(_), _) => (0, "session-lost"),
+    };
+    let message = match &served {
+        Err(e) => e.message().to_string(),
+        Ok(_) => why.to_string(),
+    };
+    output::event(
+        plan.output,
+        "closed",
+        serde_json::json!({ "reason": why, "message": message }),
+    );
+    match served {
+        Err(e) => Err(e),
+        Ok(_) => {
+            if code != 0 {
+                output::status(args.verbosity.quiet, &format!("closed the tunnel ({why})"));
+            }
+            Ok(code)
+        }
     }
 }
 
@@ -42,45 +206,6 @@ fn config(args: ConfigArgs) -> Result<()> {
     }
 }
 
-async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let plan = resolve::plan(&args.tunnel, &ProcessEnv)?;
-    tracing::debug!(?plan, "resolved");
-    let ui = Arc::new(Terminal::new(args.verbosity.quiet));
-    tokio::pin!(shutdown);
-    let chain = tokio::select! {
-        chain = Chain::connect(&plan, ui.clone()) => chain,
-        _ = &mut shutdown => {
-            ui.finish();
-            return Ok(());
-        }
-    };
-    ui.finish();
-    let chain = chain?;
-    // Bind only now: a script that sees the port can use it at once.
-    let listeners = match bind(&plan).await {
-        Ok(listeners) => listeners,
-        Err(e) => {
-            chain.close().await;
-            return Err(e);
-        }
-    };
-    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.listener.local_addr().ok()).collect();
-    output::ready(plan.output, &addrs)?;
-    for (addr, forward) in addrs.iter().zip(&plan.forwards) {
-        let via = plan.hops.iter().map(|h| h.address()).collect::<Vec<_>>().join(" -> ");
-        output::status(
-            args.verbosity.quiet,
-            &format!("forwarding {addr} -> {} via {via}; Ctrl-C to stop", forward.target),
-        );
-    }
-    let open_limit = plan
-        .hops
-        .last()
-        .map(|h| h.connect_timeout)
-        .unwrap_or(resolve::DEFAULT_CONNECT_TIMEOUT);
-    tunnel::serve(listeners, chain, open_limit, shutdown).await
-}
-
 async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
     let mut listeners = Vec::with_capacity(plan.forwards.len());
     for forward in &plan.forwards {
@@ -99,10 +224,6 @@ async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
             Error::new(Kind::LocalBind, format!("cannot listen on {addr}: {e}{hint}"))
         })?;
         if !plan.bind.is_loopback() {
-            tracing::warn!(
-                "listening on {addr}, which is not loopback: anyone who can reach this machine reaches {}",
-                forward.target
-            );
             output::status(
                 false,
                 &format!(
@@ -117,4 +238,27 @@ async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
         });
     }
     Ok(listeners)
+}
+
+/// A pid file that removes itself when the tunnel stops (if it still holds our pid).
+#[derive(Debug)]
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path) -> Result<PidFile> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::usage(format!("--pid-file {}: cannot write it: {e}", path.display())))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.0)
+            .ok()
+            .is_some_and(|c| c.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }

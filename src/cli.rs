@@ -33,9 +33,55 @@ pub enum Command {
     /// Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM.
     #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
+    /// Open the tunnel, run a command with it, and exit with the command's status.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
+    /// Diagnose every stage (resolution, each hop, the forward, what answers there) and exit.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
+}
+
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
+  sqltun exec --ssh bastion --db db.internal:3306 -- mysql -h {host} -P {port} -u app
+  sqltun exec --ssh bastion --db redis://db.internal -- redis-cli -u {url} ping
+
+The command gets SQLTUN_HOST, SQLTUN_PORT, SQLTUN_ADDR, SQLTUN_URL (with _1, _2, ... for several --db),
+the client's own variables (PGHOST/PGPORT, MYSQL_HOST/MYSQL_TCP_PORT, DATABASE_URL), and {host}, {port},
+{addr}, {url} replaced in its arguments ({port_2} etc. for the second target). sqltun exits with the
+command's status (128+N when a signal N ended it); SIGINT and SIGTERM are passed on to it.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  sqltun check --ssh prod-db --db db.internal:5432
+  sqltun check --ssh bastion -J jump1 --db mysql://db.internal --json
+
+The exit code is the one of the first stage that failed (see EXIT STATUS).";
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub tunnel: TunnelArgs,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub tunnel: TunnelArgs,
+    /// One JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 const CONFIG_EXAMPLES: &str = "\
@@ -59,7 +105,7 @@ pub struct ConfigArgs {
 }
 
 /// How SSH destinations resolve: shared by every subcommand.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SshArgs {
     /// Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none`
     /// ignores ProxyJump from the config.
@@ -87,6 +133,19 @@ pub struct SshArgs {
 pub struct ConnectArgs {
     #[command(flatten)]
     pub tunnel: TunnelArgs,
+    /// Go to the background once the tunnel is ready (like ssh -f): the ready output is printed, the
+    /// command returns 0, the tunnel stays up.
+    #[arg(long)]
+    pub background: bool,
+    /// Write the tunnel's pid to FILE once it is ready (removed when it stops).
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10.
+    #[arg(long = "max-lifetime", value_name = "DURATION", value_parser = parse_duration)]
+    pub max_lifetime: Option<std::time::Duration>,
+    /// Close the tunnel after no connection has been open for this long; exit code 11.
+    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
@@ -94,14 +153,21 @@ pub struct ConnectArgs {
 /// Options shared by every subcommand that opens a tunnel.
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
+    /// A complete tunnel as one URL, as TablePlus and TablePro write them:
+    /// postgres+ssh://ssh_user@ssh_host:22/db_user@db_host:5432/db_name (instead of --ssh and --db).
+    #[arg(value_name = "SSH_URL", conflicts_with_all = ["ssh", "db"])]
+    pub ssh_url: Option<String>,
+
     /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals
     /// in brackets.
-    #[arg(long = "ssh", value_name = "DEST", value_parser = parse_destination)]
-    pub ssh: Destination,
+    #[arg(long = "ssh", value_name = "DEST", value_parser = parse_destination, required_unless_present = "ssh_url")]
+    pub ssh: Option<Destination>,
 
-    /// Target as seen from the last hop: host:port or [v6addr]:port. Repeatable.
-    #[arg(long = "db", value_name = "TARGET", required = true, value_parser = parse_target)]
-    pub db: Vec<Target>,
+    /// Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://,
+    /// mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port
+    /// defaults by scheme). Repeatable.
+    #[arg(long = "db", value_name = "TARGET", required_unless_present = "ssh_url", value_parser = parse_db)]
+    pub db: Vec<DbArg>,
 
     /// Fixed local port (default: chosen by the OS); repeatable, paired with --db in order.
     #[arg(long = "local-port", value_name = "PORT")]
@@ -137,10 +203,74 @@ pub struct TunnelArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
-    /// The local port, one line.
+    /// The local port, one line per target.
     Port,
-    /// host:port of the local listener, one line.
+    /// host:port of the local listener, one line per target.
     Addr,
+    /// The target's URL rewritten to the local end (tcp://host:port for a plain host:port target).
+    Url,
+    /// SQLTUN_HOST=... lines for a shell's eval (indexed with _1, _2, ... for several targets).
+    Env,
+    /// One JSON object per line: a `ready` event per target, then `closed` (and reconnect events).
+    Json,
+}
+
+/// A --db value: a plain target or a database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbArg {
+    Target(Target),
+    Url(crate::resolve::url::DbUrl),
+}
+
+fn parse_db(s: &str) -> Result<DbArg, String> {
+    if crate::resolve::url::looks_like_url(s) {
+        crate::resolve::url::parse_db_url(s).map(DbArg::Url)
+    } else {
+        parse_target(s).map(DbArg::Target)
+    }
+}
+
+/// `90`, `90s`, `30m`, `2h`, `1h30m`, `1d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let text = s.trim();
+    if text.is_empty() {
+        return Err("an empty duration; write e.g. 90s, 30m or 2h".into());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("`{s}`: unknown unit `{c}`; use s, m, h or d (e.g. 1h30m)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("`{s}`: a unit without a number before it"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("`{s}`: too long"))?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!(
+            "`{s}`: a number without a unit at the end; write e.g. {number}s"
+        ));
+    }
+    if total == 0 {
+        return Err(format!("`{s}`: the duration must be longer than 0"));
+    }
+    Ok(std::time::Duration::from_secs(total))
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -187,6 +317,19 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    /// Durations accept what people type for --max-lifetime and refuse the rest with the fix.
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
+        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("1h30").unwrap_err().contains("without a unit"));
+        assert!(parse_duration("0s").unwrap_err().contains("longer than 0"));
+        assert!(parse_duration("").is_err());
     }
 
     /// Both spellings ssh accepts for -o must work, and a bare key must be refused with the fix.

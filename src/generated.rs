@@ -86,6 +86,7 @@ fn man_page() -> Vec<u8> {
     buf.extend_from_slice(
         b".SH ENVIRONMENT\n.TP\n\\fBSQLTUN_SSH_PASSWORD\\fR\nSSH password (never pass secrets on the command line)\n\
 .TP\n\\fBSQLTUN_SSH_PASSPHRASE\\fR\npassphrase for encrypted identity files\n\
+.TP\n\\fBSQLTUN_SSH_PASSWORD_\\fIN\\fR, \\fBSQLTUN_SSH_PASSPHRASE_\\fIN\\fR\nthe same for hop N only (hops counted from 1 in dialling order)\n\
 .TP\n\\fBSSH_AUTH_SOCK\\fR\nthe SSH agent socket\n\
 .TP\n\\fBSQLTUN_LOG\\fR\na tracing filter for stderr logs, e.g. sqltun=debug\n",
     );

@@ -16,10 +16,14 @@
 //! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print.
 
 pub mod app;
+pub mod background;
+pub mod check;
 pub mod cli;
 pub mod error;
+pub mod exec;
 pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod resolve;
 pub mod secret;

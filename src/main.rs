@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = match &cli.command {
         Command::Connect(args) => args.verbosity,
+        Command::Exec(args) => args.verbosity,
+        Command::Check(args) => args.verbosity,
         Command::Config(args) => args.verbosity,
     };
     init_logging(verbosity.verbose, verbosity.quiet);
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
     // Forwarding tasks may still hold sockets; do not wait for them past the shutdown grace.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             sqltun::output::error(&e);
             ExitCode::from(e.exit_code())

@@ -13,21 +13,109 @@ use crate::plan::OutputFormat;
 use crate::secret::Secret;
 use crate::ssh::{HopLabel, Interaction};
 
-/// Print what a script waits for, one line per listener, and flush.
-pub fn ready(format: OutputFormat, addrs: &[SocketAddr]) -> Result<()> {
+/// What a script learns about one ready listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub addr: SocketAddr,
+    /// `host:port` as seen from the last hop.
+    pub target: String,
+    /// The target URL rewritten to the local end (password kept: this is the data contract).
+    pub url: String,
+    /// Hops in dialling order, `user@host:port`.
+    pub hops: Vec<String>,
+    pub pid: u32,
+}
+
+/// The text stdout carries once the tunnel is ready.
+pub fn ready_text(format: OutputFormat, ready: &[Ready]) -> String {
     let mut text = String::new();
-    for addr in addrs {
-        match format {
-            OutputFormat::Port => text.push_str(&format!("{}\n", addr.port())),
-            OutputFormat::Addr => text.push_str(&format!("{addr}\n")),
+    match format {
+        OutputFormat::Port => ready
+            .iter()
+            .for_each(|r| text.push_str(&format!("{}\n", r.addr.port()))),
+        OutputFormat::Addr => ready.iter().for_each(|r| text.push_str(&format!("{}\n", r.addr))),
+        OutputFormat::Url => ready.iter().for_each(|r| text.push_str(&format!("{}\n", r.url))),
+        OutputFormat::Env => {
+            for (name, value) in env_vars(ready) {
+                text.push_str(&format!("{name}={}\n", shell_quote(&value)));
+            }
+        }
+        OutputFormat::Json => {
+            for (i, r) in ready.iter().enumerate() {
+                let event = serde_json::json!({
+                    "event": "ready",
+                    "index": i + 1,
+                    "local_host": r.addr.ip().to_string(),
+                    "local_port": r.addr.port(),
+                    "local_addr": r.addr.to_string(),
+                    "target": r.target,
+                    "url": r.url,
+                    "hops": r.hops,
+                    "pid": r.pid,
+                });
+                text.push_str(&format!("{event}\n"));
+            }
         }
     }
+    text
+}
+
+/// How many lines [`ready_text`] prints for `count` listeners (the background parent reads exactly these).
+pub fn ready_line_count(format: OutputFormat, count: usize) -> usize {
+    match format {
+        OutputFormat::Env => 4 + if count > 1 { 4 * count } else { 0 },
+        _ => count,
+    }
+}
+
+/// `SQLTUN_HOST`, `SQLTUN_PORT`, `SQLTUN_ADDR`, `SQLTUN_URL` for the first listener, and `_1`, `_2`, …
+/// variants for each when there are several.
+pub fn env_vars(ready: &[Ready]) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    let mut push = |suffix: &str, r: &Ready| {
+        vars.push((format!("SQLTUN_HOST{suffix}"), r.addr.ip().to_string()));
+        vars.push((format!("SQLTUN_PORT{suffix}"), r.addr.port().to_string()));
+        vars.push((format!("SQLTUN_ADDR{suffix}"), r.addr.to_string()));
+        vars.push((format!("SQLTUN_URL{suffix}"), r.url.clone()));
+    };
+    if let Some(first) = ready.first() {
+        push("", first);
+    }
+    if ready.len() > 1 {
+        for (i, r) in ready.iter().enumerate() {
+            push(&format!("_{}", i + 1), r);
+        }
+    }
+    vars
+}
+
+/// Single-quote a value for POSIX shells.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Print the ready output and flush.
+pub fn ready(format: OutputFormat, ready: &[Ready]) -> Result<()> {
+    let text = ready_text(format, ready);
     let mut out = std::io::stdout().lock();
     // A closed stdout (the script went away) is not worth failing the tunnel over, but say so.
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        tracing::warn!("could not write the ready line to stdout: {e}");
+        tracing::warn!("could not write the ready output to stdout: {e}");
     }
     Ok(())
+}
+
+/// A later event in `--output json` mode (`closed`, `reconnecting`, …); other formats print nothing.
+pub fn event(format: OutputFormat, event: &str, fields: serde_json::Value) {
+    if format != OutputFormat::Json {
+        return;
+    }
+    let mut object = serde_json::json!({ "event": event });
+    if let (Some(map), serde_json::Value::Object(extra)) = (object.as_object_mut(), fields) {
+        map.extend(extra);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{object}").and_then(|_| out.flush());
 }
 
 /// Data for a script on stdout (`config` output), flushed.
@@ -140,5 +228,68 @@ impl Interaction for Terminal {
                 let _ = writeln!(std::io::stderr().lock(), "sqltun: {hop}: {text}");
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two() -> Vec<Ready> {
+        ["127.0.0.1:41873", "127.0.0.1:41874"]
+            .iter()
+            .map(|a| Ready {
+                addr: a.parse().unwrap(),
+                target: "db:5432".into(),
+                url: "postgres://app:it's@127.0.0.1:41873/appdb".into(),
+                hops: vec!["deploy@bastion:22".into()],
+                pid: 7,
+            })
+            .collect()
+    }
+
+    /// The background parent reads exactly `ready_line_count` lines: it must match what is printed.
+    #[test]
+    fn line_counts_match() {
+        for format in [
+            OutputFormat::Port,
+            OutputFormat::Addr,
+            OutputFormat::Url,
+            OutputFormat::Env,
+            OutputFormat::Json,
+        ] {
+            for n in 1..=3 {
+                let ready: Vec<Ready> = two().into_iter().cycle().take(n).collect();
+                assert_eq!(
+                    ready_text(format, &ready).lines().count(),
+                    ready_line_count(format, n),
+                    "{format:?} x{n}"
+                );
+            }
+        }
+    }
+
+    /// `eval` of the env output must give back the exact values, quotes included.
+    #[test]
+    fn env_output_is_shell_safe() {
+        let text = ready_text(OutputFormat::Env, &two()[..1]);
+        let script = format!("{text}printf '%s|%s' \"$SQLTUN_PORT\" \"$SQLTUN_URL\"");
+        let out = std::process::Command::new("sh").arg("-c").arg(script).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "41873|postgres://app:it's@127.0.0.1:41873/appdb"
+        );
+    }
+
+    /// Each ready JSON line is one object with what a script needs.
+    #[test]
+    fn json_ready_events() {
+        let text = ready_text(OutputFormat::Json, &two());
+        let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1]["event"], "ready");
+        assert_eq!(events[1]["local_port"], 41874);
+        assert_eq!(events[1]["index"], 2);
+        assert_eq!(events[0]["hops"][0], "deploy@bastion:22");
     }
 }

@@ -99,6 +99,8 @@ pub struct AuthSettings {
     pub certificates: Vec<PathBuf>,
     /// Passphrase for encrypted identity files (`SQLTUN_SSH_PASSPHRASE`).
     pub passphrase: Option<Secret>,
+    /// Where the passphrase came from, for error messages.
+    pub passphrase_source: Option<String>,
 }
 
 /// Where agent keys come from.
@@ -141,6 +143,8 @@ pub struct Forward {
     pub target: Target,
     /// 0 lets the OS choose.
     pub local_port: u16,
+    /// The database URL the target came from, if any (for `--output url`, exec's variables, probes).
+    pub url: Option<crate::resolve::url::DbUrl>,
 }
 
 /// A host and port as seen from the last hop.
@@ -163,8 +167,14 @@ impl std::fmt::Display for Target {
 /// What stdout carries once the tunnel is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// The local port, one line.
+    /// The local port, one line per forward.
     Port,
-    /// `host:port` of the local listener, one line.
+    /// `host:port` of the local listener, one line per forward.
     Addr,
+    /// The target URL rewritten to the local end, one line per forward.
+    Url,
+    /// `SQLTUN_…=` lines for a shell's `eval`.
+    Env,
+    /// JSON events, one object per line.
+    Json,
 }

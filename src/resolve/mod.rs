@@ -8,11 +8,12 @@ pub mod chain;
 pub mod dest;
 pub mod env;
 pub mod ssh_config;
+pub mod url;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{OutputArg, SshArgs, TunnelArgs};
+use crate::cli::{DbArg, OutputArg, SshArgs, TunnelArgs};
 use crate::error::{Error, Result};
 use crate::plan::{
     AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking,
@@ -52,22 +53,74 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             args.bind
         )));
     }
-    if args.local_port.len() > args.db.len() {
+    // A `+ssh` URL stands for --ssh and one --db, and may say how to authenticate.
+    let ssh_url = match &args.ssh_url {
+        Some(text) => Some(url::parse_ssh_url(text).map_err(Error::usage)?),
+        None => None,
+    };
+    let (dest, dbs): (Destination, Vec<DbArg>) = match (&ssh_url, &args.ssh) {
+        (Some(u), _) => (u.ssh.clone(), vec![DbArg::Url(u.db.clone())]),
+        (None, Some(dest)) => (dest.clone(), args.db.clone()),
+        (None, None) => {
+            return Err(Error::usage(
+                "give --ssh DEST and --db TARGET, or one postgres+ssh:// style URL",
+            ));
+        }
+    };
+    if args.local_port.len() > dbs.len() {
         return Err(Error::usage(format!(
             "{} --local-port values for {} --db targets; give at most one --local-port per --db, in the same order",
             args.local_port.len(),
-            args.db.len()
+            dbs.len()
         )));
     }
-    let forwards = args
-        .db
+    let forwards = dbs
         .iter()
         .enumerate()
-        .map(|(i, target)| Forward {
-            target: target.clone(),
-            local_port: args.local_port.get(i).copied().unwrap_or(0),
+        .map(|(i, db)| {
+            let (target, url) = match db {
+                DbArg::Target(t) => (t.clone(), None),
+                DbArg::Url(u) => (u.target(), Some(u.clone())),
+            };
+            Forward {
+                target,
+                local_port: args.local_port.get(i).copied().unwrap_or(0),
+                url,
+            }
         })
         .collect();
+    if let Some(u) = &ssh_url
+        && !u.ignored_params.is_empty()
+    {
+        tracing::info!(
+            "ignored display-only parameters of the URL: {}",
+            u.ignored_params.join(", ")
+        );
+    }
+    for db in &dbs {
+        if let DbArg::Url(u) = db
+            && u.password.is_some()
+        {
+            tracing::warn!(
+                "the --db URL {u} carries a password, which other users of this machine can read in the process list; prefer the client's own secret store (~/.pgpass, PGPASSWORD, ~/.my.cnf)"
+            );
+        }
+    }
+    let mut ssh_args = args.ssh_args.clone();
+    if let Some(u) = &ssh_url {
+        // The URL's own switches go first so they win like -o, as the URL is the whole connection.
+        let mut from_url = Vec::new();
+        if let Some(socket) = &u.agent_socket {
+            from_url.push(("IdentityAgent".to_string(), socket.display().to_string()));
+        } else if u.use_agent == Some(false) {
+            from_url.push(("IdentityAgent".to_string(), "none".to_string()));
+        }
+        if u.use_private_key == Some(false) {
+            from_url.push(("IdentityFile".to_string(), "none".to_string()));
+        }
+        from_url.extend(ssh_args.options);
+        ssh_args.options = from_url;
+    }
     let secrets = Secrets {
         password: secret_from(
             env,
@@ -82,7 +135,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             "--passphrase-file",
         )?,
     };
-    let hops = resolve_chain(&args.ssh, &args.ssh_args, env, &secrets)?;
+    let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
     for hop in &hops {
         for (directive, origin) in &hop.resolved.unsupported {
             tracing::info!(
@@ -100,6 +153,9 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         output: match args.output {
             OutputArg::Port => OutputFormat::Port,
             OutputArg::Addr => OutputFormat::Addr,
+            OutputArg::Url => OutputFormat::Url,
+            OutputArg::Env => OutputFormat::Env,
+            OutputArg::Json => OutputFormat::Json,
         },
         interactive: !batch && env.is_terminal(),
     })
@@ -358,6 +414,7 @@ fn hop_from(
                 .iter()
                 .map(|p| expand_tilde(Path::new(p), home))
                 .collect(),
+            passphrase_source: passphrase.as_ref().map(|(_, from)| from.clone()),
             passphrase: passphrase.map(|(s, _)| s),
         },
         host_keys: HostKeySettings {

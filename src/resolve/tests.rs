@@ -77,7 +77,8 @@ fn plain_invocation() {
                 host: "10.0.12.7".into(),
                 port: 5432
             },
-            local_port: 0
+            local_port: 0,
+            url: None
         }]
     );
     assert!(!plan.interactive);

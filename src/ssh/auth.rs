@@ -300,9 +300,14 @@ impl Attempt<'_> {
                     return Err(Error::new(
                         Kind::Auth,
                         format!(
-                            "{}: wrong passphrase for {} (from SQLTUN_SSH_PASSPHRASE or --passphrase-file)",
+                            "{}: wrong passphrase for {} (from {})",
                             self.label,
-                            path.display()
+                            path.display(),
+                            self.hop
+                                .auth
+                                .passphrase_source
+                                .as_deref()
+                                .unwrap_or("SQLTUN_SSH_PASSPHRASE")
                         ),
                     ));
                 }
@@ -330,7 +335,7 @@ impl Attempt<'_> {
                 }
                 Err(e @ KeyError::TooOpen { .. }) => {
                     let why = e.describe(path);
-                    self.ui.notice(self.label, &format!("{why}; this key is ignored"));
+                    self.ui.notice(self.label, &why);
                     self.tried
                         .push(format!("{}: ignored (permissions too open)", path.display()));
                     return Ok(None);

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 
 use super::client::Client;
-use super::{HopLabel, Interaction, auth, classify, client_config};
+use super::{HopLabel, Interaction, Stage, auth, classify, client_config};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{Hop, Transport};
 
@@ -103,12 +103,21 @@ pub(crate) async fn connect_hop(
         (None, Transport::ProxyCommand(command)) => {
             ui.progress(label, "starting ProxyCommand");
             let stream = super::proxy::spawn(label, command)?;
+            ui.stage(
+                label,
+                &Stage::Transport(format!("ProxyCommand {command}")),
+                started.elapsed(),
+            );
             handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
         }
         (None, Transport::Direct) => {
             ui.progress(label, "connecting (TCP)");
             let tcp = dial_tcp(hop, label, limit).await?;
-            tracing::debug!(hop = %label, peer = ?tcp.peer_addr().ok(), "TCP connected");
+            let peer = tcp
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| hop.host.clone());
+            ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
             handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
         }
@@ -135,6 +144,11 @@ pub(crate) async fn connect_hop(
                 Ok(Ok(channel)) => channel,
             };
             let stream = channel.into_stream();
+            ui.stage(
+                label,
+                &Stage::Transport(format!("channel through hop {}", label.index)),
+                started.elapsed(),
+            );
             handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
         }
     }
@@ -203,6 +217,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let failure = Arc::new(Mutex::new(None));
+    let offered = Arc::new(Mutex::new(None));
     let handler = Client {
         label: label.clone(),
         host: hop.host.clone(),
@@ -212,7 +227,7 @@ where
         ui: ui.clone(),
         clock: clock.clone(),
         failure: failure.clone(),
-        offered: Arc::new(Mutex::new(None)),
+        offered: offered.clone(),
     };
     let known_types = super::hostkey::HostKeyCheck {
         label,
@@ -228,6 +243,16 @@ where
     ui.progress(label, "key exchange");
     let started = Instant::now();
     let connected = bounded(limit, &clock, russh::client::connect_stream(config, stream, handler)).await;
+    let kex_elapsed = started.elapsed();
+    let report_host_key = || {
+        if let Some(o) = offered.lock().ok().and_then(|o| o.clone()) {
+            ui.stage(label, &Stage::HostKey(o), Duration::ZERO);
+        }
+    };
+    if let Some(Ok(_)) = &connected {
+        ui.stage(label, &Stage::KeyExchange, kex_elapsed);
+    }
+    report_host_key();
     let mut handle = match connected {
         None => {
             return Err(timeout_error(
@@ -251,6 +276,7 @@ where
     let left = (limit + paused)
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(1));
+    let auth_started = Instant::now();
     match bounded(
         left,
         &clock,
@@ -262,6 +288,7 @@ where
         Some(Err(e)) => Err(e),
         Some(Ok(method)) => {
             tracing::info!(hop = %label, "authenticated ({method})");
+            ui.stage(label, &Stage::Auth(method.clone()), auth_started.elapsed());
             Ok(handle)
         }
     }

@@ -35,6 +35,23 @@ pub trait Interaction: Send + Sync {
     fn secret(&self, prompt: &str) -> Option<Secret>;
     /// A banner or notice from the server, for stderr.
     fn notice(&self, hop: &HopLabel, text: &str);
+    /// A stage of connecting a hop finished (for `check`); `elapsed` is its own duration.
+    fn stage(&self, hop: &HopLabel, stage: &Stage, elapsed: Duration) {
+        tracing::debug!(%hop, ?stage, ?elapsed, "stage done");
+    }
+}
+
+/// A completed stage of connecting one hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// The byte stream to the hop exists: `TCP 198.18.0.2:22`, `channel through hop 1`, `ProxyCommand`.
+    Transport(String),
+    /// Key exchange (the host key check included) completed.
+    KeyExchange,
+    /// The host key the server offered and whether (how) it was accepted.
+    HostKey(hostkey::Offered),
+    /// Authentication succeeded with this method.
+    Auth(String),
 }
 
 /// How messages name a hop: its position and address.

@@ -28,14 +28,73 @@ pub struct Listener {
 /// How long in-flight connections get to finish closing at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// Serve every listener through `chain` until `shutdown` resolves (returns `Ok`) or the SSH chain
-/// dies (returns an error naming it).
+/// How serving is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Bound on opening one forward channel.
+    pub open_limit: Duration,
+    /// Stop after no connection has been open for this long.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Why serving stopped without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// `shutdown` resolved.
+    Shutdown,
+    /// No connection for the idle timeout.
+    Idle,
+}
+
+/// Open connections and the last time one opened or closed, for the idle timeout.
+#[derive(Debug)]
+struct Activity {
+    open: std::sync::atomic::AtomicUsize,
+    last: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Activity {
+    fn touch(&self) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = tokio::time::Instant::now();
+        }
+    }
+
+    /// Resolves once no connection has been open for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = self
+                .last
+                .lock()
+                .map(|l| *l)
+                .unwrap_or_else(|_| tokio::time::Instant::now());
+            let open = self.open.load(Ordering::Acquire);
+            if open == 0 && last.elapsed() >= limit {
+                return;
+            }
+            let wait = if open > 0 {
+                limit
+            } else {
+                limit.saturating_sub(last.elapsed())
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        }
+    }
+}
+
+/// Serve every listener through `chain` until `shutdown` resolves, the idle timeout passes, or the SSH
+/// chain dies (an error naming it).
 pub async fn serve(
     listeners: Vec<Listener>,
     chain: Chain,
-    open_limit: Duration,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()>,
-) -> Result<()> {
+) -> Result<End> {
+    let open_limit = options.open_limit;
+    let activity = Arc::new(Activity {
+        open: Default::default(),
+        last: std::sync::Mutex::new(tokio::time::Instant::now()),
+    });
     let chain = Arc::new(chain);
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
@@ -46,6 +105,7 @@ pub async fn serve(
         let cancel = cancel_rx.clone();
         let ids = ids.clone();
         let connections = connections.clone();
+        let activity = activity.clone();
         accepters.spawn(async move {
             loop {
                 let (socket, peer) = match listener.accept().await {
@@ -62,8 +122,15 @@ pub async fn serve(
                 let chain = chain.clone();
                 let cancel = cancel.clone();
                 let span = tracing::info_span!("conn", id, %peer);
+                let activity = activity.clone();
+                activity.open.fetch_add(1, Ordering::AcqRel);
+                activity.touch();
                 connections.lock().await.spawn(
                     async move {
+                        let _done = OnDrop(|| {
+                            activity.open.fetch_sub(1, Ordering::AcqRel);
+                            activity.touch();
+                        });
                         tracing::debug!("accepted; forwarding to {target}");
                         match forward::forward(socket, peer, &target, chain, open_limit, cancel).await {
                             Outcome::Done { up, down } => tracing::debug!(up, down, "closed"),
@@ -86,8 +153,15 @@ pub async fn serve(
         });
     }
 
+    let idle = async {
+        match options.idle_timeout {
+            Some(limit) => activity.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
-        _ = shutdown => Ok(()),
+        _ = shutdown => Ok(End::Shutdown),
+        _ = idle => Ok(End::Idle),
         _ = chain.closed(Duration::from_millis(200)) => {
             let place = chain.last_label().map(|l| l.to_string()).unwrap_or_else(|| "ssh".into());
             Err(Error::new(Kind::Session, format!("{place}: the SSH session ended; the tunnel is closed")))
@@ -104,4 +178,13 @@ pub async fn serve(
         chain.close().await;
     }
     result
+}
+
+/// Runs a closure when dropped (also when the task is aborted).
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }

@@ -5,6 +5,7 @@
 //! They need root (network namespaces, an OS account for sshd) and the tools `scripts/install-test-deps`
 //! installs; run them with `scripts/test`.
 
+mod auth;
 mod chain;
 mod connect;
 mod support;

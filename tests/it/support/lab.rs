@@ -36,6 +36,11 @@ const MAX_BASTIONS: usize = 32;
 /// How long stopped processes get to exit before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// Where PAM looks for service files. Labs add their own there (never touching another file), named
+/// `PAM_SERVICE_PREFIX<slot>-<n>`, and remove them on drop.
+const PAM_DIR: &str = "/etc/pam.d";
+const PAM_SERVICE_PREFIX: &str = "sqltun-it-";
+
 /// How long processes the lab did not start (sshd's per-connection children) get to end by themselves.
 const STRAY_GRACE: Duration = Duration::from_secs(2);
 
@@ -55,6 +60,8 @@ pub struct Lab {
     processes: Mutex<Vec<Managed>>,
     logs: Mutex<Vec<(String, PathBuf)>>,
     next_file: AtomicUsize,
+    /// Files the lab wrote outside its directory (PAM services), removed on drop.
+    outside_files: Mutex<Vec<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -95,6 +102,7 @@ impl Lab {
             processes: Mutex::new(Vec::new()),
             logs: Mutex::new(Vec::new()),
             next_file: AtomicUsize::new(0),
+            outside_files: Mutex::new(Vec::new()),
         };
         make_dir(&lab.home(), 0o700);
         lab.build_network();
@@ -240,6 +248,20 @@ impl Lab {
         self.dir.join(format!("{stem}-{n}{suffix}"))
     }
 
+    /// Writes a PAM service file with `text` to /etc/pam.d under a name of this lab's own and returns the
+    /// service name; the lab removes the file on drop (and a later lab in the same slot removes it if this
+    /// process died first). See `Pam::Custom` for how an sshd uses it.
+    pub fn pam_service(&self, text: &str) -> String {
+        let n = self.next_file.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{PAM_SERVICE_PREFIX}{}-{n}", self.slot);
+        let path = Path::new(PAM_DIR).join(&name);
+        lock(&self.outside_files).push(path.clone());
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        name
+    }
+
     /// Starts `command` and keeps its `Child`; the lab sends it `stop` (then SIGKILL) on drop. Returns the pid.
     pub fn spawn(&self, name: &str, command: &mut Command, stop: Signal) -> u32 {
         let child = command
@@ -324,6 +346,13 @@ impl Drop for Lab {
         let root_link = self.veth(0, 'u');
         if Path::new("/sys/class/net").join(&root_link).exists() {
             run_quietly(Command::new("ip").args(["link", "del", &root_link]));
+        }
+        for path in lock(&self.outside_files).iter() {
+            if let Err(e) = fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                warn(&format!("cannot remove {}: {e}", path.display()));
+            }
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             warn(&format!("cannot remove {}: {e}", self.dir.display()));
@@ -415,7 +444,7 @@ fn sweep_abandoned_slots() {
 }
 
 /// Removes what a test process that died without cleaning up left in `slot`: its processes (by the pids
-/// in its namespaces), its namespaces and the root end of its first veth.
+/// in its namespaces), its namespaces, the root end of its first veth and its PAM service files.
 fn remove_leftovers(slot: u32) {
     let prefix = format!("sqltun-{slot}-");
     if let Ok(entries) = fs::read_dir("/run/netns") {
@@ -429,6 +458,14 @@ fn remove_leftovers(slot: u32) {
     let root_link = format!("sqt{slot}l0u");
     if Path::new("/sys/class/net").join(&root_link).exists() {
         run_quietly(Command::new("ip").args(["link", "del", &root_link]));
+    }
+    let pam_prefix = format!("{PAM_SERVICE_PREFIX}{slot}-");
+    if let Ok(entries) = fs::read_dir(PAM_DIR) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&pam_prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

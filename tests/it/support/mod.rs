@@ -28,7 +28,7 @@ pub use sqltun::{
     EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, Sqltun, SqltunCommand, TempHome, Tripwire, accepts_connections, error_line,
     free_local_port, local,
 };
-pub use sshd::{KeyKind, KeyPair, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER};
+pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER};
 pub use targets::{
     Targets, connect, download_from_source, echo_concurrently, echo_on, echo_roundtrip, pattern_sha256,
     reachable_directly, upload_to_sink,

@@ -90,6 +90,23 @@ impl KeyPair {
             .to_string()
     }
 
+    /// Signs the public half with `ca` (`ssh-keygen -s CA -I ID -n PRINCIPALS KEY.pub`), making an OpenSSH
+    /// user certificate valid from now on for `principals` (comma-separated). ssh-keygen writes it where
+    /// OpenSSH looks for it, `PRIVATE-cert.pub`; returns that path.
+    pub fn certify(&self, ca: &KeyPair, id: &str, principals: &str) -> PathBuf {
+        run(Command::new("ssh-keygen")
+            .arg("-q")
+            .arg("-s")
+            .arg(&ca.private)
+            .args(["-I", id, "-n", principals])
+            .arg(&self.public));
+        let mut cert = self.private.clone().into_os_string();
+        cert.push("-cert.pub");
+        let cert = PathBuf::from(cert);
+        assert!(cert.exists(), "ssh-keygen -s did not write {}", cert.display());
+        cert
+    }
+
     /// The SHA256 fingerprint as OpenSSH prints it: `SHA256:…`.
     pub fn fingerprint(&self) -> String {
         let output = run(Command::new("ssh-keygen")
@@ -117,6 +134,21 @@ pub struct SshdOptions {
     /// sshd's `AuthorizedKeysFile`: `None` is the lab-wide file every sshd reads (see `Lab::authorize`);
     /// `Some` gives this sshd its own (see `Lab::authorized_keys_file`).
     pub authorized_keys: Option<PathBuf>,
+    /// `None`: `UsePAM no`, no keyboard-interactive (passwords checked by sshd itself). `Some`: `UsePAM yes`
+    /// and `KbdInteractiveAuthentication yes`, with the PAM service it names.
+    pub pam: Option<Pam>,
+}
+
+/// The PAM service an sshd with `UsePAM yes` authenticates through.
+#[derive(Debug, Clone)]
+pub enum Pam {
+    /// The machine's own `sshd` service (/etc/pam.d/sshd, pam_unix: the account's password), as on a
+    /// stock bastion. Never modified by the tests.
+    System,
+    /// A service of the lab's own with this configuration text (see `Lab::pam_service`). sshd names its
+    /// PAM service after the name it was started as, so this sshd runs through a symlink named after
+    /// the service.
+    Custom(String),
 }
 
 impl Default for SshdOptions {
@@ -127,6 +159,7 @@ impl Default for SshdOptions {
             permit_open: None,
             extra_config: Vec::new(),
             authorized_keys: None,
+            pam: None,
         }
     }
 }
@@ -262,6 +295,18 @@ impl Lab {
             File::create(&authorized_keys).unwrap_or_else(|e| panic!("create {}: {e}", authorized_keys.display()));
         }
 
+        // sshd's PAM service name is the name it runs as (OpenSSH's default SSHD_PAM_SERVICE, __progname).
+        let program = match &options.pam {
+            Some(Pam::Custom(text)) => {
+                let service = self.pam_service(text);
+                let link = dir.join(&service);
+                std::os::unix::fs::symlink(SSHD, &link)
+                    .unwrap_or_else(|e| panic!("symlink {} -> {SSHD}: {e}", link.display()));
+                link
+            }
+            Some(Pam::System) | None => PathBuf::from(SSHD),
+        };
+
         let mut config = String::new();
         let mut line = |text: &str| {
             config.push_str(text);
@@ -272,12 +317,20 @@ impl Lab {
             line(&format!("HostKey {}", key.private.display()));
         }
         line("PidFile none");
-        line("UsePAM no");
+        line(if options.pam.is_some() {
+            "UsePAM yes"
+        } else {
+            "UsePAM no"
+        });
         line(&format!("AllowUsers {TEST_USER}"));
         line("PermitRootLogin no");
         line("PubkeyAuthentication yes");
         line("PasswordAuthentication yes");
-        line("KbdInteractiveAuthentication no");
+        line(if options.pam.is_some() {
+            "KbdInteractiveAuthentication yes"
+        } else {
+            "KbdInteractiveAuthentication no"
+        });
         line("PermitEmptyPasswords no");
         line(&format!("AuthorizedKeysFile {}", authorized_keys.display()));
         // The lab's files live under /tmp, which StrictModes would reject.
@@ -310,7 +363,7 @@ impl Lab {
         let stderr = File::create(&early_errors).unwrap_or_else(|e| panic!("create {}: {e}", early_errors.display()));
         let pid = self.spawn(
             &format!("sshd on hop {hop}"),
-            in_namespace(&self.bastion_namespace(hop), SSHD)
+            in_namespace(&self.bastion_namespace(hop), &program)
                 .args(["-D", "-f"])
                 .arg(&config_path)
                 .arg("-E")
