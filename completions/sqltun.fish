@@ -47,11 +47,13 @@ addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'
 env\t'SQLTUN_HOST=... lines for a shell\'s eval (indexed with _1, _2, ... for several targets)'
 json\t'One JSON object per line: a `ready` event per target, then `closed` (and reconnect events)'"
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l reconnect-timeout -d 'Give up re-dialling a dead chain after this long (exit code 9); default 10m' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l pid-file -d 'Write the tunnel\'s pid to FILE once it is ready (removed when it stops)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l max-lifetime -d 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l idle-timeout -d 'Close the tunnel after no connection has been open for this long; exit code 11' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l expose-to-network -d 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l no-reconnect -d 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l background -d 'Go to the background once the tunnel is ready (like ssh -f): the ready output is printed, the command returns 0, the tunnel stays up'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s v -l verbose -d 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s q -l quiet -d 'Only errors on stderr'
@@ -73,8 +75,10 @@ addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'
 env\t'SQLTUN_HOST=... lines for a shell\'s eval (indexed with _1, _2, ... for several targets)'
 json\t'One JSON object per line: a `ready` event per target, then `closed` (and reconnect events)'"
+complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l reconnect-timeout -d 'Give up re-dialling a dead chain after this long (exit code 9); default 10m' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l expose-to-network -d 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l no-reconnect -d 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s v -l verbose -d 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s q -l quiet -d 'Only errors on stderr'
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -95,8 +99,10 @@ addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'
 env\t'SQLTUN_HOST=... lines for a shell\'s eval (indexed with _1, _2, ... for several targets)'
 json\t'One JSON object per line: a `ready` event per target, then `closed` (and reconnect events)'"
+complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l reconnect-timeout -d 'Give up re-dialling a dead chain after this long (exit code 9); default 10m' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l expose-to-network -d 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l no-reconnect -d 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l json -d 'One JSON object on stdout instead of the table'
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s v -l verbose -d 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'

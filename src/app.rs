@@ -8,11 +8,11 @@ use tokio::net::TcpListener;
 
 use crate::cli::{Command, ConfigArgs, ConnectArgs};
 use crate::error::{Error, Kind, Result};
-use crate::output::{self, Ready, Terminal};
+use crate::output::{self, Ready, Replay, Terminal};
 use crate::plan::{Forward, TunnelPlan};
 use crate::resolve::{self, env::ProcessEnv};
-use crate::ssh::Chain;
-use crate::tunnel::{self, End, Listener, ServeOptions};
+use crate::ssh::{Chain, Pins};
+use crate::tunnel::{self, End, Event, Listener, Reconnect, Redial, ServeOptions};
 
 /// Exit code when --max-lifetime ended the tunnel.
 pub const EXIT_MAX_LIFETIME: u8 = 10;
@@ -39,9 +39,14 @@ pub struct Opened {
 
 /// Connect every hop, then bind (only now: a script that sees the port can use it at once).
 /// `None` when `shutdown` resolved first.
-pub async fn open(plan: &TunnelPlan, ui: Arc<Terminal>, shutdown: impl Future<Output = ()>) -> Result<Option<Opened>> {
+pub async fn open(
+    plan: &TunnelPlan,
+    ui: Arc<Terminal>,
+    pins: &Arc<Pins>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Option<Opened>> {
     let chain = tokio::select! {
-        chain = Chain::connect(plan, ui.clone()) => chain,
+        chain = Chain::connect_pinned(plan, ui.clone(), pins) => chain,
         _ = shutdown => {
             ui.finish();
             return Ok(None);
@@ -128,7 +133,8 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         }
     };
     tokio::pin!(stopped);
-    let Some(opened) = open(&plan, ui, &mut stopped).await? else {
+    let pins = Arc::new(Pins::default());
+    let Some(opened) = open(&plan, ui.clone(), &pins, &mut stopped).await? else {
         return Ok(0);
     };
     let pid_file = match &args.pid_file {
@@ -156,14 +162,18 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     let options = ServeOptions {
         open_limit: last.connect_timeout,
         idle_timeout: args.idle_timeout,
+        reconnect: reconnect_policy(&args.tunnel),
     };
-    let served = tunnel::serve(opened.listeners, opened.chain, options, stopped).await;
+    let redial = Redialer::shared(&plan, ui, pins);
+    let events = reporter(plan.output, args.verbosity.quiet);
+    let served = tunnel::serve(opened.listeners, opened.chain, options, Some(redial), events, stopped).await;
     drop(pid_file);
     let reason = stop.lock().ok().and_then(|s| *s);
     let (code, why) = match (&served, reason) {
         (Ok(End::Idle), _) => (EXIT_IDLE, "idle-timeout"),
         (Ok(End::Shutdown), Some(Stop::Lifetime)) => (EXIT_MAX_LIFETIME, "max-lifetime"),
         (Ok(End::Shutdown), _) => (0, "signal"),
+        (Err(e), _) if e.kind() == Kind::GaveUp => (0, "gave-up"),
         (Err(_), _) => (0, "session-lost"),
     };
     let message = match &served {
@@ -184,6 +194,79 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
             Ok(code)
         }
     }
+}
+
+/// The reconnect policy the flags ask for (`None` with --no-reconnect).
+pub fn reconnect_policy(args: &crate::cli::TunnelArgs) -> Option<Reconnect> {
+    (!args.no_reconnect).then(|| Reconnect {
+        give_up_after: args.reconnect_timeout.unwrap_or(Reconnect::DEFAULT.give_up_after),
+        ..Reconnect::DEFAULT
+    })
+}
+
+/// Re-dials the plan's chain without ever asking anyone: secrets a person typed are replayed, host
+/// keys must match the ones accepted before.
+#[derive(Debug)]
+pub struct Redialer {
+    plan: TunnelPlan,
+    ui: Arc<Replay>,
+    pins: Arc<Pins>,
+}
+
+impl Redialer {
+    pub fn shared(plan: &TunnelPlan, terminal: Arc<Terminal>, pins: Arc<Pins>) -> Arc<dyn Redial> {
+        Arc::new(Redialer {
+            plan: plan.clone(),
+            ui: Arc::new(Replay::new(terminal)),
+            pins,
+        })
+    }
+}
+
+impl Redial for Redialer {
+    fn redial(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<Chain>> + Send + '_>> {
+        Box::pin(async move { Chain::connect_pinned(&self.plan, self.ui.clone(), &self.pins).await })
+    }
+}
+
+/// Supervisor events as stderr lines and `--output json` events.
+pub fn reporter(format: crate::plan::OutputFormat, quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
+    Arc::new(move |event: Event| match event {
+        Event::Lost { reason } => {
+            output::status(quiet, &format!("{reason}; the port stays open, reconnecting"));
+            output::event(format, "lost", serde_json::json!({ "reason": reason }));
+        }
+        Event::Reconnecting {
+            attempt,
+            delay,
+            last_error,
+        } => {
+            let why = last_error
+                .as_deref()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default();
+            output::status(
+                quiet,
+                &format!("reconnecting in {:.1}s, attempt {attempt}{why}", delay.as_secs_f64()),
+            );
+            output::event(
+                format,
+                "reconnecting",
+                serde_json::json!({ "attempt": attempt, "delay_ms": delay.as_millis() as u64, "last_error": last_error }),
+            );
+        }
+        Event::Reconnected { attempt, down } => {
+            output::status(
+                quiet,
+                &format!("reconnected after {:.1}s (attempt {attempt})", down.as_secs_f64()),
+            );
+            output::event(
+                format,
+                "reconnected",
+                serde_json::json!({ "attempt": attempt, "down_ms": down.as_millis() as u64 }),
+            );
+        }
+    })
 }
 
 /// `sqltun config`: what `ssh -G` would say about the destination, or the whole chain as JSON.

@@ -199,6 +199,14 @@ pub struct TunnelArgs {
     /// What stdout carries once the tunnel is ready.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputArg::Port)]
     pub output: OutputArg,
+
+    /// When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port.
+    #[arg(long = "no-reconnect")]
+    pub no_reconnect: bool,
+
+    /// Give up re-dialling a dead chain after this long (exit code 9); default 10m.
+    #[arg(long = "reconnect-timeout", value_name = "DURATION", value_parser = parse_duration, conflicts_with = "no_reconnect")]
+    pub reconnect_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,8 +20,10 @@ pub enum Kind {
     ForwardRefused,
     /// The local listener could not be bound.
     LocalBind,
-    /// An established SSH session failed (protocol error, disconnect).
+    /// An established SSH session failed (protocol error, disconnect) and reconnecting is off.
     Session,
+    /// The SSH chain died and could not be re-established within the reconnect bound.
+    GaveUp,
 }
 
 impl Kind {
@@ -36,11 +38,12 @@ impl Kind {
             Kind::ForwardRefused => 6,
             Kind::LocalBind => 7,
             Kind::Session => 8,
+            Kind::GaveUp => 9,
         }
     }
 
     /// Every class, in exit-code order (for documentation and tests).
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Internal,
         Kind::Usage,
         Kind::Unreachable,
@@ -49,6 +52,7 @@ impl Kind {
         Kind::ForwardRefused,
         Kind::LocalBind,
         Kind::Session,
+        Kind::GaveUp,
     ];
 
     /// A short description of the class, as the README's exit-code table words it.
@@ -61,7 +65,8 @@ impl Kind {
             Kind::Auth => "authentication failed",
             Kind::ForwardRefused => "the forward to the target was refused",
             Kind::LocalBind => "the local port could not be bound",
-            Kind::Session => "the SSH session failed after it was established",
+            Kind::Session => "the SSH session failed after it was established (and --no-reconnect)",
+            Kind::GaveUp => "the SSH chain died and reconnecting gave up (--reconnect-timeout)",
         }
     }
 }

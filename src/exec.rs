@@ -32,7 +32,8 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
             _ = terminate.recv() => {},
         }
     };
-    let Some(opened) = crate::app::open(&plan, ui, signalled).await? else {
+    let pins = Arc::new(crate::ssh::Pins::default());
+    let Some(opened) = crate::app::open(&plan, ui.clone(), &pins, signalled).await? else {
         return Ok(130);
     };
 
@@ -44,10 +45,21 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
     let options = ServeOptions {
         open_limit: last.connect_timeout,
         idle_timeout: None,
+        reconnect: crate::app::reconnect_policy(&args.tunnel),
     };
-    let serving = tokio::spawn(tunnel::serve(opened.listeners, opened.chain, options, async {
-        let _ = stop_rx.await;
-    }));
+    let redial = crate::app::Redialer::shared(&plan, ui, pins);
+    // stdout belongs to the command: supervisor events go to stderr only.
+    let events = crate::app::reporter(crate::plan::OutputFormat::Port, args.verbosity.quiet);
+    let serving = tokio::spawn(tunnel::serve(
+        opened.listeners,
+        opened.chain,
+        options,
+        Some(redial),
+        events,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let mut command = tokio::process::Command::new(substitute(&args.command[0], &opened.ready));
     command.args(args.command[1..].iter().map(|a| substitute(a, &opened.ready)));

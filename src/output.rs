@@ -142,6 +142,35 @@ pub fn error(e: &Error) {
     }
 }
 
+/// The [`Interaction`] for reconnects: never asks anyone. Secrets come from what was typed at the first
+/// connection; an unknown host key is refused; progress goes to the log only.
+#[derive(Debug)]
+pub struct Replay {
+    terminal: std::sync::Arc<Terminal>,
+}
+
+impl Replay {
+    pub fn new(terminal: std::sync::Arc<Terminal>) -> Self {
+        Replay { terminal }
+    }
+}
+
+impl Interaction for Replay {
+    fn progress(&self, hop: &HopLabel, step: &str) {
+        tracing::debug!("reconnect: {} {step}", hop.short());
+    }
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
+    fn secret(&self, prompt: &str) -> Option<Secret> {
+        let typed = self.terminal.typed.lock().ok()?;
+        typed.iter().find(|(p, _)| p == prompt).map(|(_, s)| s.clone())
+    }
+    fn notice(&self, hop: &HopLabel, text: &str) {
+        self.terminal.notice(hop, text);
+    }
+}
+
 /// A status line for people (suppressed by -q).
 pub fn status(quiet: bool, text: &str) {
     if !quiet {
@@ -155,6 +184,8 @@ pub fn status(quiet: bool, text: &str) {
 pub struct Terminal {
     spinner: Option<ProgressBar>,
     quiet: bool,
+    /// Secrets a person typed, by prompt, so a reconnect never has to ask again (wiped on exit).
+    typed: std::sync::Mutex<Vec<(String, Secret)>>,
 }
 
 impl Terminal {
@@ -167,7 +198,11 @@ impl Terminal {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        Terminal { spinner, quiet }
+        Terminal {
+            spinner,
+            quiet,
+            typed: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// Stop the spinner (the tunnel is up, or failed).
@@ -219,7 +254,13 @@ impl Interaction for Terminal {
     }
 
     fn secret(&self, prompt: &str) -> Option<Secret> {
-        self.suspend(|| rpassword::prompt_password(prompt).ok().map(Secret::new))
+        let answer = self.suspend(|| rpassword::prompt_password(prompt).ok().map(Secret::new));
+        if let (Some(secret), Ok(mut typed)) = (&answer, self.typed.lock()) {
+            // The last answer to a prompt is the one that worked (earlier ones were refused).
+            typed.retain(|(p, _)| p != prompt);
+            typed.push((prompt.to_string(), secret.clone()));
+        }
+        answer
     }
 
     fn notice(&self, hop: &HopLabel, text: &str) {

@@ -22,6 +22,8 @@ pub struct Client {
     pub(crate) failure: Arc<Mutex<Option<Error>>>,
     /// The key the server offered, for reporting (set on every verification, accepted or not).
     pub(crate) offered: Arc<Mutex<Option<hostkey::Offered>>>,
+    /// Keys accepted earlier in this process (reconnects must meet the same ones).
+    pub(crate) pins: Arc<super::Pins>,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,7 +55,20 @@ impl russh::client::Handler for Client {
             ui: self.ui.as_ref(),
             clock: &self.clock,
         };
-        let result = check.verify(&key);
+        let result = check.verify(&key).and_then(|accepted| {
+            self.pins.check_or_pin(&check.lookup_name(), &key).map(|_| accepted).map_err(|pinned| {
+                crate::error::Error::new(
+                    crate::error::Kind::HostKey,
+                    format!(
+                        "{}: the host key changed while the tunnel was up: it offered {} {}, but this tunnel accepted {} before; refusing to reconnect (this may be an attack)",
+                        self.label,
+                        key.algorithm(),
+                        super::known_hosts::fingerprint(&key),
+                        super::known_hosts::fingerprint(&pinned)
+                    ),
+                )
+            })
+        });
         if let Ok(mut slot) = self.offered.lock() {
             *slot = Some(hostkey::Offered::of(&key, result.as_ref().ok().cloned()));
         }

@@ -88,6 +88,7 @@ pub(crate) async fn connect_hop(
     previous: Option<&Handle<Client>>,
     interactive: bool,
     ui: Arc<dyn Interaction>,
+    pins: Arc<super::Pins>,
 ) -> Result<Handle<Client>> {
     let clock = Arc::new(PromptClock::default());
     let limit = hop.connect_timeout;
@@ -108,7 +109,19 @@ pub(crate) async fn connect_hop(
                 &Stage::Transport(format!("ProxyCommand {command}")),
                 started.elapsed(),
             );
-            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+            handshake(
+                hop,
+                label,
+                stream,
+                Dialing {
+                    interactive,
+                    ui,
+                    clock: clock.clone(),
+                    pins: pins.clone(),
+                },
+                remaining(&clock),
+            )
+            .await
         }
         (None, Transport::Direct) => {
             ui.progress(label, "connecting (TCP)");
@@ -119,7 +132,19 @@ pub(crate) async fn connect_hop(
                 .unwrap_or_else(|_| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
-            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+            handshake(
+                hop,
+                label,
+                stream,
+                Dialing {
+                    interactive,
+                    ui,
+                    clock: clock.clone(),
+                    pins: pins.clone(),
+                },
+                remaining(&clock),
+            )
+            .await
         }
         (Some(through), _) => {
             ui.progress(label, "opening channel through the previous hop");
@@ -149,7 +174,19 @@ pub(crate) async fn connect_hop(
                 &Stage::Transport(format!("channel through hop {}", label.index)),
                 started.elapsed(),
             );
-            handshake(hop, label, stream, interactive, ui, clock.clone(), remaining(&clock)).await
+            handshake(
+                hop,
+                label,
+                stream,
+                Dialing {
+                    interactive,
+                    ui,
+                    clock: clock.clone(),
+                    pins: pins.clone(),
+                },
+                remaining(&clock),
+            )
+            .await
         }
     }
 }
@@ -204,18 +241,30 @@ async fn dial_tcp(hop: &Hop, label: &HopLabel, limit: Duration) -> Result<TcpStr
     })
 }
 
+/// What every stage of dialling one hop shares.
+struct Dialing {
+    interactive: bool,
+    ui: Arc<dyn Interaction>,
+    clock: Arc<PromptClock>,
+    pins: Arc<super::Pins>,
+}
+
 async fn handshake<S>(
     hop: &Hop,
     label: &HopLabel,
     stream: S,
-    interactive: bool,
-    ui: Arc<dyn Interaction>,
-    clock: Arc<PromptClock>,
+    dialing: Dialing,
     limit: Duration,
 ) -> Result<Handle<Client>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Dialing {
+        interactive,
+        ui,
+        clock,
+        pins,
+    } = dialing;
     let failure = Arc::new(Mutex::new(None));
     let offered = Arc::new(Mutex::new(None));
     let handler = Client {
@@ -228,6 +277,7 @@ where
         clock: clock.clone(),
         failure: failure.clone(),
         offered: offered.clone(),
+        pins,
     };
     let known_types = super::hostkey::HostKeyCheck {
         label,

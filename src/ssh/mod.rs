@@ -93,6 +93,27 @@ impl HopLabel {
     }
 }
 
+/// Host keys accepted while this process runs, per lookup name: a reconnect must meet the same key,
+/// whatever known_hosts says by then (a key accepted with StrictHostKeyChecking=no, or one whose
+/// recording failed, is held to it too).
+#[derive(Debug, Default)]
+pub struct Pins(std::sync::Mutex<std::collections::HashMap<String, russh::keys::PublicKey>>);
+
+impl Pins {
+    /// `Err(pinned)` when `name` was pinned to a different key.
+    pub fn check_or_pin(&self, name: &str, key: &russh::keys::PublicKey) -> Result<(), Box<russh::keys::PublicKey>> {
+        let Ok(mut pins) = self.0.lock() else { return Ok(()) };
+        match pins.get(name) {
+            Some(pinned) if pinned.key_data() != key.key_data() => Err(Box::new(pinned.clone())),
+            Some(_) => Ok(()),
+            None => {
+                pins.insert(name.to_string(), key.clone());
+                Ok(())
+            }
+        }
+    }
+}
+
 /// An authenticated chain of SSH sessions; the last one opens forwards.
 pub struct Chain {
     sessions: Vec<(HopLabel, Handle<Client>)>,
@@ -130,11 +151,16 @@ impl std::fmt::Display for ForwardError {
 impl Chain {
     /// Dial every hop in order, each over the previous one, verifying host keys and authenticating.
     pub async fn connect(plan: &TunnelPlan, ui: Arc<dyn Interaction>) -> Result<Chain> {
+        Chain::connect_pinned(plan, ui, &Arc::new(Pins::default())).await
+    }
+
+    /// As [`Chain::connect`], holding every hop to the host keys in `pins` (and pinning new ones).
+    pub async fn connect_pinned(plan: &TunnelPlan, ui: Arc<dyn Interaction>, pins: &Arc<Pins>) -> Result<Chain> {
         let mut sessions: Vec<(HopLabel, Handle<Client>)> = Vec::with_capacity(plan.hops.len());
         for (index, hop) in plan.hops.iter().enumerate() {
             let label = HopLabel::new(plan, index);
             let previous = sessions.last().map(|(_, h)| h);
-            match dial::connect_hop(hop, &label, previous, plan.interactive, ui.clone()).await {
+            match dial::connect_hop(hop, &label, previous, plan.interactive, ui.clone(), pins.clone()).await {
                 Ok(handle) => sessions.push((label, handle)),
                 Err(e) => {
                     let chain = Chain { sessions };

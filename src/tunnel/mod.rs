@@ -1,16 +1,20 @@
-//! Listeners and forwarding: every accepted connection gets its own task and its own channel on the
-//! shared SSH session. Errors in one connection are logged and never stop the others.
+//! Listeners, forwarding and the reconnect supervisor. Every accepted connection gets its own task and
+//! its own channel on the current SSH chain; errors in one connection are logged and never stop the
+//! others. The listeners are bound once: when the chain dies, the supervisor re-dials it behind them,
+//! so the port a script captured keeps working.
 
 pub mod forward;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{Error, Kind, Result};
@@ -28,6 +32,9 @@ pub struct Listener {
 /// How long in-flight connections get to finish closing at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
+/// How often the supervisor looks at the chain (russh reports a dead session by closing its handle).
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
 /// How serving is bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
@@ -35,6 +42,54 @@ pub struct ServeOptions {
     pub open_limit: Duration,
     /// Stop after no connection has been open for this long.
     pub idle_timeout: Option<Duration>,
+    /// Re-dial a dead chain behind the same listeners; `None` ends serving with an error instead.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// How a dead chain is re-dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// First delay; doubles per failed attempt up to `max`, with jitter.
+    pub initial: Duration,
+    pub max: Duration,
+    /// A chain that stayed up this long resets the delay to `initial`.
+    pub healthy_after: Duration,
+    /// Give up when the chain has been down this long.
+    pub give_up_after: Duration,
+    /// How long a connection accepted during an outage waits for the new chain.
+    pub wait_for_chain: Duration,
+}
+
+impl Reconnect {
+    /// The documented defaults: 0.5 s doubling to 30 s, reset after 60 s up, give up after 10 min,
+    /// new connections wait up to 30 s.
+    pub const DEFAULT: Reconnect = Reconnect {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(30),
+        healthy_after: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(600),
+        wait_for_chain: Duration::from_secs(30),
+    };
+}
+
+/// What the supervisor reports (stderr lines and `--output json` events are made from these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The chain died.
+    Lost { reason: String },
+    /// The next attempt starts after `delay`.
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+        last_error: Option<String>,
+    },
+    /// The chain is back after being down for `down` (the listeners never went away).
+    Reconnected { attempt: u32, down: Duration },
+}
+
+/// Dials the chain again.
+pub trait Redial: Send + Sync {
+    fn redial(&self) -> Pin<Box<dyn Future<Output = Result<Chain>> + Send + '_>>;
 }
 
 /// Why serving stopped without an error.
@@ -46,28 +101,40 @@ pub enum End {
     Idle,
 }
 
+/// Where connection tasks find the current chain: `None` during an outage.
+type Current = watch::Receiver<Option<Arc<Chain>>>;
+
+/// The live chain, waiting up to `limit` for one during an outage.
+async fn current_chain(current: &Current, limit: Duration) -> Option<Arc<Chain>> {
+    let mut rx = current.clone();
+    if let Some(chain) = rx.borrow().as_ref().filter(|c| !c.is_closed()) {
+        return Some(chain.clone());
+    }
+    let alive = |c: &Option<Arc<Chain>>| c.as_ref().is_some_and(|c| !c.is_closed());
+    match tokio::time::timeout(limit, rx.wait_for(alive)).await {
+        Ok(Ok(chain)) => chain.clone(),
+        _ => None,
+    }
+}
+
 /// Open connections and the last time one opened or closed, for the idle timeout.
 #[derive(Debug)]
 struct Activity {
-    open: std::sync::atomic::AtomicUsize,
-    last: std::sync::Mutex<tokio::time::Instant>,
+    open: AtomicUsize,
+    last: std::sync::Mutex<Instant>,
 }
 
 impl Activity {
     fn touch(&self) {
         if let Ok(mut last) = self.last.lock() {
-            *last = tokio::time::Instant::now();
+            *last = Instant::now();
         }
     }
 
     /// Resolves once no connection has been open for `limit`.
     async fn idle_for(&self, limit: Duration) {
         loop {
-            let last = self
-                .last
-                .lock()
-                .map(|l| *l)
-                .unwrap_or_else(|_| tokio::time::Instant::now());
+            let last = self.last.lock().map(|l| *l).unwrap_or_else(|_| Instant::now());
             let open = self.open.load(Ordering::Acquire);
             if open == 0 && last.elapsed() >= limit {
                 return;
@@ -82,26 +149,29 @@ impl Activity {
     }
 }
 
-/// Serve every listener through `chain` until `shutdown` resolves, the idle timeout passes, or the SSH
-/// chain dies (an error naming it).
+/// Serve every listener through the chain until `shutdown` resolves, the idle timeout passes, or the
+/// chain dies for good (an error naming why).
 pub async fn serve(
     listeners: Vec<Listener>,
     chain: Chain,
     options: ServeOptions,
+    redial: Option<Arc<dyn Redial>>,
+    events: Arc<dyn Fn(Event) + Send + Sync>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<End> {
     let open_limit = options.open_limit;
+    let wait_for_chain = options.reconnect.map_or(Duration::ZERO, |r| r.wait_for_chain);
     let activity = Arc::new(Activity {
-        open: Default::default(),
-        last: std::sync::Mutex::new(tokio::time::Instant::now()),
+        open: AtomicUsize::new(0),
+        last: std::sync::Mutex::new(Instant::now()),
     });
-    let chain = Arc::new(chain);
+    let (chain_tx, chain_rx) = watch::channel(Some(Arc::new(chain)));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
     let mut accepters = JoinSet::new();
     let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
     for Listener { listener, target } in listeners {
-        let chain = chain.clone();
+        let chain_rx = chain_rx.clone();
         let cancel = cancel_rx.clone();
         let ids = ids.clone();
         let connections = connections.clone();
@@ -119,7 +189,7 @@ pub async fn serve(
                 };
                 let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
                 let target = target.clone();
-                let chain = chain.clone();
+                let chain_rx = chain_rx.clone();
                 let cancel = cancel.clone();
                 let span = tracing::info_span!("conn", id, %peer);
                 let activity = activity.clone();
@@ -132,9 +202,19 @@ pub async fn serve(
                             activity.touch();
                         });
                         tracing::debug!("accepted; forwarding to {target}");
+                        let Some(chain) = current_chain(&chain_rx, wait_for_chain).await else {
+                            tracing::warn!(
+                                "connection #{id} from {peer} to {target}: no SSH session within {}s; closed it",
+                                wait_for_chain.as_secs()
+                            );
+                            return;
+                        };
+                        drop(chain_rx);
                         match forward::forward(socket, peer, &target, chain, open_limit, cancel).await {
                             Outcome::Done { up, down } => tracing::debug!(up, down, "closed"),
-                            Outcome::Refused(why) => tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it"),
+                            Outcome::Refused(why) => {
+                                tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it")
+                            }
                             Outcome::Cancelled => tracing::debug!("closed at shutdown"),
                             Outcome::Stalled(pending) => tracing::warn!(
                                 "connection #{id} from {peer} to {target}: the local client read nothing for {}s with {} MiB waiting for it; disconnected it so the other connections keep flowing",
@@ -159,13 +239,11 @@ pub async fn serve(
             None => std::future::pending().await,
         }
     };
+    let supervising = supervise(&chain_tx, options.reconnect, redial.as_deref(), events.as_ref());
     let result = tokio::select! {
         _ = shutdown => Ok(End::Shutdown),
         _ = idle => Ok(End::Idle),
-        _ = chain.closed(Duration::from_millis(200)) => {
-            let place = chain.last_label().map(|l| l.to_string()).unwrap_or_else(|| "ssh".into());
-            Err(Error::new(Kind::Session, format!("{place}: the SSH session ended; the tunnel is closed")))
-        }
+        failed = supervising => Err(failed),
     };
 
     // Stop accepting, tell every connection to close its channel, give them a moment, then hang up.
@@ -174,10 +252,102 @@ pub async fn serve(
     let mut set = std::mem::take(&mut *connections.lock().await);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while set.join_next().await.is_some() {} }).await;
     set.shutdown().await;
-    if let Ok(chain) = Arc::try_unwrap(chain) {
+    drop(chain_rx);
+    if let Some(chain) = chain_tx.send_replace(None).and_then(|c| Arc::try_unwrap(c).ok()) {
         chain.close().await;
     }
     result
+}
+
+/// Watch the chain; when it dies, re-dial it with backoff. Returns only the error that ends serving.
+async fn supervise(
+    chain_tx: &watch::Sender<Option<Arc<Chain>>>,
+    policy: Option<Reconnect>,
+    redial: Option<&dyn Redial>,
+    events: &(dyn Fn(Event) + Send + Sync),
+) -> Error {
+    let mut delay = policy.map_or(Duration::ZERO, |p| p.initial);
+    loop {
+        let Some(chain) = chain_tx.borrow().clone() else {
+            return Error::internal("the supervisor has no chain to watch");
+        };
+        let up_since = Instant::now();
+        chain.closed(WATCH_EVERY).await;
+        let place = chain
+            .last_label()
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "ssh".into());
+        chain_tx.send_replace(None);
+        drop(chain);
+        let reason = format!("{place}: the SSH session ended");
+        events(Event::Lost { reason: reason.clone() });
+        let (Some(policy), Some(redial)) = (policy, redial) else {
+            return Error::new(
+                Kind::Session,
+                format!("{reason}; the tunnel is closed (reconnecting is off)"),
+            );
+        };
+        if up_since.elapsed() >= policy.healthy_after {
+            delay = policy.initial;
+        }
+        let down_since = Instant::now();
+        let mut last_error: Option<String> = None;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let wait = jittered(delay);
+            if down_since.elapsed() + wait > policy.give_up_after {
+                return Error::new(
+                    Kind::GaveUp,
+                    format!(
+                        "gave up reconnecting after {}s and {} attempts (--reconnect-timeout); last error: {}",
+                        down_since.elapsed().as_secs(),
+                        attempt - 1,
+                        last_error.as_deref().unwrap_or("none")
+                    ),
+                );
+            }
+            events(Event::Reconnecting {
+                attempt,
+                delay: wait,
+                last_error: last_error.clone(),
+            });
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(policy.max);
+            match redial.redial().await {
+                Ok(chain) => {
+                    chain_tx.send_replace(Some(Arc::new(chain)));
+                    events(Event::Reconnected {
+                        attempt,
+                        down: down_since.elapsed(),
+                    });
+                    break;
+                }
+                // A changed host key or refused credentials will not fix themselves: stop now.
+                Err(e) if matches!(e.kind(), Kind::HostKey | Kind::Auth | Kind::Usage) => {
+                    return Error::new(e.kind(), format!("while reconnecting: {}", e.message()));
+                }
+                Err(e) => last_error = Some(e.message().to_string()),
+            }
+        }
+    }
+}
+
+/// A random fraction in [0, 1) for jitter; no need for a cryptographic source here.
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(now);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `delay` with ±25 % jitter, so many tunnels do not re-dial a restarted bastion in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    delay.mul_f64(0.75 + 0.5 * unit_random())
 }
 
 /// Runs a closure when dropped (also when the task is aborted).
@@ -186,5 +356,19 @@ struct OnDrop<F: FnMut()>(F);
 impl<F: FnMut()> Drop for OnDrop<F> {
     fn drop(&mut self) {
         (self.0)();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Jitter must stay within ±25 % so the backoff bounds documented in the README hold.
+    #[test]
+    fn jitter_stays_in_bounds() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(4));
+            assert!(d >= Duration::from_secs(3) && d <= Duration::from_secs(5), "{d:?}");
+        }
     }
 }
