@@ -240,10 +240,12 @@ pub async fn serve(
         }
     };
     let supervising = supervise(&chain_tx, options.reconnect, redial.as_deref(), events.as_ref());
+    let stats = report_stats_on_sigusr1(&activity, &ids, &chain_rx);
     let result = tokio::select! {
         _ = shutdown => Ok(End::Shutdown),
         _ = idle => Ok(End::Idle),
         failed = supervising => Err(failed),
+        _ = stats => Ok(End::Shutdown),
     };
 
     // Stop accepting, tell every connection to close its channel, give them a moment, then hang up.
@@ -257,6 +259,29 @@ pub async fn serve(
         chain.close().await;
     }
     result
+}
+
+/// On SIGUSR1, one line on stderr with what the tunnel holds (for operators, and for the leak tests).
+/// Never resolves.
+async fn report_stats_on_sigusr1(activity: &Activity, accepted: &AtomicU64, chain: &Current) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return std::future::pending().await;
+    };
+    while usr1.recv().await.is_some() {
+        let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let up = chain.borrow().as_ref().is_some_and(|c| !c.is_closed());
+        crate::output::status(
+            false,
+            &format!(
+                "stats: open_connections={} accepted_total={} tasks={tasks} chain={}",
+                activity.open.load(Ordering::Acquire),
+                accepted.load(Ordering::Relaxed),
+                if up { "up" } else { "down" }
+            ),
+        );
+    }
+    std::future::pending().await
 }
 
 /// Watch the chain; when it dies, re-dial it with backoff. Returns only the error that ends serving.
