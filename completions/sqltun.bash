@@ -67,7 +67,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__check)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --batch --output --no-reconnect --reconnect-timeout --json --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -126,6 +126,10 @@ _sqltun() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --totp-secret-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -191,7 +195,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__connect)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --batch --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +254,10 @@ _sqltun() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --totp-secret-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -281,7 +289,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__exec)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --batch --output --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,6 +348,10 @@ _sqltun() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --totp-secret-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,6 +42,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s o -d 'An ssh_c
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l totp-secret-file -d 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l output -d 'What stdout carries once the tunnel is ready' -r -f -a "port\t'The local port, one line per target'
 addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'
@@ -70,6 +71,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s o -d 'An ssh_conf
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l totp-secret-file -d 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l output -d 'What stdout carries once the tunnel is ready' -r -f -a "port\t'The local port, one line per target'
 addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'
@@ -94,6 +96,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s o -d 'An ssh_con
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l totp-secret-file -d 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l output -d 'What stdout carries once the tunnel is ready' -r -f -a "port\t'The local port, one line per target'
 addr\t'host:port of the local listener, one line per target'
 url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain host:port target)'

@@ -121,7 +121,16 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
     let chain = match connected {
         Ok(chain) => chain,
         Err(e) => {
-            rows.push(failed_hop_row(&plan, &rows, &e));
+            let failed = failed_hop_row(&plan, &rows, &e);
+            // The recorder already wrote a FAIL row for a rejected host key: give it the reason instead.
+            match rows
+                .iter_mut()
+                .rev()
+                .find(|r| r.hop == failed.hop && r.stage == failed.stage && !r.ok)
+            {
+                Some(row) => row.detail = format!("{} — {}", row.detail, e.message()),
+                None => rows.push(failed),
+            }
             return finish(&args, Some(&plan), rows, Some(e));
         }
     };

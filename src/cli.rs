@@ -192,6 +192,11 @@ pub struct TunnelArgs {
     #[arg(long = "passphrase-file", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
+    /// Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET;
+    /// sqltun answers "Verification code" prompts with the current code.
+    #[arg(long = "totp-secret-file", value_name = "FILE")]
+    pub totp_secret_file: Option<PathBuf>,
+
     /// Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error.
     #[arg(long)]
     pub batch: bool,

@@ -101,6 +101,8 @@ pub struct AuthSettings {
     pub passphrase: Option<Secret>,
     /// Where the passphrase came from, for error messages.
     pub passphrase_source: Option<String>,
+    /// One-time codes for keyboard-interactive verification prompts, and where the secret came from.
+    pub totp: Option<(crate::totp::Totp, String)>,
 }
 
 /// Where agent keys come from.

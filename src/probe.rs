@@ -552,18 +552,19 @@ fn redis_refusal(kind: ProbeKind, error: &[u8]) -> ProbeReport {
     if code == "NOAUTH" {
         ProbeReport::new(kind, true, "Redis answered PING: authentication required")
             .detail("authentication required (NOAUTH)")
-    } else if lower.contains("authentication") || lower.contains("operation not permitted") {
-        // Servers before Redis 6 said `-ERR operation not permitted`.
-        ProbeReport::new(kind, true, "Redis answered PING: authentication required").detail(format!(
-            "authentication required ({})",
-            truncate_chars(&text, MESSAGE_CHARS)
-        ))
     } else if code == "DENIED" {
-        // The message is a long how-to; its first sentence says what happened.
+        // The message is a long how-to (which mentions authentication); its first sentence says what
+        // happened.
         let sentence = message.split_inclusive(". ").next().unwrap_or_default().trim_end();
         ProbeReport::new(kind, true, "Redis answered PING: refused by protected mode").detail(format!(
             "protected mode (DENIED): {}",
             truncate_chars(sentence, MESSAGE_CHARS)
+        ))
+    } else if code == "ERR" && (lower.contains("authentication") || lower.contains("operation not permitted")) {
+        // Servers before Redis 6 said `-ERR operation not permitted`.
+        ProbeReport::new(kind, true, "Redis answered PING: authentication required").detail(format!(
+            "authentication required ({})",
+            truncate_chars(&text, MESSAGE_CHARS)
         ))
     } else {
         let text = truncate_chars(&text, MESSAGE_CHARS);
@@ -627,10 +628,46 @@ async fn probe_tcp<S: AsyncRead + AsyncWrite + Unpin>(exchange: &mut Exchange<S>
             Some(stop) => exchange.stopped(stop),
         };
     }
-    let line = exchange.answer.split(|b| *b == b'\n').next().unwrap_or_default();
-    let banner = sanitize(line, SHOWN_CHARS);
-    let summary = format!("the target accepted the connection and sent a banner: {banner}");
-    ProbeReport::new(kind, true, summary).detail(banner)
+    let answer = exchange.answer.as_slice();
+    let line = answer.split(|b| *b == b'\n').next().unwrap_or_default();
+    if looks_like_text(line) {
+        let banner = sanitize(line, SHOWN_CHARS);
+        let summary = format!("the target accepted the connection and sent a banner: {banner}");
+        return ProbeReport::new(kind, true, summary).detail(banner);
+    }
+    // A binary greeting (MySQL's, for one) has no first line worth showing; the text inside it may say
+    // what it is.
+    let summary = format!(
+        "the target accepted the connection and sent a binary banner ({} bytes)",
+        answer.len()
+    );
+    let text = printable_runs(answer);
+    let detail = if text.is_empty() {
+        describe(answer)
+    } else {
+        format!("text in it: {text}")
+    };
+    ProbeReport::new(kind, true, summary).detail(truncate_chars(&detail, SHOWN_CHARS))
+}
+
+/// Whether `line` reads as text: not empty, and nearly all printable ASCII.
+fn looks_like_text(line: &[u8]) -> bool {
+    let printable = line
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r'))
+        .count();
+    !line.is_empty() && printable * 10 >= line.len() * 9
+}
+
+/// The runs of 4 or more printable ASCII characters in `bytes`, joined by spaces (as `strings` finds them).
+fn printable_runs(bytes: &[u8]) -> String {
+    bytes
+        .split(|b| !(b.is_ascii_graphic() || *b == b' '))
+        .filter(|run| run.len() >= 4)
+        .map(|run| sanitize(run, SHOWN_CHARS))
+        .filter(|run| !run.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Text from the far end made safe to show: invalid UTF-8 replaced, control and invisible formatting
@@ -685,11 +722,7 @@ fn describe(bytes: &[u8]) -> String {
         return "a TLS record (the target may expect TLS first)".to_string();
     }
     let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let texty = line
-        .iter()
-        .filter(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r'))
-        .count();
-    if !line.is_empty() && texty * 10 >= line.len() * 9 {
+    if looks_like_text(line) {
         return format!("\"{}\"", sanitize(line, SHOWN_CHARS));
     }
     let hex: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -1133,9 +1166,19 @@ mod tests {
     /// sentence.
     #[tokio::test]
     async fn redis_protected_mode_is_ok_with_the_reason() {
+        // As Redis 7.0 sends it; note the word "authentication" near its end.
         let denied = "-DENIED Redis is running in protected mode because protected mode is enabled and no \
-                      password is set for the default user. In this mode connections are only accepted from \
-                      the loopback interface. If you want to connect from external computers ...\r\n";
+            password is set for the default user. In this mode connections are only accepted from the loopback \
+            interface. If you want to connect from external computers to Redis you may adopt one of the \
+            following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode \
+            no' from the loopback interface by connecting to Redis from the same host the server is running, \
+            however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE \
+            to make this change permanent. 2) Alternatively you can just disable the protected mode by editing \
+            the Redis configuration file, and setting the protected mode option to 'no', and then restarting \
+            the server. 3) If you started the server manually just for testing, restart it with the \
+            '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: \
+            You only need to do one of the above things in order for the server to start accepting \
+            connections from the outside.\r\n";
         let (report, _) = run(ProbeKind::Redis, LIMIT, Fake::answers(REDIS_PING, denied)).await;
         assert!(report.ok);
         assert_eq!(report.summary, "Redis answered PING: refused by protected mode");
@@ -1258,6 +1301,22 @@ mod tests {
             "the target accepted the connection and sent a banner: 220 mail.example.test ESMTP Postfix"
         );
         assert_eq!(report.detail.as_deref(), Some("220 mail.example.test ESMTP Postfix"));
+    }
+
+    /// A binary greeting (MySQL's, on a port no scheme names) has no first line worth showing; the text in
+    /// it is shown instead.
+    #[tokio::test]
+    async fn tcp_binary_banner_shows_the_text_in_it() {
+        let (report, _) = run(ProbeKind::Tcp, LIMIT, Fake::greets(mysql_greeting("8.0.36"))).await;
+        assert!(report.ok);
+        assert_eq!(
+            report.summary,
+            "the target accepted the connection and sent a binary banner (78 bytes)"
+        );
+        assert_eq!(
+            report.detail.as_deref(),
+            Some("text in it: 8.0.36 abcdefgh ijklmnopqrst mysql_native_password")
+        );
     }
 
     /// A hostile banner cannot drive the user's terminal: escapes, bidi overrides and other control

@@ -43,6 +43,7 @@ pub struct ResolvedHop {
 struct Secrets {
     password: Option<(Secret, String)>,
     passphrase: Option<(Secret, String)>,
+    totp: Option<(Secret, String)>,
 }
 
 /// Build the plan for `connect`. Reads only what `env` offers (variables, files, the home dir).
@@ -134,6 +135,12 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             "SQLTUN_SSH_PASSPHRASE",
             "--passphrase-file",
         )?,
+        totp: secret_from(
+            env,
+            args.totp_secret_file.as_deref(),
+            "SQLTUN_TOTP_SECRET",
+            "--totp-secret-file",
+        )?,
     };
     let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
     for hop in &hops {
@@ -222,6 +229,7 @@ pub fn resolve_chain(
 pub trait SecretsSource {
     fn password(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
     fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
+    fn totp(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
 }
 
 impl SecretsSource for Secrets {
@@ -230,6 +238,9 @@ impl SecretsSource for Secrets {
     }
     fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
         per_hop(env, "SQLTUN_SSH_PASSPHRASE", hop_number).or_else(|| self.passphrase.clone())
+    }
+    fn totp(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
+        per_hop(env, "SQLTUN_TOTP_SECRET", hop_number).or_else(|| self.totp.clone())
     }
 }
 
@@ -242,6 +253,9 @@ impl SecretsSource for NoSecrets {
         None
     }
     fn passphrase(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+        None
+    }
+    fn totp(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
         None
     }
 }
@@ -303,6 +317,13 @@ fn hop_from(
     let hop_number = index + 1;
     let password = secrets.password(env, hop_number);
     let passphrase = secrets.passphrase(env, hop_number);
+    let totp = match secrets.totp(env, hop_number) {
+        Some((secret, from)) => Some((
+            crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?,
+            from,
+        )),
+        None => None,
+    };
 
     let strict = match r.get("stricthostkeychecking").map(|v| v.to_ascii_lowercase()) {
         None => StrictHostKeyChecking::Ask,
@@ -415,6 +436,7 @@ fn hop_from(
                 .map(|p| expand_tilde(Path::new(p), home))
                 .collect(),
             passphrase_source: passphrase.as_ref().map(|(_, from)| from.clone()),
+            totp,
             passphrase: passphrase.map(|(s, _)| s),
         },
         host_keys: HostKeySettings {

@@ -36,6 +36,8 @@ struct Attempt<'a> {
     rsa_hash: Option<Option<HashAlg>>,
     /// A password a person typed, reused between keyboard-interactive and password.
     typed_password: Option<Secret>,
+    /// Partial successes so far (multi-step authentication).
+    partials: u32,
 }
 
 /// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
@@ -59,6 +61,7 @@ pub(crate) async fn authenticate(
         allowed: None,
         rsa_hash: None,
         typed_password: None,
+        partials: 0,
     };
     ui.progress(label, "authenticating");
     // "none" first, as OpenSSH does: it tells which methods the server accepts.
@@ -77,26 +80,51 @@ pub(crate) async fn authenticate(
         .preferred
         .clone()
         .unwrap_or_else(|| vec!["publickey".into(), "keyboard-interactive".into(), "password".into()]);
-    for method in &order {
-        let found = match method.as_str() {
-            "publickey" if hop.auth.pubkey && a.allows(MethodKind::PublicKey) => match a.try_agent().await? {
-                Some(m) => Some(m),
-                None => a.try_identity_files().await?,
-            },
-            "keyboard-interactive" if hop.auth.keyboard_interactive && a.allows(MethodKind::KeyboardInteractive) => {
-                a.try_keyboard_interactive().await?
-            }
-            "password" if hop.auth.password && a.allows(MethodKind::Password) => a.try_password().await?,
-            _ => None,
-        };
+    // Multi-step servers (AuthenticationMethods a,b) answer "partial success": start over in the
+    // preferred order with what they still want, a bounded number of times.
+    for _round in 0..4 {
+        let partials = a.partials;
+        let found = a.one_round(&order).await?;
         if let Some(m) = found {
             return Ok(m);
+        }
+        if a.partials == partials {
+            break;
         }
     }
     Err(a.failure())
 }
 
 impl Attempt<'_> {
+    /// Try each method once in `order`; stops early after a partial success.
+    async fn one_round(&mut self, order: &[String]) -> Result<Option<String>> {
+        let hop = self.hop;
+        let a = self;
+        let partials = a.partials;
+        for method in order {
+            let found = match method.as_str() {
+                "publickey" if hop.auth.pubkey && a.allows(MethodKind::PublicKey) => match a.try_agent().await? {
+                    Some(m) => Some(m),
+                    None => a.try_identity_files().await?,
+                },
+                "keyboard-interactive"
+                    if hop.auth.keyboard_interactive && a.allows(MethodKind::KeyboardInteractive) =>
+                {
+                    a.try_keyboard_interactive().await?
+                }
+                "password" if hop.auth.password && a.allows(MethodKind::Password) => a.try_password().await?,
+                _ => None,
+            };
+            if let Some(m) = found {
+                return Ok(Some(m));
+            }
+            if a.partials != partials {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
     fn allows(&self, method: MethodKind) -> bool {
         self.allowed.as_ref().is_none_or(|m| m.contains(&method))
     }
@@ -143,6 +171,7 @@ impl Attempt<'_> {
             } => {
                 if partial_success {
                     tracing::info!(hop = %self.label, "partial success; the server wants more");
+                    self.partials += 1;
                 }
                 self.allowed = Some(remaining_methods.iter().copied().collect());
                 false
@@ -211,11 +240,20 @@ impl Attempt<'_> {
             };
             count += 1;
             self.offered.push(key.clone());
-            match self
-                .handle
-                .authenticate_publickey_with(self.hop.user.clone(), key, hash, &mut agent)
-                .await
-            {
+            // A certificate held by the agent is presented as the certificate (a company CA trusts it).
+            let attempt = match identity {
+                russh::keys::agent::AgentIdentity::Certificate { certificate, .. } => {
+                    self.handle
+                        .authenticate_certificate_with(self.hop.user.clone(), certificate, hash, &mut agent)
+                        .await
+                }
+                russh::keys::agent::AgentIdentity::PublicKey { .. } => {
+                    self.handle
+                        .authenticate_publickey_with(self.hop.user.clone(), key, hash, &mut agent)
+                        .await
+                }
+            };
+            match attempt {
                 Ok(result) => {
                     if self.note(result) {
                         return Ok(Some(format!("publickey, agent key {comment}")));
@@ -434,7 +472,23 @@ impl Attempt<'_> {
                     let mut answers = Vec::with_capacity(prompts.len());
                     for prompt in prompts {
                         let text = prompt.prompt.trim();
-                        if !prompt.echo && text.to_ascii_lowercase().contains("password") {
+                        let lower = text.to_ascii_lowercase();
+                        let asks_code = [
+                            "verification code",
+                            "one-time",
+                            "one time",
+                            "otp",
+                            "token",
+                            "2fa",
+                            "authenticator",
+                            "code:",
+                        ]
+                        .iter()
+                        .any(|w| lower.contains(w));
+                        if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
+                            tracing::info!(hop = %self.label, "answering \"{text}\" with a one-time code from {from}");
+                            answers.push(totp.next_code());
+                        } else if !prompt.echo && lower.contains("password") {
                             match self.password(true)? {
                                 Some(p) => answers.push(p.expose().to_string()),
                                 None => {
@@ -454,8 +508,16 @@ impl Attempt<'_> {
                             return Err(Error::new(
                                 Kind::Auth,
                                 format!(
-                                    "{}: the server asks \"{text}\" (keyboard-interactive) and there is no terminal to answer it; run sqltun from a terminal, or use a key or password for this hop",
-                                    self.label
+                                    "{}: the server asks \"{text}\" (keyboard-interactive) and there is no terminal to answer it; {}",
+                                    self.label,
+                                    if asks_code {
+                                        format!(
+                                            "set SQLTUN_TOTP_SECRET (or SQLTUN_TOTP_SECRET_{}) or --totp-secret-file to the base32 secret, or run sqltun from a terminal",
+                                            self.label.index + 1
+                                        )
+                                    } else {
+                                        "run sqltun from a terminal, or use a key or password for this hop".to_string()
+                                    }
                                 ),
                             ));
                         }

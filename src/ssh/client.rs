@@ -38,14 +38,6 @@ impl russh::client::Handler for Client {
     type Error = russh::Error;
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        let key = match offered {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(cert) => {
-                // Host certificates need @cert-authority support; until then the plain key inside the
-                // certificate is checked against known_hosts like any key, as OpenSSH falls back to.
-                russh::keys::PublicKey::new(cert.public_key().clone(), "")
-            }
-        };
         let check = hostkey::HostKeyCheck {
             label: &self.label,
             host: &self.host,
@@ -55,7 +47,14 @@ impl russh::client::Handler for Client {
             ui: self.ui.as_ref(),
             clock: &self.clock,
         };
-        let result = check.verify(&key).and_then(|accepted| {
+        let (key, verified) = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), check.verify(key)),
+            PublicKeyOrCertificate::Certificate(cert) => (
+                russh::keys::PublicKey::new(cert.public_key().clone(), ""),
+                check.verify_certificate(cert),
+            ),
+        };
+        let result = verified.and_then(|accepted| {
             self.pins.check_or_pin(&check.lookup_name(), &key).map(|_| accepted).map_err(|pinned| {
                 crate::error::Error::new(
                     crate::error::Kind::HostKey,

@@ -279,7 +279,7 @@ where
         offered: offered.clone(),
         pins,
     };
-    let known_types = super::hostkey::HostKeyCheck {
+    let check = super::hostkey::HostKeyCheck {
         label,
         host: &hop.host,
         port: hop.port,
@@ -287,9 +287,10 @@ where
         interactive,
         ui: ui.as_ref(),
         clock: &clock,
-    }
-    .known_types();
-    let config = Arc::new(client_config(hop, &known_types).map_err(|e| e.context(label))?);
+    };
+    let known_types = check.known_types();
+    let want_certificates = !check.cert_authorities().is_empty();
+    let config = Arc::new(client_config(hop, &known_types, want_certificates).map_err(|e| e.context(label))?);
     ui.progress(label, "key exchange");
     let started = Instant::now();
     let connected = bounded(limit, &clock, russh::client::connect_stream(config, stream, handler)).await;

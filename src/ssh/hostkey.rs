@@ -180,6 +180,112 @@ impl HostKeyCheck<'_> {
         }
     }
 
+    /// `@cert-authority` keys trusted for this host, with where they are listed.
+    pub fn cert_authorities(&self) -> Vec<(PathBuf, usize, PublicKey)> {
+        let name = self.lookup_name();
+        let bare = self.principal_name();
+        self.load_files()
+            .iter()
+            .flat_map(|f| f.entries.iter().map(move |e| (f.path.clone(), e)))
+            .filter(|(_, e)| {
+                e.marker == known_hosts::Marker::CertAuthority && (e.hosts.matches(&name) || e.hosts.matches(&bare))
+            })
+            .map(|(path, e)| (path, e.line, e.key.clone()))
+            .collect()
+    }
+
+    /// The name a host certificate must list as a principal: HostKeyAlias, else the host name.
+    fn principal_name(&self) -> String {
+        self.settings
+            .alias
+            .clone()
+            .unwrap_or_else(|| self.host.to_string())
+            .to_lowercase()
+    }
+
+    /// A host certificate: trusted when an `@cert-authority` line for this host lists its CA, the CA's
+    /// signature verifies, it is a host certificate, it is within its validity window and it names this
+    /// host. Without a matching CA, its plain key is checked like any key (as OpenSSH does).
+    pub fn verify_certificate(&self, cert: &russh::keys::Certificate) -> Result<Acceptance> {
+        let key = PublicKey::new(cert.public_key().clone(), "");
+        let ca = PublicKey::new(cert.signature_key().clone(), "");
+        let name = self.lookup_name();
+        let files = self.load_files();
+        for file in &files {
+            for e in &file.entries {
+                let revoked = e.marker == known_hosts::Marker::Revoked
+                    && (e.hosts.matches(&name) || e.hosts.matches(&self.principal_name()))
+                    && (e.key.key_data() == key.key_data() || e.key.key_data() == ca.key_data());
+                if revoked {
+                    return Err(Error::new(
+                        Kind::HostKey,
+                        format!(
+                            "{}: the host certificate's key or its CA is marked @revoked in {}:{}; refusing to connect",
+                            self.label,
+                            file.path.display(),
+                            e.line
+                        ),
+                    ));
+                }
+            }
+        }
+        let authorities = self.cert_authorities();
+        let Some((path, line, _)) = authorities.iter().find(|(_, _, k)| k.key_data() == ca.key_data()) else {
+            tracing::info!(hop = %self.label, "host certificate from an unlisted CA {}; checking its plain key", known_hosts::fingerprint(&ca));
+            return self.verify(&key);
+        };
+        let place = format!("{}:{line}", path.display());
+        let refuse = |why: String| {
+            Error::new(
+                Kind::HostKey,
+                format!(
+                    "{}: host certificate (CA {} from {place}) refused: {why}",
+                    self.label,
+                    known_hosts::fingerprint(&ca)
+                ),
+            )
+        };
+        if cert.verify_signature().is_err() {
+            return Err(refuse("its CA signature does not verify".into()));
+        }
+        if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
+            return Err(refuse("it is a user certificate, not a host certificate".into()));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if now < cert.valid_after() {
+            return Err(refuse(format!(
+                "it is not valid yet (valid from {}; check the clocks)",
+                utc(cert.valid_after())
+            )));
+        }
+        if now >= cert.valid_before() {
+            return Err(refuse(format!(
+                "it expired on {}; the host needs a new certificate",
+                utc(cert.valid_before())
+            )));
+        }
+        let principal = self.principal_name();
+        let principals: Vec<String> = cert.valid_principals().iter().map(|p| p.to_lowercase()).collect();
+        if !principals.contains(&principal) {
+            return Err(refuse(format!(
+                "it is for {} and not for '{principal}' (set HostKeyAlias if the host is known by another name)",
+                if principals.is_empty() {
+                    "no host at all".to_string()
+                } else {
+                    principals.join(", ")
+                }
+            )));
+        }
+        if !cert.critical_options().is_empty() {
+            return Err(refuse("it carries critical options sqltun does not know".into()));
+        }
+        tracing::info!(hop = %self.label, "host certificate for '{principal}' signed by the CA at {place}");
+        Ok(Acceptance::Known(path.clone(), *line))
+    }
+
     /// Key types already known for this host, so negotiation can prefer them (as OpenSSH does).
     pub fn known_types(&self) -> Vec<String> {
         let files = self.load_files();
@@ -233,5 +339,41 @@ impl HostKeyCheck<'_> {
         } else {
             all.join(", ")
         }
+    }
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (days-to-civil conversion, proleptic Gregorian).
+pub fn utc(secs: u64) -> String {
+    if secs >= 253_402_300_800 {
+        return "forever".into();
+    }
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Certificate validity is shown as a date a person can read, not a Unix number.
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(1_577_923_200), "2020-01-02 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(u64::MAX), "forever");
     }
 }

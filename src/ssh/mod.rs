@@ -262,7 +262,11 @@ pub(crate) fn classify(e: &russh::Error) -> Kind {
 
 /// The SSH client configuration for one hop: sqltun's preferences, narrowed by any algorithm lists
 /// the configuration names. An algorithm russh lacks is named in the error.
-pub(crate) fn client_config(hop: &Hop, known_key_types: &[String]) -> Result<russh::client::Config> {
+pub(crate) fn client_config(
+    hop: &Hop,
+    known_key_types: &[String],
+    want_certificates: bool,
+) -> Result<russh::client::Config> {
     use russh::{cipher, kex, mac};
     use std::borrow::Cow;
 
@@ -330,13 +334,20 @@ pub(crate) fn client_config(hop: &Hop, known_key_types: &[String]) -> Result<rus
     } else {
         Cow::Borrowed(&[russh::compression::NONE][..])
     };
+    // Ask for host certificates only when a CA is trusted for this host: otherwise a server that has
+    // one would present it and we could only fall back to its plain key.
+    let host_key_certificates = if want_certificates {
+        Cow::Owned(key.clone())
+    } else {
+        Cow::Borrowed(&[][..])
+    };
     let preferred = russh::Preferred {
+        host_key_certificates,
         key: Cow::Owned(key),
         cipher: Cow::Owned(cipher),
         kex: Cow::Owned(kex),
         mac: Cow::Owned(mac),
         compression,
-        ..Default::default()
     };
     Ok(russh::client::Config {
         client_id: russh::SshId::Standard(format!("SSH-2.0-sqltun_{}", env!("CARGO_PKG_VERSION")).into()),
