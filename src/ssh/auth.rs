@@ -38,6 +38,8 @@ struct Attempt<'a> {
     typed_password: Option<Secret>,
     /// Partial successes so far (multi-step authentication).
     partials: u32,
+    /// A one-time code was sent (a refusal then points at the TOTP secret).
+    used_totp: bool,
 }
 
 /// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
@@ -62,6 +64,7 @@ pub(crate) async fn authenticate(
         rsa_hash: None,
         typed_password: None,
         partials: 0,
+        used_totp: false,
     };
     ui.progress(label, "authenticating");
     // "none" first, as OpenSSH does: it tells which methods the server accepts.
@@ -152,11 +155,44 @@ impl Attempt<'_> {
                     .join(",")
             })
             .unwrap_or_default();
+        let mut hints = Vec::new();
+        if self.handle.is_closed() || accepts.is_empty() {
+            hints.push(
+                "the server closed the connection, probably after too many attempts (its MaxAuthTries): with many keys in the agent, set IdentityFile and IdentitiesOnly yes for this host"
+                    .to_string(),
+            );
+        }
+        if self.hop.auth.agent == AgentSource::None {
+            hints.push("no agent was used (SSH_AUTH_SOCK unset, or IdentityAgent none)".into());
+        }
+        if self.used_totp {
+            let from = self
+                .hop
+                .auth
+                .totp
+                .as_ref()
+                .map_or("SQLTUN_TOTP_SECRET", |(_, from)| from.as_str());
+            hints.push(format!(
+                "the one-time code from {from} was refused: check the secret and this machine's clock"
+            ));
+        }
+        if hints.is_empty() {
+            hints.push(format!(
+                "check the user name ({}), -i, the agent, or SQLTUN_SSH_PASSWORD",
+                self.hop.user
+            ));
+        }
+        let accepts = if accepts.is_empty() {
+            "nothing more".to_string()
+        } else {
+            accepts
+        };
         Error::new(
             Kind::Auth,
             format!(
-                "{}: authentication failed (tried {tried}); the server accepts: {accepts}; check the user name, -i, the agent, or SQLTUN_SSH_PASSWORD",
-                self.label
+                "{}: authentication failed (tried {tried}); the server accepts: {accepts}; {}",
+                self.label,
+                hints.join("; ")
             ),
         )
     }
@@ -488,6 +524,7 @@ impl Attempt<'_> {
                         if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
                             tracing::info!(hop = %self.label, "answering \"{text}\" with a one-time code from {from}");
                             answers.push(totp.next_code());
+                            self.used_totp = true;
                         } else if !prompt.echo && lower.contains("password") {
                             match self.password(true)? {
                                 Some(p) => answers.push(p.expose().to_string()),
