@@ -273,7 +273,7 @@ impl<S> Exchange<S> {
             Stop::Closed => ProbeReport::new(
                 kind,
                 false,
-                "the target closed the connection in the middle of its answer",
+                "the target closed the connection before its answer was complete",
             )
             .detail(received()),
             Stop::Full => ProbeReport::new(
@@ -725,9 +725,18 @@ fn describe(bytes: &[u8]) -> String {
     if looks_like_text(line) {
         return format!("\"{}\"", sanitize(line, SHOWN_CHARS));
     }
-    let hex: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let more = if bytes.len() > 16 { " …" } else { "" };
-    format!("bytes {}{more}", hex.join(" "))
+    let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let more = if bytes.len() > 8 { " …" } else { "" };
+    let text = printable_runs(bytes);
+    if text.is_empty() {
+        format!("bytes {}{more}", hex.join(" "))
+    } else {
+        format!(
+            "bytes {}{more}, text in it: {}",
+            hex.join(" "),
+            truncate_chars(&text, SHOWN_CHARS)
+        )
+    }
 }
 
 /// `2s`, `300ms`, `1.5s`: a limit as people write it.
@@ -1223,7 +1232,7 @@ mod tests {
         assert!(!report.ok);
         assert_eq!(
             report.summary,
-            "the target closed the connection in the middle of its answer"
+            "the target closed the connection before its answer was complete"
         );
         assert!(report.detail.is_some_and(|detail| detail.contains("a TLS record")));
     }

@@ -47,27 +47,32 @@ impl russh::client::Handler for Client {
             ui: self.ui.as_ref(),
             clock: &self.clock,
         };
-        let (key, verified) = match offered {
-            PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), check.verify(key)),
-            PublicKeyOrCertificate::Certificate(cert) => (
-                russh::keys::PublicKey::new(cert.public_key().clone(), ""),
-                check.verify_certificate(cert),
-            ),
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => russh::keys::PublicKey::new(cert.public_key().clone(), ""),
         };
-        let result = verified.and_then(|accepted| {
-            self.pins.check_or_pin(&check.lookup_name(), &key).map(|_| accepted).map_err(|pinned| {
-                crate::error::Error::new(
-                    crate::error::Kind::HostKey,
-                    format!(
-                        "{}: the host key changed while the tunnel was up: it offered {} {}, but this tunnel accepted {} before; refusing to reconnect (this may be an attack)",
-                        self.label,
-                        key.algorithm(),
-                        super::known_hosts::fingerprint(&key),
-                        super::known_hosts::fingerprint(&pinned)
-                    ),
-                )
-            })
-        });
+        // A key that differs from the one this tunnel accepted before is refused before known_hosts is
+        // even consulted, so a policy like accept-new can never record it.
+        let name = check.lookup_name();
+        let result = match self.pins.pinned(&name) {
+            Some(pinned) if pinned.key_data() != key.key_data() => Err(crate::error::Error::new(
+                crate::error::Kind::HostKey,
+                format!(
+                    "{}: the host key changed while the tunnel was up: it offered {} {}, but this tunnel accepted {} before; refusing to reconnect (this may be an attack)",
+                    self.label,
+                    key.algorithm(),
+                    super::known_hosts::fingerprint(&key),
+                    super::known_hosts::fingerprint(&pinned)
+                ),
+            )),
+            _ => match offered {
+                PublicKeyOrCertificate::PublicKey { key, .. } => check.verify(key),
+                PublicKeyOrCertificate::Certificate(cert) => check.verify_certificate(cert),
+            },
+        };
+        if result.is_ok() {
+            self.pins.pin(&name, &key);
+        }
         if let Ok(mut slot) = self.offered.lock() {
             *slot = Some(hostkey::Offered::of(&key, result.as_ref().ok().cloned()));
         }

@@ -100,16 +100,15 @@ impl HopLabel {
 pub struct Pins(std::sync::Mutex<std::collections::HashMap<String, russh::keys::PublicKey>>);
 
 impl Pins {
-    /// `Err(pinned)` when `name` was pinned to a different key.
-    pub fn check_or_pin(&self, name: &str, key: &russh::keys::PublicKey) -> Result<(), Box<russh::keys::PublicKey>> {
-        let Ok(mut pins) = self.0.lock() else { return Ok(()) };
-        match pins.get(name) {
-            Some(pinned) if pinned.key_data() != key.key_data() => Err(Box::new(pinned.clone())),
-            Some(_) => Ok(()),
-            None => {
-                pins.insert(name.to_string(), key.clone());
-                Ok(())
-            }
+    /// The key this process accepted for `name` before, if any.
+    pub fn pinned(&self, name: &str) -> Option<russh::keys::PublicKey> {
+        self.0.lock().ok()?.get(name).cloned()
+    }
+
+    /// Remember `key` for `name` (the first accepted key stays).
+    pub fn pin(&self, name: &str, key: &russh::keys::PublicKey) {
+        if let Ok(mut pins) = self.0.lock() {
+            pins.entry(name.to_string()).or_insert_with(|| key.clone());
         }
     }
 }

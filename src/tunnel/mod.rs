@@ -320,8 +320,10 @@ async fn supervise(
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let wait = jittered(delay);
-            if down_since.elapsed() + wait > policy.give_up_after {
+            // The whole outage is bounded, not the next delay: the last wait is cut to what is left, and
+            // giving up happens only after an attempt at (or past) the deadline failed.
+            let remaining = policy.give_up_after.saturating_sub(down_since.elapsed());
+            if remaining.is_zero() {
                 return Error::new(
                     Kind::GaveUp,
                     format!(
@@ -332,6 +334,7 @@ async fn supervise(
                     ),
                 );
             }
+            let wait = jittered(delay).min(remaining);
             events(Event::Reconnecting {
                 attempt,
                 delay: wait,

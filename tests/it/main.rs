@@ -6,6 +6,9 @@
 //! installs; run them with `scripts/test`.
 
 mod auth;
+mod auth_methods;
 mod chain;
 mod connect;
+mod faults;
+mod scripting;
 mod support;

@@ -43,7 +43,7 @@ pub fn pg_bin(program: &str) -> PathBuf {
 }
 
 /// The uid and gid of an account, from /etc/passwd.
-fn account_ids(name: &str) -> (u32, u32) {
+pub(super) fn account_ids(name: &str) -> (u32, u32) {
     let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
     passwd
         .lines()
@@ -187,6 +187,33 @@ pub fn psql(port: u16, sql: &str, home: &Path) -> String {
     assert!(
         output.status.success(),
         "psql -c {sql:?} via 127.0.0.1:{port} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `psql -X -w -At -c SQL URL` (a connection URL such as sqltun's `--output url`) and returns its
+/// stdout; fails the test, with psql's stderr, if psql fails or does not finish in time.
+pub fn psql_url(url: &str, sql: &str, home: &Path) -> String {
+    let mut child = Command::new(pg_bin("psql"))
+        .args(["-X", "-w", "-At", "-c", sql, url])
+        .env("HOME", home)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSERVICE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+    if wait_child(&mut child, PSQL_TIMEOUT).is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("collect psql output");
+    assert!(
+        output.status.success(),
+        "psql -c {sql:?} {url} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );

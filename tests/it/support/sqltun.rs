@@ -121,25 +121,8 @@ impl SqltunCommand {
     /// tied to the test thread (`DIE_WITH_TEST`), so a killed test run leaves no tunnel behind.
     pub fn spawn(self) -> Sqltun {
         let argv = self.argv();
-        let mut command = Command::new("setsid");
-        command
-            .args(DIE_WITH_TEST)
-            .arg(SQLTUN)
-            .args(&argv)
-            .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-            )
-            .env("HOME", &self.home);
-        // Let whoever runs the tests turn on sqltun's logging or backtraces.
-        for passthrough in ["SQLTUN_LOG", "RUST_BACKTRACE"] {
-            if let Some(value) = std::env::var_os(passthrough) {
-                command.env(passthrough, value);
-            }
-        }
-        let mut child = command
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let mut child = self
+            .command(&argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -158,6 +141,83 @@ impl SqltunCommand {
             logs: self.logs,
         }
     }
+
+    /// Runs sqltun to completion (bounded by `timeout`) with its stderr going to the file `stderr`
+    /// rather than a pipe, and returns its exit code, stdout and pid. For `--background`: the tunnel left
+    /// running keeps the stderr it inherited, so a pipe would never reach end of file, while stdout must
+    /// end when the foreground process exits (that is what makes `PORT=$(sqltun connect --background …)`
+    /// return). Fails the test, with the stderr file, if sqltun does not exit in time, dies from a
+    /// signal, or something still holds its stdout.
+    pub fn run_with_stderr_file(self, stderr: &Path, timeout: Duration) -> Completed {
+        let argv = self.argv();
+        let file = fs::File::create(stderr).unwrap_or_else(|e| panic!("create {}: {e}", stderr.display()));
+        let mut child = self
+            .command(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {SQLTUN}: {e}"));
+        let stdout = Collected::start(child.stdout.take().expect("sqltun stdout"));
+        let context = |message: &str| {
+            format!(
+                "{message}\ncommand: {SQLTUN} {}\n--- sqltun stdout ---\n{}\n--- sqltun stderr ({}) ---\n{}\n{}",
+                argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+                stdout.text(),
+                stderr.display(),
+                tail(stderr, 60),
+                self.logs
+                    .iter()
+                    .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
+                    .collect::<String>()
+            )
+        };
+        let Some(status) = wait_child(&mut child, timeout) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{}", context(&format!("sqltun did not exit within {timeout:?}")));
+        };
+        if stdout
+            .wait_for(PIPE_CLOSE_TIMEOUT, |_, eof| eof.then_some(()))
+            .is_none()
+        {
+            panic!(
+                "{}",
+                context(&format!("sqltun exited ({status}) but its stdout is still open"))
+            );
+        }
+        let code = status
+            .code()
+            .unwrap_or_else(|| panic!("{}", context(&format!("sqltun was killed by a signal: {status}"))));
+        Completed {
+            code,
+            stdout: stdout.text(),
+            pid: child.id(),
+        }
+    }
+
+    /// `setsid setpriv --pdeathsig KILL -- sqltun ARGV…` with this command's HOME and environment (see `spawn`).
+    fn command(&self, argv: &[OsString]) -> Command {
+        let mut command = Command::new("setsid");
+        command
+            .args(DIE_WITH_TEST)
+            .arg(SQLTUN)
+            .args(argv)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .env("HOME", &self.home);
+        // Let whoever runs the tests turn on sqltun's logging or backtraces.
+        for passthrough in ["SQLTUN_LOG", "RUST_BACKTRACE"] {
+            if let Some(value) = std::env::var_os(passthrough) {
+                command.env(passthrough, value);
+            }
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
 }
 
 impl Lab {
@@ -171,6 +231,16 @@ impl Lab {
     pub fn sqltun(&self, subcommand: &str) -> SqltunCommand {
         SqltunCommand::subcommand(self.home(), subcommand).logs(self.logs())
     }
+}
+
+/// A sqltun run that went to completion (see `SqltunCommand::run_with_stderr_file`).
+#[derive(Debug)]
+pub struct Completed {
+    pub code: i32,
+    /// All of stdout, to end of file.
+    pub stdout: String,
+    /// The pid the process had.
+    pub pid: u32,
 }
 
 /// A running (or finished) sqltun process. Dropping it kills the process if it is still running.
@@ -215,6 +285,40 @@ impl Sqltun {
                 self.fail(&format!("sqltun exited ({status:?}) without printing a ready line"))
             }
             None => self.fail(&format!("no ready line on stdout within {READY_TIMEOUT:?}")),
+        }
+    }
+
+    /// Waits for the first `count` stdout lines (the ready output of formats that print several lines,
+    /// or of several targets) and returns them; fails the test, with sqltun's stderr, if sqltun exits
+    /// first or they do not all come within `READY_TIMEOUT`.
+    pub fn wait_ready_lines(&mut self, count: usize) -> Vec<String> {
+        let lines = self.stdout.wait_for(READY_TIMEOUT, |bytes, eof| {
+            let text = String::from_utf8_lossy(bytes);
+            let complete: Vec<String> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .map(|l| l.trim_end_matches('\n').to_string())
+                .collect();
+            if complete.len() >= count {
+                Some(Some(complete[..count].to_vec()))
+            } else if eof {
+                Some(None)
+            } else {
+                None
+            }
+        });
+        match lines {
+            Some(Some(lines)) => lines,
+            Some(None) => {
+                let status = wait_child(&mut self.child, Duration::from_secs(5));
+                self.status = status;
+                self.fail(&format!(
+                    "sqltun exited ({status:?}) before printing {count} ready lines"
+                ))
+            }
+            None => self.fail(&format!(
+                "fewer than {count} ready lines on stdout within {READY_TIMEOUT:?}"
+            )),
         }
     }
 
