@@ -209,14 +209,19 @@ async fn check_forward(chain: &Chain, plan: &TunnelPlan, forward: &Forward) -> (
     let stream = channel.into_stream();
     let report = probe::probe(kind, stream, PROBE_LIMIT).await;
     let ok = report.ok;
+    // The actionable part (NOAUTH, protected mode, "host not allowed") is in the detail.
+    let summary = match &report.detail {
+        Some(detail) if !report.summary.contains(detail.as_str()) => format!("{} ({detail})", report.summary),
+        _ => report.summary.clone(),
+    };
     let row = Row {
         stage: format!("probe {target}"),
         hop: None,
         elapsed: Some(started.elapsed()),
         ok,
-        detail: report.summary.clone(),
+        detail: summary.clone(),
     };
-    let error = (!ok).then(|| Error::new(Kind::ForwardRefused, format!("probe of {target}: {}", report.summary)));
+    let error = (!ok).then(|| Error::new(Kind::ForwardRefused, format!("probe of {target}: {summary}")));
     (opened, Some(row), error)
 }
 

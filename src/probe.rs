@@ -595,7 +595,9 @@ fn redis_info_complete(answer: &[u8]) -> bool {
         .ok()
         .and_then(|length| length.parse::<i64>().ok())
     {
-        Some(length) => usize::try_from(length).map_or(true, |length| answer.len() >= header.len() + 2 + length),
+        Some(length) => {
+            usize::try_from(length).map_or(true, |length| answer.len() >= length.saturating_add(header.len() + 2))
+        }
         None => true,
     }
 }
@@ -613,8 +615,11 @@ fn redis_info_field<'a>(answer: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 async fn probe_tcp<S: AsyncRead + AsyncWrite + Unpin>(exchange: &mut Exchange<S>) -> ProbeReport {
     let kind = exchange.kind;
     let wait = BANNER_WAIT.min(exchange.limit);
-    exchange.deadline = exchange.deadline.min(Instant::now() + wait);
+    let overall = exchange.deadline;
+    exchange.deadline = overall.min(Instant::now() + wait);
     let stop = exchange.fill_until(|answer| answer.contains(&b'\n')).await.err();
+    // The polite close may still use the rest of the limit.
+    exchange.deadline = overall;
     if exchange.answer.is_empty() {
         return match stop {
             Some(Stop::TimedOut) | None => ProbeReport::new(kind, true, "the target accepted the connection").detail(

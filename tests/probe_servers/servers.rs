@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const TIED_TO_TEST: [&str; 3] = ["--pdeathsig", "KILL", "--"];
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+static LEFTOVERS_REMOVED: Once = Once::new();
 
 /// A running server. Dropping it stops the process by pid and removes its directory.
 #[derive(Debug)]
@@ -100,6 +102,10 @@ impl Server {
                 "shared_buffers=16MB",
                 "-c",
                 "max_connections=10",
+                // Dynamic shared memory in the data directory rather than /dev/shm: gone with the directory
+                // even when a killed test process took the postmaster down with SIGKILL.
+                "-c",
+                "dynamic_shared_memory_type=mmap",
             ]);
         // SIGINT: fast shutdown; the postmaster ends its backends and releases its shared memory.
         let mut server = Server::spawn("postgres", command, port, "INT", dir);
@@ -298,6 +304,7 @@ impl ScratchDir {
             .mode(0o755)
             .create(SCRATCH_ROOT)
             .unwrap_or_else(|e| panic!("create {SCRATCH_ROOT}: {e}"));
+        LEFTOVERS_REMOVED.call_once(remove_leftovers);
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
         let path = Path::new(SCRATCH_ROOT).join(format!("{name}-{}-{n}", std::process::id()));
         // A directory left by an earlier, killed process with the same pid.
@@ -307,6 +314,22 @@ impl ScratchDir {
             .create(&path)
             .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         ScratchDir(path)
+    }
+}
+
+/// Removes the directories of test processes that died without cleaning up (their pid is gone; their
+/// servers went with them, by the death signal).
+fn remove_leftovers() {
+    for entry in fs::read_dir(SCRATCH_ROOT).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.rsplit('-').nth(1)?.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
