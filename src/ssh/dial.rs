@@ -100,6 +100,12 @@ pub(crate) async fn connect_hop(
             .max(Duration::from_millis(1))
     };
 
+    let dialing = Dialing {
+        interactive,
+        ui: ui.clone(),
+        clock: clock.clone(),
+        pins,
+    };
     match (previous, &hop.transport) {
         (None, Transport::ProxyCommand(command)) => {
             ui.progress(label, "starting ProxyCommand");
@@ -109,19 +115,7 @@ pub(crate) async fn connect_hop(
                 &Stage::Transport(format!("ProxyCommand {command}")),
                 started.elapsed(),
             );
-            handshake(
-                hop,
-                label,
-                stream,
-                Dialing {
-                    interactive,
-                    ui,
-                    clock: clock.clone(),
-                    pins: pins.clone(),
-                },
-                remaining(&clock),
-            )
-            .await
+            handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
         (None, Transport::Direct) => {
             ui.progress(label, "connecting (TCP)");
@@ -132,19 +126,7 @@ pub(crate) async fn connect_hop(
                 .unwrap_or_else(|_| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
-            handshake(
-                hop,
-                label,
-                stream,
-                Dialing {
-                    interactive,
-                    ui,
-                    clock: clock.clone(),
-                    pins: pins.clone(),
-                },
-                remaining(&clock),
-            )
-            .await
+            handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
         (Some(through), _) => {
             ui.progress(label, "opening channel through the previous hop");
@@ -174,19 +156,7 @@ pub(crate) async fn connect_hop(
                 &Stage::Transport(format!("channel through hop {}", label.index)),
                 started.elapsed(),
             );
-            handshake(
-                hop,
-                label,
-                stream,
-                Dialing {
-                    interactive,
-                    ui,
-                    clock: clock.clone(),
-                    pins: pins.clone(),
-                },
-                remaining(&clock),
-            )
-            .await
+            handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
     }
 }
