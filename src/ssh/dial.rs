@@ -125,7 +125,7 @@ pub(crate) async fn connect_hop(
                 .map(|a| a.to_string())
                 .unwrap_or_else(|_| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
-            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, tcp);
+            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, super::transport::QuickAck(tcp));
             handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
         (Some(through), _) => {

@@ -8,6 +8,7 @@ pub mod hostkey;
 pub mod keys;
 pub mod known_hosts;
 mod proxy;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -348,7 +349,18 @@ pub(crate) fn client_config(
         mac: Cow::Owned(mac),
         compression,
     };
+    // russh re-keys every 1 GiB by default, and a re-key started while many channels have data in
+    // flight can abort a busy session (Error::Pending). Use OpenSSH's default for 128-bit block
+    // ciphers instead (2^32 blocks = 64 GiB, far from any nonce limit of AES-GCM, AES-CTR or
+    // chacha20-poly1305), plus the hourly time limit; servers re-key on their own schedule too.
+    let rekey_bytes = usize::try_from(64u64 << 30).unwrap_or(usize::MAX);
+    let limits = russh::Limits {
+        rekey_write_limit: rekey_bytes,
+        rekey_read_limit: rekey_bytes,
+        rekey_time_limit: std::time::Duration::from_secs(3600),
+    };
     Ok(russh::client::Config {
+        limits,
         client_id: russh::SshId::Standard(format!("SSH-2.0-sqltun_{}", env!("CARGO_PKG_VERSION")).into()),
         preferred,
         keepalive_interval: hop.keepalive_interval,

@@ -39,6 +39,8 @@ const LOCAL_READ: usize = 32 * 1024;
 enum Down {
     Data(Bytes),
     Eof,
+    /// The channel vanished without EOF or close (the session died): the data may be cut short.
+    Abort,
 }
 
 /// How a forwarded connection ended, for the log line.
@@ -89,6 +91,7 @@ pub async fn forward(
     let drain_progress = progress.clone();
     let mut drain = tokio::spawn(async move {
         let mut down = 0u64;
+        let (mut got_eof, mut closed) = (false, false);
         while let Some(msg) = channel_rx.wait().await {
             match msg {
                 ChannelMsg::Data { data } => {
@@ -110,13 +113,19 @@ pub async fn forward(
                     }
                 }
                 ChannelMsg::Eof => {
+                    got_eof = true;
                     let _ = queue_tx.send(Down::Eof);
                 }
-                ChannelMsg::Close => break,
+                ChannelMsg::Close => {
+                    closed = true;
+                    break;
+                }
                 _ => {}
             }
         }
-        let _ = queue_tx.send(Down::Eof);
+        // Without EOF or Close the session died mid-stream: a clean FIN would let the client take a
+        // truncated result for a complete one, so reset the connection instead.
+        let _ = queue_tx.send(if got_eof || closed { Down::Eof } else { Down::Abort });
         (down, None)
     });
 
@@ -135,6 +144,14 @@ pub async fn forward(
                 Down::Eof => {
                     let _ = local_tx.shutdown().await;
                     break;
+                }
+                Down::Abort => {
+                    // SO_LINGER 0: closing sends RST, which every client reports as an error.
+                    let _ = socket2::SockRef::from(local_tx.as_ref()).set_linger(Some(Duration::ZERO));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the SSH session ended mid-stream; reset the local connection",
+                    ));
                 }
             }
         }
