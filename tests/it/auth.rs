@@ -7,145 +7,26 @@
 //! where it matters which credential did the job, sshd's own log of the method it accepted.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::support::{
-    EXIT_TIMEOUT, KeyKind, KeyPair, Lab, Pam, Sqltun, SqltunCommand, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER,
-    Targets, echo_roundtrip, error_line, local,
+    Bastion, Chain, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, Pam, SqltunCommand, SshdOptions, TEST_PASSWORD, TEST_USER,
+    assert_error, assert_hop_failed, assert_logged, only_methods, set_mode, write_file,
 };
 
 /// Where Debian (and other multiarch systems) keep PAM modules; the Google Authenticator module must be in
 /// one of them (`scripts/install-test-deps` installs it).
 const PAM_MODULE_DIRS: [&str; 2] = ["/lib", "/usr/lib"];
 
-/// A lab with one sshd configured by the test, the targets behind it, and a known_hosts file pinning it.
-struct Bastion {
-    lab: Lab,
-    sshd: Sshd,
-    targets: Targets,
-    known_hosts: PathBuf,
+/// A bastion with sshd configured by `options(&lab)` (so options can name files made in the lab) and no
+/// authorized key.
+fn bastion_without_key(options: impl FnOnce(&Lab) -> SshdOptions) -> Bastion {
+    Bastion::without_key(Lab::new(), |lab, _| options(lab))
 }
 
-impl Bastion {
-    /// Starts sshd with `options(&lab)` (so options can name files made in the lab).
-    fn with(options: impl FnOnce(&Lab) -> SshdOptions) -> Bastion {
-        let lab = Lab::new();
-        let targets = lab.start_targets();
-        let sshd = lab.start_sshd(options(&lab));
-        let known_hosts = lab.known_hosts_for(&sshd);
-        Bastion {
-            lab,
-            sshd,
-            targets,
-            known_hosts,
-        }
-    }
-
-    /// `sqltun connect -F none --ssh … --known-hosts … --db ECHO`, no credentials.
-    fn connect(&self) -> SqltunCommand {
-        self.lab
-            .connect()
-            .ssh(&self.sshd)
-            .known_hosts(&self.known_hosts)
-            .db(self.targets.echo)
-    }
-}
-
-/// A lab of two bastions, each sshd configured by `options(hop)`, the targets behind B2, and a known_hosts
-/// file pinning both.
-struct TwoHops {
-    lab: Lab,
-    sshds: Vec<Sshd>,
-    targets: Targets,
-    known_hosts: PathBuf,
-}
-
-impl TwoHops {
-    fn with(lab: Lab, options: impl Fn(usize) -> SshdOptions) -> TwoHops {
-        let targets = lab.start_targets();
-        let sshds: Vec<Sshd> = (0..2).map(|hop| lab.start_sshd_on(hop, options(hop))).collect();
-        let known_hosts = lab.known_hosts_file(&sshds.iter().map(Sshd::known_hosts_line).collect::<Vec<_>>());
-        TwoHops {
-            lab,
-            sshds,
-            targets,
-            known_hosts,
-        }
-    }
-
-    /// `sqltun connect -F none -J USER@B1 --ssh USER@B2 --known-hosts … --db ECHO`, no credentials.
-    fn connect_literal(&self) -> SqltunCommand {
-        self.lab
-            .connect()
-            .args([
-                "-J",
-                &self.sshds[0].destination(),
-                "--ssh",
-                &self.sshds[1].destination(),
-            ])
-            .known_hosts(&self.known_hosts)
-            .db(self.targets.echo)
-    }
-}
-
-/// `AuthenticationMethods LIST` as sshd's only authentication policy (the fixture's Pubkey/Password
-/// settings come first and sshd keeps the first value, so this is how a test narrows what sshd accepts).
-fn only(methods: &str) -> Vec<String> {
-    vec![format!("AuthenticationMethods {methods}")]
-}
-
-/// sshd's log so far.
-fn sshd_log(sshd: &Sshd) -> String {
-    fs::read_to_string(&sshd.log).unwrap_or_else(|e| panic!("read {}: {e}", sshd.log.display()))
-}
-
-/// Fails the test (with sqltun's output and the lab's logs) unless sshd logged a line containing every
-/// one of `needles`. sshd writes its "Accepted …" line before it answers the request it accepts, so by
-/// the time sqltun is ready the line is there.
-fn assert_logged(tunnel: &Sqltun, sshd: &Sshd, needles: &[&str]) {
-    let log = sshd_log(sshd);
-    if !log
-        .lines()
-        .any(|line| needles.iter().all(|needle| line.contains(needle)))
-    {
-        tunnel.fail(&format!(
-            "sshd on hop {} logged no line with all of {needles:?}",
-            sshd.hop + 1
-        ));
-    }
-}
-
-/// Asserts exit code `expected` and an error line that names the hop `destination`; returns the line.
-fn assert_failed(code: i32, stderr: &str, expected: i32, destination: &str) -> String {
-    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
-    let line = error_line(stderr);
-    assert!(
-        line.contains(destination),
-        "the error line does not name the hop {destination}: {line}"
-    );
-    line
-}
-
-/// Asserts exit code `expected` and an error line that starts the way the chain tests expect it:
-/// `sqltun: hop 2/2 sqltun-test@ADDR:22 ("alias"): …` (position, address, and the alias if it had one).
-fn assert_hop_failed(
-    code: i32,
-    stderr: &str,
-    expected: i32,
-    position: &str,
-    destination: &str,
-    alias: Option<&str>,
-) -> String {
-    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
-    let line = error_line(stderr);
-    let alias = alias.map(|a| format!(" (\"{a}\")")).unwrap_or_default();
-    let prefix = format!("sqltun: {position} {destination}{alias}: ");
-    assert!(
-        line.starts_with(&prefix),
-        "the error line does not start with `{prefix}`: {line}"
-    );
-    line
+/// `sqltun connect -F none -J USER@B1 --ssh USER@B2 --known-hosts … --db ECHO`, no credentials.
+fn connect_literal(chain: &Chain) -> SqltunCommand {
+    chain.literal("connect").db(chain.targets.echo)
 }
 
 /// Whether PAM's Google Authenticator module is installed where PAM loads modules from.
@@ -163,17 +44,7 @@ fn google_authenticator_installed() -> bool {
 /// `user=root`). No code is ever computed from it: the tests only need the module to ask.
 fn google_authenticator_secret(lab: &Lab) -> PathBuf {
     let path = lab.fresh_path("google_authenticator", "");
-    fs::write(&path, "JBSWY3DPEHPK3PXPJBSWY3DPEH\n\" TOTP_AUTH\n")
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-    path
-}
-
-/// An ssh_config file in the lab with `text`.
-fn write_config(lab: &Lab, text: &str) -> PathBuf {
-    let path = lab.fresh_path("ssh_config", "");
-    fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    write_file(&path, "JBSWY3DPEHPK3PXPJBSWY3DPEH\n\" TOTP_AUTH\n", 0o600);
     path
 }
 
@@ -182,14 +53,15 @@ fn write_config(lab: &Lab, text: &str) -> PathBuf {
 /// that keyboard-interactive through PAM is what let the user in.
 #[test]
 fn keyboard_interactive_through_pam_answers_the_password_prompt() {
-    let bastion = Bastion::with(|_| SshdOptions {
+    let bastion = bastion_without_key(|_| SshdOptions {
         pam: Some(Pam::System),
-        extra_config: only("keyboard-interactive"),
+        extra_config: only_methods("keyboard-interactive"),
         ..SshdOptions::default()
     });
-    let mut tunnel = bastion.connect().env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"keyboard-interactive via PAM");
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
+        .spawn_and_echo(b"keyboard-interactive via PAM");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -208,7 +80,7 @@ fn keyboard_interactive_code_prompt_without_terminal_fails_quoting_it() {
         google_authenticator_installed(),
         "pam_google_authenticator.so is not installed: run scripts/install-test-deps"
     );
-    let bastion = Bastion::with(|lab| {
+    let bastion = bastion_without_key(|lab| {
         let secret = google_authenticator_secret(lab);
         SshdOptions {
             pam: Some(Pam::Custom(format!(
@@ -218,20 +90,21 @@ fn keyboard_interactive_code_prompt_without_terminal_fails_quoting_it() {
                  session required pam_permit.so\n",
                 secret.display()
             ))),
-            extra_config: only("keyboard-interactive"),
+            extra_config: only_methods("keyboard-interactive"),
             ..SshdOptions::default()
         }
     });
     let (code, stderr) = bastion
-        .connect()
+        .connect_to_echo()
         .args(["-o", "ConnectTimeout=120"])
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    let line = assert_failed(code, &stderr, 5, &bastion.sshd.destination());
-    assert!(
-        line.contains("the server asks \"Verification code:\""),
-        "the error line does not quote the prompt: {line}"
+    let line = assert_error(
+        code,
+        &stderr,
+        5,
+        &[&bastion.sshd.destination(), "the server asks \"Verification code:\""],
     );
     assert!(
         line.to_lowercase().contains("terminal"),
@@ -244,19 +117,17 @@ fn keyboard_interactive_code_prompt_without_terminal_fails_quoting_it() {
 /// attempt, answered with SQLTUN_SSH_PASSWORD; sshd logs both steps.
 #[test]
 fn publickey_then_keyboard_interactive() {
-    let bastion = Bastion::with(|_| SshdOptions {
+    let bastion = bastion_without_key(|_| SshdOptions {
         pam: Some(Pam::System),
-        extra_config: only("publickey,keyboard-interactive"),
+        extra_config: only_methods("publickey,keyboard-interactive"),
         ..SshdOptions::default()
     });
     let key = bastion.lab.authorized_key(KeyKind::Ed25519);
-    let mut tunnel = bastion
-        .connect()
+    let (tunnel, _) = bastion
+        .connect_to_echo()
         .identity(&key)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"key, then keyboard-interactive");
+        .spawn_and_echo(b"key, then keyboard-interactive");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -279,7 +150,7 @@ struct CertBastion {
 impl CertBastion {
     fn start() -> CertBastion {
         let mut ca = None;
-        let bastion = Bastion::with(|lab| {
+        let bastion = bastion_without_key(|lab| {
             let authority = lab.generate_key(KeyKind::Ed25519);
             let options = SshdOptions {
                 authorized_keys: Some(lab.authorized_keys_file(&[])),
@@ -309,9 +180,10 @@ fn user_certificate_beside_the_identity_is_offered() {
     let cert = CertBastion::start();
     cert.key.certify(&cert.ca, "sqltun-cert-beside", TEST_USER);
     let bastion = &cert.bastion;
-    let mut tunnel = bastion.connect().identity(&cert.key).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"signed by the CA");
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .identity(&cert.key)
+        .spawn_and_echo(b"signed by the CA");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -328,14 +200,12 @@ fn user_certificate_named_by_certificate_file_is_offered() {
     let elsewhere = cert.bastion.lab.fresh_path("issued", ".cert");
     fs::rename(&issued, &elsewhere).expect("move the certificate away from the identity");
     let bastion = &cert.bastion;
-    let mut tunnel = bastion
-        .connect()
+    let (tunnel, _) = bastion
+        .connect_to_echo()
         .identity(&cert.key)
         .arg("-o")
         .arg(format!("CertificateFile={}", elsewhere.display()))
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"certificate from CertificateFile");
+        .spawn_and_echo(b"certificate from CertificateFile");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -355,10 +225,10 @@ fn user_certificate_for_another_principal_fails_auth() {
     cert.key
         .certify(&cert.ca, "sqltun-cert-wrong-principal", "somebody-else");
     let bastion = &cert.bastion;
-    let tunnel = bastion.connect().identity(&cert.key).spawn();
+    let tunnel = bastion.connect_to_echo().identity(&cert.key).spawn();
     let (code, stderr) = tunnel.run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 5, &bastion.sshd.destination());
-    let log = sshd_log(&bastion.sshd);
+    assert_error(code, &stderr, 5, &[&bastion.sshd.destination()]);
+    let log = bastion.sshd.log_text();
     assert!(
         log.contains("not a listed principal"),
         "sshd did not reject the certificate's principal (was it offered?); stderr:\n{stderr}\nsshd log:\n{log}"
@@ -366,9 +236,9 @@ fn user_certificate_for_another_principal_fails_auth() {
 }
 
 /// Starts a two-bastion lab where both sshds accept only passwords.
-fn password_only_chain() -> TwoHops {
-    TwoHops::with(Lab::with_bastions(2), |_| SshdOptions {
-        extra_config: only("password"),
+fn password_only_chain() -> Chain {
+    Chain::without_key(Lab::with_bastions(2), |_| SshdOptions {
+        extra_config: only_methods("password"),
         ..SshdOptions::default()
     })
 }
@@ -378,12 +248,9 @@ fn password_only_chain() -> TwoHops {
 #[test]
 fn shared_password_serves_every_hop() {
     let chain = password_only_chain();
-    let mut tunnel = chain
-        .connect_literal()
+    let (tunnel, _) = connect_literal(&chain)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"one password, two hops");
+        .spawn_and_echo(b"one password, two hops");
     for sshd in &chain.sshds {
         assert_logged(&tunnel, sshd, &[&format!("Accepted password for {TEST_USER}")]);
     }
@@ -394,14 +261,11 @@ fn shared_password_serves_every_hop() {
 #[test]
 fn per_hop_passwords_override_the_shared_one() {
     let chain = password_only_chain();
-    let mut tunnel = chain
-        .connect_literal()
+    connect_literal(&chain)
         .env("SQLTUN_SSH_PASSWORD", "not the password")
         .env("SQLTUN_SSH_PASSWORD_1", TEST_PASSWORD)
         .env("SQLTUN_SSH_PASSWORD_2", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"a password per hop");
+        .spawn_and_echo(b"a password per hop");
 }
 
 /// The override is for that hop only: a wrong SQLTUN_SSH_PASSWORD_2 next to the right shared password
@@ -409,8 +273,7 @@ fn per_hop_passwords_override_the_shared_one() {
 #[test]
 fn wrong_per_hop_password_fails_only_that_hop() {
     let chain = password_only_chain();
-    let (code, stderr) = chain
-        .connect_literal()
+    let (code, stderr) = connect_literal(&chain)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
         .env("SQLTUN_SSH_PASSWORD_2", "not the password")
         .spawn()
@@ -418,12 +281,12 @@ fn wrong_per_hop_password_fails_only_that_hop() {
     assert_hop_failed(code, &stderr, 5, "hop 2/2", &chain.sshds[1].destination(), None);
     let accepted = format!("Accepted password for {TEST_USER}");
     assert!(
-        sshd_log(&chain.sshds[0]).contains(&accepted),
+        chain.sshds[0].log_text().contains(&accepted),
         "hop 1 did not get in with the shared password; stderr:\n{stderr}\n{}",
         chain.lab.diagnostics()
     );
     assert!(
-        !sshd_log(&chain.sshds[1]).contains(&accepted),
+        !chain.sshds[1].log_text().contains(&accepted),
         "hop 2 accepted a password although SQLTUN_SSH_PASSWORD_2 was wrong; stderr:\n{stderr}"
     );
 }
@@ -431,7 +294,7 @@ fn wrong_per_hop_password_fails_only_that_hop() {
 /// Two bastions that each accept only their own encrypted key (different passphrases), with the keys
 /// given per Host block in an ssh_config (`b1`, and `b2` jumping through it).
 struct PassphraseChain {
-    chain: TwoHops,
+    chain: Chain,
     keys: [KeyPair; 2],
     config: PathBuf,
 }
@@ -452,14 +315,12 @@ impl PassphraseChain {
             lab.authorized_keys_file(&[&keys[0]]),
             lab.authorized_keys_file(&[&keys[1]]),
         ];
-        let chain = TwoHops::with(lab, |hop| SshdOptions {
+        let chain = Chain::without_key(lab, |hop| SshdOptions {
             authorized_keys: Some(authorized[hop].clone()),
-            extra_config: only("publickey"),
+            extra_config: only_methods("publickey"),
             ..SshdOptions::default()
         });
-        let config = write_config(
-            &chain.lab,
-            &format!(
+        let config = chain.lab.ssh_config_file(&format!(
                 "Host b1\n    HostName {}\n    IdentityFile {}\n\n\
                  Host b2\n    HostName {}\n    ProxyJump b1\n    IdentityFile {}\n\n\
                  Host *\n    User {TEST_USER}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n    GlobalKnownHostsFile /dev/null\n",
@@ -467,9 +328,8 @@ impl PassphraseChain {
                 keys[0].private.display(),
                 chain.sshds[1].addr,
                 keys[1].private.display(),
-                chain.known_hosts.display()
-            ),
-        );
+            chain.known_hosts.display()
+        ));
         PassphraseChain { chain, keys, config }
     }
 
@@ -489,13 +349,11 @@ impl PassphraseChain {
 #[test]
 fn per_hop_passphrases_unlock_each_hops_key() {
     let chain = PassphraseChain::start();
-    let mut tunnel = chain
+    let (tunnel, _) = chain
         .connect()
         .env("SQLTUN_SSH_PASSPHRASE_1", PASSPHRASES[0])
         .env("SQLTUN_SSH_PASSPHRASE_2", PASSPHRASES[1])
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"two keys, two passphrases");
+        .spawn_and_echo(b"two keys, two passphrases");
     for (sshd, key) in chain.chain.sshds.iter().zip(&chain.keys) {
         assert_logged(
             &tunnel,
@@ -531,7 +389,9 @@ fn wrong_per_hop_passphrase_fails_that_hop() {
         "the error line does not say the passphrase is wrong: {line}"
     );
     assert!(
-        sshd_log(&chain.chain.sshds[0]).contains(&format!("Accepted publickey for {TEST_USER}")),
+        chain.chain.sshds[0]
+            .log_text()
+            .contains(&format!("Accepted publickey for {TEST_USER}")),
         "hop 1 did not get in with its own key; stderr:\n{stderr}\n{}",
         chain.chain.lab.diagnostics()
     );
@@ -542,18 +402,15 @@ fn wrong_per_hop_passphrase_fails_that_hop() {
 /// never even offered.
 #[test]
 fn preferred_authentications_password_is_honoured() {
-    let bastion = Bastion::with(|_| SshdOptions::default());
-    let key = bastion.lab.authorized_key(KeyKind::Ed25519);
-    let mut tunnel = bastion
-        .connect()
-        .identity(&key)
+    let bastion = Bastion::start();
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .identity(bastion.key())
         .args(["-o", "PreferredAuthentications=password"])
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"password first");
+        .spawn_and_echo(b"password first");
     assert_logged(&tunnel, &bastion.sshd, &[&format!("Accepted password for {TEST_USER}")]);
-    if sshd_log(&bastion.sshd).contains("method publickey") {
+    if bastion.sshd.log_text().contains("method publickey") {
         tunnel.fail("sqltun offered a key although PreferredAuthentications=password");
     }
 }
@@ -563,18 +420,20 @@ fn preferred_authentications_password_is_honoured() {
 /// have let sqltun in by publickey: sshd must log the password instead.
 #[test]
 fn group_readable_key_is_ignored_with_the_fix_and_password_is_used() {
-    let bastion = Bastion::with(|_| SshdOptions::default());
-    let key = bastion.lab.authorized_key(KeyKind::Ed25519);
+    let bastion = Bastion::start();
+    let key = bastion.key();
     set_mode(&key.private, 0o640);
-    let mut tunnel = bastion
-        .connect()
-        .identity(&key)
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .identity(key)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"the password after the ignored key");
+        .spawn_and_echo(b"the password after the ignored key");
     assert_logged(&tunnel, &bastion.sshd, &[&format!("Accepted password for {TEST_USER}")]);
-    if sshd_log(&bastion.sshd).contains(&format!("Accepted publickey for {TEST_USER}")) {
+    if bastion
+        .sshd
+        .log_text()
+        .contains(&format!("Accepted publickey for {TEST_USER}"))
+    {
         tunnel.fail("sqltun used a group-readable key");
     }
     let stderr = tunnel.stderr();
@@ -583,9 +442,4 @@ fn group_readable_key_is_ignored_with_the_fix_and_password_is_used() {
             tunnel.fail(&format!("stderr does not say the key was ignored: no {needle:?}"));
         }
     }
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
 }

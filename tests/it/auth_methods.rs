@@ -11,9 +11,8 @@
 
 use std::fs;
 use std::io::Read as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::thread;
 
 use base64::Engine as _;
@@ -21,124 +20,21 @@ use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_NO_PAD as BAS
 use sha2::{Digest, Sha256};
 
 use crate::support::{
-    EXIT_TIMEOUT, KeyKind, KeyPair, Lab, Pam, Sqltun, SqltunCommand, Sshd, SshdOptions, TEST_USER, Targets,
-    echo_roundtrip, error_line, local,
+    Bastion, Chain, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, Pam, SqltunCommand, Sshd, SshdOptions, TEST_USER, Targets,
+    account_ids, agent_listing, assert_error, assert_logged, error_line, only_methods, run, set_mode, write_file,
 };
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures of this file
 // ---------------------------------------------------------------------------------------------------------
 
-/// A lab with one sshd configured by the test, the targets behind it, and a known_hosts file pinning it.
-struct Bastion {
-    lab: Lab,
-    sshd: Sshd,
-    targets: Targets,
-    known_hosts: PathBuf,
-}
-
-impl Bastion {
-    /// Starts the targets and sshd with `options` in `lab` (which the caller may have put files in).
-    fn start(lab: Lab, options: SshdOptions) -> Bastion {
-        let targets = lab.start_targets();
-        let sshd = lab.start_sshd(options);
-        let known_hosts = lab.known_hosts_for(&sshd);
-        Bastion {
-            lab,
-            sshd,
-            targets,
-            known_hosts,
-        }
-    }
-
-    /// `sqltun connect -F none --ssh … --known-hosts … --db ECHO`, no credentials.
-    fn connect(&self) -> SqltunCommand {
-        self.lab
-            .connect()
-            .ssh(&self.sshd)
-            .known_hosts(&self.known_hosts)
-            .db(self.targets.echo)
-    }
-}
-
-/// `AuthenticationMethods LIST` as sshd's only authentication policy (the fixture's own settings come
-/// first and sshd keeps the first value of a keyword, so this is how a test narrows what sshd accepts).
-fn only(methods: &str) -> Vec<String> {
-    vec![format!("AuthenticationMethods {methods}")]
-}
-
-/// Runs a setup tool (ssh-keygen, openssl, puttygen, ssh-add) to completion; fails the test with its
-/// output unless it succeeds.
-fn tool(command: &mut Command) -> Output {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn write_file(path: &Path, text: &str, mode: u32) {
-    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    set_mode(path, mode);
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+/// Starts the targets and sshd with `options` in `lab` (which the caller may have put files in); no key.
+fn start_bastion(lab: Lab, options: SshdOptions) -> Bastion {
+    Bastion::without_key(lab, |_, _| options)
 }
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// sshd's log so far.
-fn sshd_log(sshd: &Sshd) -> String {
-    read(&sshd.log)
-}
-
-/// Fails the test (with sqltun's output and the lab's logs) unless sshd logged a line containing every
-/// one of `needles`. sshd writes its "Accepted …"/"Partial …" line before it answers the request, so by
-/// the time sqltun is ready the line is there.
-fn assert_logged(tunnel: &Sqltun, sshd: &Sshd, needles: &[&str]) {
-    if !sshd_log(sshd)
-        .lines()
-        .any(|line| needles.iter().all(|needle| line.contains(needle)))
-    {
-        tunnel.fail(&format!(
-            "sshd on hop {} logged no line with all of {needles:?}",
-            sshd.hop + 1
-        ));
-    }
-}
-
-/// Asserts exit code `expected` and an error line that names the hop `destination`; returns the line.
-fn assert_failed(code: i32, stderr: &str, expected: i32, destination: &str) -> String {
-    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
-    let line = error_line(stderr);
-    assert!(
-        line.contains(destination),
-        "the error line does not name the hop {destination}: {line}"
-    );
-    line
-}
-
-/// The test user's uid and gid (the account exists once an sshd has been started).
-fn test_user_ids() -> (u32, u32) {
-    let id = |flag: &str| -> u32 {
-        let output = tool(Command::new("id").args([flag, TEST_USER]));
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("id {flag} {TEST_USER}: {e}"))
-    };
-    (id("-u"), id("-g"))
 }
 
 /// `n` random bytes from the kernel.
@@ -190,7 +86,7 @@ impl GoogleAuthenticator {
     /// (TOTP, a window of three 30 s steps, and no code accepted twice); 0400 and owned by the test user,
     /// in a 0700 directory of the user's. Call after an sshd was started (that creates the account).
     fn install(&self) {
-        let (uid, gid) = test_user_ids();
+        let (uid, gid) = account_ids(TEST_USER);
         fs::create_dir(&self.dir).unwrap_or_else(|e| panic!("create {}: {e}", self.dir.display()));
         std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid))
             .unwrap_or_else(|e| panic!("chown {}: {e}", self.dir.display()));
@@ -223,11 +119,11 @@ impl TotpBastion {
     fn start(methods: &str) -> TotpBastion {
         let lab = Lab::new();
         let ga = GoogleAuthenticator::new(&lab);
-        let bastion = Bastion::start(
+        let bastion = start_bastion(
             lab,
             SshdOptions {
                 pam: Some(ga.pam()),
-                extra_config: only(methods),
+                extra_config: only_methods(methods),
                 ..SshdOptions::default()
             },
         );
@@ -250,9 +146,10 @@ const ACCEPTED_CODE: &str = "Accepted keyboard-interactive/pam for";
 fn totp_alone_is_answered_from_the_environment() {
     let totp = TotpBastion::start("keyboard-interactive");
     let bastion = &totp.bastion;
-    let mut tunnel = bastion.connect().env("SQLTUN_TOTP_SECRET", &totp.ga.base32).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"one-time code");
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .env("SQLTUN_TOTP_SECRET", &totp.ga.base32)
+        .spawn_and_echo(b"one-time code");
     assert_logged(&tunnel, &bastion.sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
 }
 
@@ -264,12 +161,12 @@ fn totp_with_a_wrong_secret_fails_auth() {
     let totp = TotpBastion::start("keyboard-interactive");
     let bastion = &totp.bastion;
     let (code, stderr) = bastion
-        .connect()
+        .connect_to_echo()
         .env("SQLTUN_TOTP_SECRET", random_base32_secret())
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 5, &bastion.sshd.destination());
-    let log = sshd_log(&bastion.sshd);
+    assert_error(code, &stderr, 5, &[&bastion.sshd.destination()]);
+    let log = bastion.sshd.log_text();
     assert!(
         log.contains(&format!("Failed keyboard-interactive/pam for {TEST_USER}")),
         "sshd logged no refused keyboard-interactive attempt; stderr:\n{stderr}\nsshd log:\n{log}"
@@ -288,17 +185,16 @@ fn totp_without_a_secret_fails_quoting_the_prompt() {
     let totp = TotpBastion::start("keyboard-interactive");
     let bastion = &totp.bastion;
     let (code, stderr) = bastion
-        .connect()
+        .connect_to_echo()
         .args(["-o", "ConnectTimeout=120"])
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    let line = assert_failed(code, &stderr, 5, &bastion.sshd.destination());
-    for needle in ["Verification code", "SQLTUN_TOTP_SECRET"] {
-        assert!(
-            line.contains(needle),
-            "the error line does not contain {needle:?}: {line}"
-        );
-    }
+    assert_error(
+        code,
+        &stderr,
+        5,
+        &[&bastion.sshd.destination(), "Verification code", "SQLTUN_TOTP_SECRET"],
+    );
 }
 
 /// Hardened bastions want a key and then a code (`AuthenticationMethods publickey,keyboard-interactive`):
@@ -308,13 +204,11 @@ fn totp_after_publickey() {
     let totp = TotpBastion::start("publickey,keyboard-interactive");
     let bastion = &totp.bastion;
     let key = bastion.lab.authorized_key(KeyKind::Ed25519);
-    let mut tunnel = bastion
-        .connect()
+    let (tunnel, _) = bastion
+        .connect_to_echo()
         .identity(&key)
         .env("SQLTUN_TOTP_SECRET", &totp.ga.base32)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"key, then code");
+        .spawn_and_echo(b"key, then code");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -339,9 +233,11 @@ fn totp_secret_file_with_an_otpauth_uri() {
         ),
         0o600,
     );
-    let mut tunnel = bastion.connect().arg("--totp-secret-file").arg(&file).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"code from an otpauth URI");
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .arg("--totp-secret-file")
+        .arg(&file)
+        .spawn_and_echo(b"code from an otpauth URI");
     assert_logged(&tunnel, &bastion.sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
 }
 
@@ -372,14 +268,12 @@ impl HostCa {
         let principals = principals.replace(OWN_ADDRESS, &lab.bastion_addr().to_string());
         let ca = lab.generate_key(KeyKind::Ed25519);
         let host_key = lab.generate_key(KeyKind::Ed25519);
-        tool(
-            Command::new("ssh-keygen")
-                .arg("-q")
-                .arg("-s")
-                .arg(&ca.private)
-                .args(["-h", "-I", "sqltun-lab-host", "-n", &principals, "-V", validity])
-                .arg(&host_key.public),
-        );
+        run(Command::new("ssh-keygen")
+            .arg("-q")
+            .arg("-s")
+            .arg(&ca.private)
+            .args(["-h", "-I", "sqltun-lab-host", "-n", &principals, "-V", validity])
+            .arg(&host_key.public));
         let mut cert = host_key.private.clone().into_os_string();
         cert.push("-cert.pub");
         let targets = lab.start_targets();
@@ -405,6 +299,23 @@ impl HostCa {
     /// `@cert-authority PATTERN CA-KEY`.
     fn ca_line(&self, pattern: &str) -> String {
         format!("@cert-authority {pattern} {}", self.ca.public_key())
+    }
+
+    /// The `@cert-authority` line for the bastion's own address.
+    fn own_ca_line(&self) -> String {
+        self.ca_line(&self.addr())
+    }
+
+    /// Connects with exactly `lines` known (see `connect`) expecting the host to be refused: exit 4, the
+    /// error line naming the hop and every one of `needles`; returns the line.
+    fn assert_refused(&self, lines: &[String], needles: &[&str]) -> String {
+        let (command, _) = self.connect(lines);
+        let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
+        let destination = self.sshd.destination();
+        let expected: Vec<&str> = std::iter::once(destination.as_str())
+            .chain(needles.iter().copied())
+            .collect();
+        assert_error(code, &stderr, 4, &expected)
     }
 
     /// `sqltun connect` with the client key, `--known-hosts` a file with exactly `lines`, and
@@ -433,11 +344,9 @@ impl HostCa {
 #[test]
 fn host_certificate_from_a_listed_ca_is_accepted() {
     let host = HostCa::start(OWN_ADDRESS, "-5m:+1h");
-    let (command, known_hosts) = host.connect(&[host.ca_line(&host.addr())]);
+    let (command, known_hosts) = host.connect(&[host.own_ca_line()]);
     let before = read(&known_hosts);
-    let mut tunnel = command.spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"host certificate");
+    let (tunnel, _) = command.spawn_and_echo(b"host certificate");
     if read(&known_hosts) != before {
         tunnel.fail("sqltun changed known_hosts although the host was known through its CA");
     }
@@ -448,13 +357,7 @@ fn host_certificate_from_a_listed_ca_is_accepted() {
 #[test]
 fn expired_host_certificate_is_refused() {
     let host = HostCa::start(OWN_ADDRESS, "20200101:20200102");
-    let (command, _) = host.connect(&[host.ca_line(&host.addr())]);
-    let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
-    let line = assert_failed(code, &stderr, 4, &host.sshd.destination());
-    assert!(
-        line.contains("expired"),
-        "the error line does not say the certificate expired: {line}"
-    );
+    host.assert_refused(&[host.own_ca_line()], &["expired"]);
 }
 
 /// A certificate whose validity starts tomorrow is refused too (exit 4), and the error says it is not
@@ -462,13 +365,7 @@ fn expired_host_certificate_is_refused() {
 #[test]
 fn not_yet_valid_host_certificate_is_refused() {
     let host = HostCa::start(OWN_ADDRESS, "+1d:+2d");
-    let (command, _) = host.connect(&[host.ca_line(&host.addr())]);
-    let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
-    let line = assert_failed(code, &stderr, 4, &host.sshd.destination());
-    assert!(
-        line.contains("not valid yet"),
-        "the error line does not say it is not valid yet: {line}"
-    );
+    host.assert_refused(&[host.own_ca_line()], &["not valid yet"]);
 }
 
 /// An `@cert-authority` line vouches only for the hosts its pattern matches: with the CA listed for
@@ -478,9 +375,7 @@ fn not_yet_valid_host_certificate_is_refused() {
 #[test]
 fn host_certificate_from_a_ca_listed_for_other_hosts_is_refused() {
     let host = HostCa::start(OWN_ADDRESS, "-5m:+1h");
-    let (command, _) = host.connect(&[host.ca_line("*.other.example")]);
-    let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 4, &host.sshd.destination());
+    host.assert_refused(&[host.ca_line("*.other.example")], &[]);
 }
 
 /// A host certificate for another name (here `wrong-host.example`) must not vouch for this bastion:
@@ -488,15 +383,10 @@ fn host_certificate_from_a_ca_listed_for_other_hosts_is_refused() {
 #[test]
 fn host_certificate_for_another_principal_is_refused() {
     let host = HostCa::start("wrong-host.example", "-5m:+1h");
-    let (command, _) = host.connect(&[host.ca_line(&host.addr())]);
-    let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
-    let line = assert_failed(code, &stderr, 4, &host.sshd.destination());
-    for needle in ["wrong-host.example".to_string(), format!("'{}'", host.addr())] {
-        assert!(
-            line.contains(&needle),
-            "the error line does not contain {needle:?}: {line}"
-        );
-    }
+    host.assert_refused(
+        &[host.own_ca_line()],
+        &["wrong-host.example", &format!("'{}'", host.addr())],
+    );
 }
 
 /// `@revoked` overrides `@cert-authority`: revoking the CA, or the host's own key, must refuse the
@@ -505,10 +395,7 @@ fn host_certificate_for_another_principal_is_refused() {
 fn host_certificate_with_a_revoked_ca_or_key_is_refused() {
     let host = HostCa::start(OWN_ADDRESS, "-5m:+1h");
     for (what, revoked) in [("CA", &host.ca), ("host key", &host.host_key)] {
-        let (command, _) = host.connect(&[
-            host.ca_line(&host.addr()),
-            format!("@revoked * {}", revoked.public_key()),
-        ]);
+        let (command, _) = host.connect(&[host.own_ca_line(), format!("@revoked * {}", revoked.public_key())]);
         let (code, stderr) = command.spawn().run_to_exit(EXIT_TIMEOUT);
         assert_eq!(code, 4, "revoked {what}: exit code; stderr:\n{stderr}");
         let line = error_line(&stderr);
@@ -527,26 +414,14 @@ fn host_certificate_for_the_host_key_alias_is_accepted() {
     let alias = "bastion.sqltun.test";
     let host = HostCa::start(alias, "-5m:+1h");
     let (command, _) = host.connect(&[host.ca_line(alias)]);
-    let mut tunnel = command.args(["-o", &format!("HostKeyAlias={alias}")]).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"certified under its alias");
+    command
+        .args(["-o", &format!("HostKeyAlias={alias}")])
+        .spawn_and_echo(b"certified under its alias");
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Agents
 // ---------------------------------------------------------------------------------------------------------
-
-/// What `ssh-add -l` lists for the agent at `socket`.
-fn agent_listing(socket: &Path) -> String {
-    let output = tool(
-        Command::new("ssh-add")
-            .arg("-l")
-            .env("SSH_AUTH_SOCK", socket)
-            .env_remove("DISPLAY")
-            .env_remove("SSH_ASKPASS"),
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn remove(path: &Path) {
     fs::remove_file(path).unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
@@ -572,7 +447,7 @@ fn user_certificate_held_by_the_agent_is_presented() {
         remove(file);
     }
     let empty = lab.authorized_keys_file(&[]);
-    let bastion = Bastion::start(
+    let bastion = start_bastion(
         lab,
         SshdOptions {
             authorized_keys: Some(empty),
@@ -583,9 +458,10 @@ fn user_certificate_held_by_the_agent_is_presented() {
             ..SshdOptions::default()
         },
     );
-    let mut tunnel = bastion.connect().env("SSH_AUTH_SOCK", &socket).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"certificate from the agent");
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .env("SSH_AUTH_SOCK", &socket)
+        .spawn_and_echo(b"certificate from the agent");
     assert_logged(
         &tunnel,
         &bastion.sshd,
@@ -608,11 +484,11 @@ impl AgentBastion {
         let authorized = lab.authorized_keys_file(&[&key]);
         let socket = lab.start_agent(&[&key]);
         remove(&key.private);
-        let bastion = Bastion::start(
+        let bastion = start_bastion(
             lab,
             SshdOptions {
                 authorized_keys: Some(authorized),
-                extra_config: only("publickey"),
+                extra_config: only_methods("publickey"),
                 ..SshdOptions::default()
             },
         );
@@ -627,25 +503,25 @@ impl AgentBastion {
 fn identity_agent_at_a_custom_socket_is_used() {
     let agent = AgentBastion::start();
     let bastion = &agent.bastion;
-    let config = bastion.lab.fresh_path("ssh_config", "");
-    write_file(
-        &config,
-        &format!("Host *\n    IdentityAgent {}\n", agent.socket.display()),
-        0o644,
-    );
+    let config = bastion
+        .lab
+        .ssh_config_file(&format!("Host *\n    IdentityAgent {}\n", agent.socket.display()));
     let variants: [(&str, SqltunCommand); 3] = [
         (
             "-o IdentityAgent=PATH",
             bastion
-                .connect()
+                .connect_to_echo()
                 .arg("-o")
                 .arg(format!("IdentityAgent={}", agent.socket.display())),
         ),
-        ("ssh_config IdentityAgent PATH", bastion.connect().ssh_config(&config)),
+        (
+            "ssh_config IdentityAgent PATH",
+            bastion.connect_to_echo().ssh_config(&config),
+        ),
         (
             "-o IdentityAgent=$VAR",
             bastion
-                .connect()
+                .connect_to_echo()
                 .args(["-o", "IdentityAgent=$SQLTUN_IT_AGENT"])
                 .env("SQLTUN_IT_AGENT", &agent.socket),
         ),
@@ -653,9 +529,7 @@ fn identity_agent_at_a_custom_socket_is_used() {
     let fingerprint = agent.key.fingerprint();
     for (what, command) in variants {
         let accepted_before = accepted_with(&bastion.sshd, &fingerprint);
-        let mut tunnel = command.spawn();
-        let port = tunnel.wait_ready();
-        echo_roundtrip(local(port), what.as_bytes());
+        let (tunnel, _) = command.spawn_and_echo(what.as_bytes());
         if accepted_with(&bastion.sshd, &fingerprint) != accepted_before + 1 {
             tunnel.fail(&format!("{what}: sshd did not log the agent key as accepted"));
         }
@@ -664,7 +538,7 @@ fn identity_agent_at_a_custom_socket_is_used() {
 
 /// How many times sshd logged the key with `fingerprint` as accepted.
 fn accepted_with(sshd: &Sshd, fingerprint: &str) -> usize {
-    sshd_log(sshd)
+    sshd.log_text()
         .lines()
         .filter(|line| line.contains(&format!("Accepted publickey for {TEST_USER}")) && line.contains(fingerprint))
         .count()
@@ -677,18 +551,18 @@ fn accepted_with(sshd: &Sshd, fingerprint: &str) -> usize {
 fn identity_agent_none_disables_the_agent() {
     let agent = AgentBastion::start();
     let bastion = &agent.bastion;
-    let mut control = bastion.connect().env("SSH_AUTH_SOCK", &agent.socket).spawn();
+    let mut control = bastion.connect_to_echo().env("SSH_AUTH_SOCK", &agent.socket).spawn();
     control.wait_ready();
     drop(control);
     let fingerprint = agent.key.fingerprint();
     let accepted_before = accepted_with(&bastion.sshd, &fingerprint);
     let (code, stderr) = bastion
-        .connect()
+        .connect_to_echo()
         .env("SSH_AUTH_SOCK", &agent.socket)
         .args(["-o", "IdentityAgent=none"])
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 5, &bastion.sshd.destination());
+    assert_error(code, &stderr, 5, &[&bastion.sshd.destination()]);
     assert_eq!(
         accepted_with(&bastion.sshd, &fingerprint),
         accepted_before,
@@ -715,7 +589,7 @@ impl CrowdedAgent {
         keys.push(&right);
         let socket = lab.start_agent(&keys);
         remove(&right.private);
-        let bastion = Bastion::start(
+        let bastion = start_bastion(
             lab,
             SshdOptions {
                 authorized_keys: Some(authorized),
@@ -738,17 +612,12 @@ impl CrowdedAgent {
 
     /// `sqltun connect -F CONFIG` where CONFIG names `right.pub` as the identity with `IdentitiesOnly VALUE`.
     fn connect(&self, identities_only: &str) -> SqltunCommand {
-        let config = self.bastion.lab.fresh_path("ssh_config", "");
-        write_file(
-            &config,
-            &format!(
-                "Host *\n    IdentityFile {}\n    IdentitiesOnly {identities_only}\n",
-                self.right.public.display()
-            ),
-            0o644,
-        );
+        let config = self.bastion.lab.ssh_config_file(&format!(
+            "Host *\n    IdentityFile {}\n    IdentitiesOnly {identities_only}\n",
+            self.right.public.display()
+        ));
         self.bastion
-            .connect()
+            .connect_to_echo()
             .ssh_config(&config)
             .env("SSH_AUTH_SOCK", &self.socket)
     }
@@ -761,9 +630,7 @@ impl CrowdedAgent {
 fn identities_only_offers_just_the_configured_agent_key() {
     let agent = CrowdedAgent::start();
     let sshd = &agent.bastion.sshd;
-    let mut tunnel = agent.connect("yes").spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"the one key");
+    let (tunnel, _) = agent.connect("yes").spawn_and_echo(b"the one key");
     assert_logged(
         &tunnel,
         sshd,
@@ -772,7 +639,7 @@ fn identities_only_offers_just_the_configured_agent_key() {
             &agent.right.fingerprint(),
         ],
     );
-    let log = sshd_log(sshd);
+    let log = sshd.log_text();
     for (n, key) in agent.wrong.iter().enumerate() {
         if log.contains(&key.fingerprint()) {
             tunnel.fail(&format!("wrong agent key {n} was offered despite IdentitiesOnly yes"));
@@ -788,8 +655,8 @@ fn without_identities_only_a_crowded_agent_exhausts_max_auth_tries() {
     let agent = CrowdedAgent::start();
     let sshd = &agent.bastion.sshd;
     let (code, stderr) = agent.connect("no").spawn().run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 5, &sshd.destination());
-    let log = sshd_log(sshd);
+    assert_error(code, &stderr, 5, &[&sshd.destination()]);
+    let log = sshd.log_text();
     assert!(
         log.contains("maximum authentication attempts exceeded") || log.contains("Too many authentication failures"),
         "sshd did not cut the session off for MaxAuthTries; stderr:\n{stderr}\nsshd log:\n{log}"
@@ -1070,19 +937,17 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 
 /// `ssh-keygen -q ARGS -N PASSPHRASE -f PATH`; returns the public line ssh-keygen wrote beside it.
 fn keygen(path: &Path, args: &[&str], passphrase: &str) -> Option<String> {
-    tool(
-        Command::new("ssh-keygen")
-            .arg("-q")
-            .args(args)
-            .args(["-C", "sqltun-format-table", "-N", passphrase, "-f"])
-            .arg(path),
-    );
+    run(Command::new("ssh-keygen")
+        .arg("-q")
+        .args(args)
+        .args(["-C", "sqltun-format-table", "-N", passphrase, "-f"])
+        .arg(path));
     Some(public_line(&beside(path, "pub")))
 }
 
 /// The public line of an unencrypted key file OpenSSH's ssh-keygen can read (`ssh-keygen -y`).
 fn keygen_public(path: &Path) -> String {
-    let output = tool(Command::new("ssh-keygen").arg("-y").arg("-f").arg(path));
+    let output = run(Command::new("ssh-keygen").arg("-y").arg("-f").arg(path));
     String::from_utf8_lossy(&output.stdout)
         .split_whitespace()
         .take(2)
@@ -1106,7 +971,7 @@ fn genpkey(path: &Path, algorithm: Algorithm) -> Option<String> {
         Algorithm::Ed25519 => &["-algorithm", "ed25519"],
         Algorithm::Ed448 => &["-algorithm", "ed448"],
     };
-    tool(Command::new("openssl").arg("genpkey").args(args).arg("-out").arg(path));
+    run(Command::new("openssl").arg("genpkey").args(args).arg("-out").arg(path));
     set_mode(path, 0o600);
     match algorithm {
         // OpenSSH 9.2 cannot read PKCS#8 Ed25519 keys: build the line from the raw public key.
@@ -1119,11 +984,9 @@ fn genpkey(path: &Path, algorithm: Algorithm) -> Option<String> {
 /// `ssh-ed25519 BASE64` for an unencrypted PKCS#8 Ed25519 key: the last 32 bytes of its DER
 /// SubjectPublicKeyInfo are the key, wrapped in SSH's wire encoding (string type, string key).
 fn ed25519_public_line(path: &Path) -> String {
-    let output = tool(
-        Command::new("openssl")
-            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
-            .arg(path),
-    );
+    let output = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(path));
     let der = output.stdout;
     assert!(der.len() >= 32, "openssl pkey -pubout gave {} bytes", der.len());
     let raw = &der[der.len() - 32..];
@@ -1139,16 +1002,14 @@ fn ed25519_public_line(path: &Path) -> String {
 fn topk8(path: &Path, algorithm: Algorithm, args: &[&str]) -> Option<String> {
     let source = beside(path, "source");
     let public = genpkey(&source, algorithm);
-    tool(
-        Command::new("openssl")
-            .args(["pkcs8", "-topk8"])
-            .args(args)
-            .arg("-in")
-            .arg(&source)
-            .arg("-out")
-            .arg(path)
-            .args(["-passout", &format!("pass:{PASSPHRASE}")]),
-    );
+    run(Command::new("openssl")
+        .args(["pkcs8", "-topk8"])
+        .args(args)
+        .arg("-in")
+        .arg(&source)
+        .arg("-out")
+        .arg(path)
+        .args(["-passout", &format!("pass:{PASSPHRASE}")]));
     set_mode(path, 0o600);
     public
 }
@@ -1158,15 +1019,13 @@ fn topk8(path: &Path, algorithm: Algorithm, args: &[&str]) -> Option<String> {
 fn openssl_rsa_traditional(path: &Path, cipher: &str) -> Option<String> {
     let source = beside(path, "source");
     let public = keygen(&source, &["-t", "rsa", "-b", "2048", "-m", "PEM"], "");
-    tool(
-        Command::new("openssl")
-            .arg("rsa")
-            .arg("-in")
-            .arg(&source)
-            .args([cipher, "-traditional", "-passout", &format!("pass:{PASSPHRASE}")])
-            .arg("-out")
-            .arg(path),
-    );
+    run(Command::new("openssl")
+        .arg("rsa")
+        .arg("-in")
+        .arg(&source)
+        .args([cipher, "-traditional", "-passout", &format!("pass:{PASSPHRASE}")])
+        .arg("-out")
+        .arg(path));
     set_mode(path, 0o600);
     public
 }
@@ -1179,7 +1038,7 @@ fn openssl_ecparam(path: &Path, curve: &str, noout: bool) -> Option<String> {
     if noout {
         command.arg("-noout");
     }
-    tool(command.arg("-out").arg(path));
+    run(command.arg("-out").arg(path));
     set_mode(path, 0o600);
     Some(keygen_public(path))
 }
@@ -1188,15 +1047,13 @@ fn openssl_ecparam(path: &Path, curve: &str, noout: bool) -> Option<String> {
 fn openssl_ec_aes256(path: &Path) -> Option<String> {
     let source = beside(path, "source");
     let public = openssl_ecparam(&source, "prime256v1", true);
-    tool(
-        Command::new("openssl")
-            .arg("ec")
-            .arg("-in")
-            .arg(&source)
-            .args(["-aes256", "-passout", &format!("pass:{PASSPHRASE}")])
-            .arg("-out")
-            .arg(path),
-    );
+    run(Command::new("openssl")
+        .arg("ec")
+        .arg("-in")
+        .arg(&source)
+        .args(["-aes256", "-passout", &format!("pass:{PASSPHRASE}")])
+        .arg("-out")
+        .arg(path));
     set_mode(path, 0o600);
     public
 }
@@ -1211,29 +1068,25 @@ fn passphrase_file(path: &Path, encrypted: bool) -> PathBuf {
 /// The OpenSSH public line of a key puttygen can read.
 fn puttygen_public(path: &Path, passphrase: &Path) -> String {
     let out = beside(path, "pub");
-    tool(
-        Command::new("puttygen")
-            .arg(path)
-            .arg("--old-passphrase")
-            .arg(passphrase)
-            .args(["-O", "public-openssh", "-o"])
-            .arg(&out),
-    );
+    run(Command::new("puttygen")
+        .arg(path)
+        .arg("--old-passphrase")
+        .arg(passphrase)
+        .args(["-O", "public-openssh", "-o"])
+        .arg(&out));
     public_line(&out)
 }
 
 /// `puttygen -t ed25519 -O private --ppk-param version=V` (encrypted with PASSPHRASE or not).
 fn puttygen(path: &Path, version: &str, encrypted: bool) -> Option<String> {
     let passphrase = passphrase_file(path, encrypted);
-    tool(
-        Command::new("puttygen")
-            .args(["-q", "-t", "ed25519", "-C", "sqltun-format-table", "-O", "private"])
-            .args(["--ppk-param", &format!("version={version}")])
-            .arg("--new-passphrase")
-            .arg(&passphrase)
-            .arg("-o")
-            .arg(path),
-    );
+    run(Command::new("puttygen")
+        .args(["-q", "-t", "ed25519", "-C", "sqltun-format-table", "-O", "private"])
+        .args(["--ppk-param", &format!("version={version}")])
+        .arg("--new-passphrase")
+        .arg(&passphrase)
+        .arg("-o")
+        .arg(path));
     set_mode(path, 0o600);
     Some(puttygen_public(path, &passphrase))
 }
@@ -1241,24 +1094,22 @@ fn puttygen(path: &Path, version: &str, encrypted: bool) -> Option<String> {
 /// `puttygen -t rsa -O private-sshcom`: the SSH.com/Tectia format (RSA; it has no Ed25519).
 fn sshcom(path: &Path, encrypted: bool) -> Option<String> {
     let passphrase = passphrase_file(path, encrypted);
-    tool(
-        Command::new("puttygen")
-            .args([
-                "-q",
-                "-t",
-                "rsa",
-                "-b",
-                "2048",
-                "-C",
-                "sqltun-format-table",
-                "-O",
-                "private-sshcom",
-            ])
-            .arg("--new-passphrase")
-            .arg(&passphrase)
-            .arg("-o")
-            .arg(path),
-    );
+    run(Command::new("puttygen")
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-C",
+            "sqltun-format-table",
+            "-O",
+            "private-sshcom",
+        ])
+        .arg("--new-passphrase")
+        .arg(&passphrase)
+        .arg("-o")
+        .arg(path));
     set_mode(path, 0o600);
     Some(puttygen_public(path, &passphrase))
 }
@@ -1328,23 +1179,13 @@ struct MadeKey {
 
 /// The format table, one sshd for all of it.
 struct FormatLab {
-    lab: Lab,
-    sshd: Sshd,
-    targets: Targets,
-    known_hosts: PathBuf,
+    bastion: Bastion,
 }
 
 impl FormatLab {
     /// `sqltun connect -i PATH` with the passphrase (if any) in SQLTUN_SSH_PASSPHRASE.
     fn connect(&self, path: &Path, passphrase: Option<&str>) -> SqltunCommand {
-        let mut command = self
-            .lab
-            .connect()
-            .ssh(&self.sshd)
-            .known_hosts(&self.known_hosts)
-            .arg("-i")
-            .arg(path)
-            .db(self.targets.echo);
+        let mut command = self.bastion.connect().arg("-i").arg(path).db(self.bastion.targets.echo);
         if let Some(passphrase) = passphrase {
             command = command.env("SQLTUN_SSH_PASSPHRASE", passphrase);
         }
@@ -1354,11 +1195,9 @@ impl FormatLab {
     /// Connects with the key at `path` and checks sshd accepted exactly that key (`public`).
     fn assert_loads(&self, what: &str, path: &Path, public: Option<&str>, passphrase: Option<&str>) {
         let public = public.unwrap_or_else(|| panic!("{what}: a key expected to load must be authorized"));
-        let mut tunnel = self.connect(path, passphrase).spawn();
-        let port = tunnel.wait_ready();
-        echo_roundtrip(local(port), what.as_bytes());
+        let (tunnel, _) = self.connect(path, passphrase).spawn_and_echo(what.as_bytes());
         let fingerprint = fingerprint_of(public);
-        if accepted_with(&self.sshd, &fingerprint) == 0 {
+        if accepted_with(&self.bastion.sshd, &fingerprint) == 0 {
             tunnel.fail(&format!("{what}: sshd did not log {fingerprint} as accepted"));
         }
     }
@@ -1411,11 +1250,9 @@ impl FormatLab {
                 // The command the error gives must really produce a key sqltun reads.
                 match fix {
                     Fix::Rewrite => {
-                        tool(
-                            Command::new("ssh-keygen")
-                                .args(["-p", "-P", PASSPHRASE, "-N", PASSPHRASE, "-f"])
-                                .arg(path),
-                        );
+                        run(Command::new("ssh-keygen")
+                            .args(["-p", "-P", PASSPHRASE, "-N", PASSPHRASE, "-f"])
+                            .arg(path));
                         self.assert_loads(
                             &format!("{what}, after `{command}`"),
                             path,
@@ -1424,7 +1261,7 @@ impl FormatLab {
                         );
                     }
                     Fix::Import => {
-                        let output = tool(Command::new("ssh-keygen").args(["-i", "-f"]).arg(path));
+                        let output = run(Command::new("ssh-keygen").args(["-i", "-f"]).arg(path));
                         let converted = beside(path, "converted");
                         fs::write(&converted, &output.stdout)
                             .unwrap_or_else(|e| panic!("write {}: {e}", converted.display()));
@@ -1479,18 +1316,15 @@ fn key_format_table() {
         .filter_map(|key| key.as_ref().ok()?.public.as_ref().map(|line| format!("{line}\n")))
         .collect();
     write_file(&authorized, &lines, 0o644);
-    let targets = lab.start_targets();
-    let sshd = lab.start_sshd(SshdOptions {
-        authorized_keys: Some(authorized),
-        extra_config: only("publickey"),
-        ..SshdOptions::default()
-    });
-    let known_hosts = lab.known_hosts_for(&sshd);
     let table = FormatLab {
-        lab,
-        sshd,
-        targets,
-        known_hosts,
+        bastion: start_bastion(
+            lab,
+            SshdOptions {
+                authorized_keys: Some(authorized),
+                extra_config: only_methods("publickey"),
+                ..SshdOptions::default()
+            },
+        ),
     };
     let rows: Vec<(&Format, Result<MadeKey, String>)> = FORMATS.iter().zip(made).collect();
     let outcomes = each_in_parallel(&rows, |(format, key)| match key {
@@ -1527,19 +1361,15 @@ fn chain_with_certificate_and_totp_on_the_second_hop() {
     let inner_key = lab.generate_key(KeyKind::Ed25519);
     inner_key.certify(&ca, "sqltun-chain-cert", TEST_USER);
     let ga = GoogleAuthenticator::new(&lab);
-    let targets = lab.start_targets();
-    let jump = lab.start_sshd_on(
-        0,
-        SshdOptions {
-            authorized_keys: Some(lab.authorized_keys_file(&[&jump_key])),
-            extra_config: only("publickey"),
+    let authorized = [lab.authorized_keys_file(&[&jump_key]), lab.authorized_keys_file(&[])];
+    let chain = Chain::without_key(lab, |hop| match hop {
+        0 => SshdOptions {
+            authorized_keys: Some(authorized[0].clone()),
+            extra_config: only_methods("publickey"),
             ..SshdOptions::default()
         },
-    );
-    let inner = lab.start_sshd_on(
-        1,
-        SshdOptions {
-            authorized_keys: Some(lab.authorized_keys_file(&[])),
+        _ => SshdOptions {
+            authorized_keys: Some(authorized[1].clone()),
             pam: Some(ga.pam()),
             extra_config: vec![
                 format!("TrustedUserCAKeys {}", ca.public.display()),
@@ -1547,31 +1377,27 @@ fn chain_with_certificate_and_totp_on_the_second_hop() {
             ],
             ..SshdOptions::default()
         },
-    );
+    });
     ga.install();
-    let known_hosts = lab.known_hosts_file(&[jump.known_hosts_line(), inner.known_hosts_line()]);
-    let mut tunnel = lab
-        .connect()
-        .args(["-J", &jump.destination(), "--ssh", &inner.destination()])
-        .known_hosts(&known_hosts)
+    let (jump, inner) = (&chain.sshds[0], &chain.sshds[1]);
+    let (tunnel, _) = chain
+        .literal("connect")
         .identity(&jump_key)
         .identity(&inner_key)
-        .db(targets.echo)
+        .db(chain.targets.echo)
         .env("SQLTUN_TOTP_SECRET_2", &ga.base32)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"jump, then certificate and code");
+        .spawn_and_echo(b"jump, then certificate and code");
     assert_logged(
         &tunnel,
-        &jump,
+        jump,
         &[&format!("Accepted publickey for {TEST_USER}"), &jump_key.fingerprint()],
     );
     assert_logged(
         &tunnel,
-        &inner,
+        inner,
         &[&format!("Partial publickey for {TEST_USER}"), "ID sqltun-chain-cert"],
     );
-    assert_logged(&tunnel, &inner, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
+    assert_logged(&tunnel, inner, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
 }
 
 /// "The same time step is never used twice by one process": two hops that check the same secret file with
@@ -1583,31 +1409,18 @@ fn chain_with_certificate_and_totp_on_the_second_hop() {
 fn one_process_never_reuses_a_time_step_across_hops() {
     let lab = Lab::with_bastions(2);
     let ga = GoogleAuthenticator::new(&lab);
-    let targets = lab.start_targets();
-    let sshds: Vec<Sshd> = (0..2)
-        .map(|hop| {
-            lab.start_sshd_on(
-                hop,
-                SshdOptions {
-                    pam: Some(ga.pam()),
-                    extra_config: only("keyboard-interactive"),
-                    ..SshdOptions::default()
-                },
-            )
-        })
-        .collect();
+    let chain = Chain::without_key(lab, |_| SshdOptions {
+        pam: Some(ga.pam()),
+        extra_config: only_methods("keyboard-interactive"),
+        ..SshdOptions::default()
+    });
     ga.install();
-    let known_hosts = lab.known_hosts_file(&sshds.iter().map(Sshd::known_hosts_line).collect::<Vec<_>>());
-    let mut tunnel = lab
-        .connect()
-        .args(["-J", &sshds[0].destination(), "--ssh", &sshds[1].destination()])
-        .known_hosts(&known_hosts)
-        .db(targets.echo)
+    let (tunnel, _) = chain
+        .literal("connect")
+        .db(chain.targets.echo)
         .env("SQLTUN_TOTP_SECRET", &ga.base32)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"two codes, two steps");
-    for sshd in &sshds {
+        .spawn_and_echo(b"two codes, two steps");
+    for sshd in &chain.sshds {
         assert_logged(&tunnel, sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
     }
     let mut steps = ga.used_steps();

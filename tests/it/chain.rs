@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    EXIT_TIMEOUT, KeyKind, KeyPair, Lab, MarkedProcesses, SIGNAL_EXIT_TIMEOUT, Signal, Sqltun, SqltunCommand, Sshd,
-    SshdOptions, TEST_PASSWORD, TEST_USER, Targets, TempHome, Tripwire, download_from_source, echo_concurrently,
-    echo_roundtrip, error_line, free_local_port, local, pattern_sha256, poll_until, psql, upload_to_sink,
+    Chain, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, MarkedProcesses, Signal, Sqltun, SqltunCommand, SshdOptions,
+    TEST_PASSWORD, TEST_USER, TempHome, Tripwire, assert_download_intact, assert_hop_failed, assert_logged,
+    assert_upload_intact, echo_concurrently, error_line, free_local_port, local, only_methods, poll_until, psql,
 };
 
 /// 100 MiB, for the bulk transfers.
@@ -30,49 +30,14 @@ const STDERR_TIMEOUT: Duration = Duration::from_secs(5);
 /// Slack on top of ConnectTimeout for "gave up in time" (a debug build on a busy CI machine).
 const TIMEOUT_SLACK: Duration = Duration::from_secs(10);
 
-/// A lab of `n` bastions with sshd on each, the targets in D, one key that every sshd accepts (unless
-/// a test gives an sshd its own authorized_keys), and a known_hosts file that pins every bastion.
-struct ChainLab {
-    lab: Lab,
-    sshds: Vec<Sshd>,
-    targets: Targets,
-    key: KeyPair,
-    known_hosts: PathBuf,
-}
-
-impl ChainLab {
-    fn start(bastions: usize) -> ChainLab {
-        ChainLab::on(Lab::with_bastions(bastions), |_| SshdOptions::default())
-    }
-
-    /// Starts the targets and an sshd on every bastion of `lab`, configured by `options(hop)` (0-based).
-    fn on(lab: Lab, options: impl Fn(usize) -> SshdOptions) -> ChainLab {
-        let targets = lab.start_targets();
-        let sshds: Vec<Sshd> = (0..lab.bastions())
-            .map(|hop| lab.start_sshd_on(hop, options(hop)))
-            .collect();
-        let key = lab.authorized_key(KeyKind::Ed25519);
-        let known_hosts = lab.known_hosts_file(&sshds.iter().map(Sshd::known_hosts_line).collect::<Vec<_>>());
-        ChainLab {
-            lab,
-            sshds,
-            targets,
-            key,
-            known_hosts,
-        }
-    }
-
-    /// Bastion `hop`'s address (0-based), as the node before it sees it.
-    fn addr(&self, hop: usize) -> Ipv4Addr {
-        self.sshds[hop].addr
-    }
-
+/// The chain tests' ssh_config files and commands, for a `Chain` started with a key.
+impl Chain {
     /// The `Host *` block a user ends their config with: the account and key for every hop, and no
     /// host key files but the given ones (so the machine's own never play a part).
     fn account_defaults(&self) -> String {
         format!(
             "Host *\n    User {TEST_USER}\n    IdentityFile {}\n    IdentitiesOnly yes\n    GlobalKnownHostsFile /dev/null\n",
-            self.key.private.display()
+            self.key().private.display()
         )
     }
 
@@ -97,12 +62,7 @@ impl ChainLab {
             text.push('\n');
         }
         text.push_str(&self.defaults());
-        self.write_config(&text)
-    }
-
-    /// An ssh_config file (a fresh path in the lab directory) with `text`.
-    fn write_config(&self, text: &str) -> PathBuf {
-        write_config(&self.lab, text)
+        self.lab.ssh_config_file(&text)
     }
 
     /// `sqltun connect -F config --ssh dest`.
@@ -110,38 +70,26 @@ impl ChainLab {
         self.lab.connect().ssh_config(config).args(["--ssh", dest])
     }
 
+    /// `connect` with the `nested_config` of `aliases`, to the last of them.
+    fn connect_nested(&self, aliases: &[&str]) -> SqltunCommand {
+        let last = aliases.last().expect("at least one alias");
+        self.connect(&self.nested_config(aliases), last)
+    }
+
     /// `sqltun connect -F none -i KEY --known-hosts FILE`, for chains given as literal `user@addr` hops.
     fn connect_literal(&self) -> SqltunCommand {
-        self.lab.connect().identity(&self.key).known_hosts(&self.known_hosts)
+        self.lab.connect().identity(self.key()).known_hosts(&self.known_hosts)
     }
 }
 
-fn write_config(lab: &Lab, text: &str) -> PathBuf {
-    let path = lab.fresh_path("ssh_config", "");
-    fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    path
-}
-
-/// Asserts that sqltun exited with `expected` and that its error line starts the way the contract says:
-/// `sqltun: hop 2/3 sqltun-test@ADDR:22 ("alias"): …` (position, address, and the alias if it had one).
-fn assert_hop_failed(code: i32, stderr: &str, expected: i32, position: &str, address: &str, alias: Option<&str>) {
-    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
-    let line = error_line(stderr);
-    let alias = alias.map(|a| format!(" (\"{a}\")")).unwrap_or_default();
-    let prefix = format!("sqltun: {position} {address}{alias}: ");
-    assert!(
-        line.starts_with(&prefix),
-        "the error line does not start with `{prefix}`: {line}"
-    );
-}
-
-/// SIGTERM, then exit 0 within the contract's bound.
-fn stop(tunnel: &mut Sqltun) {
-    tunnel.signal(Signal::Term);
-    let code = tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT);
-    if code != 0 {
-        tunnel.fail(&format!("exit code {code} after SIGTERM, expected 0"));
-    }
+/// Runs `sqltun config -F CONFIG ARGS…` (with `--json`), which must exit 0 and print one JSON object;
+/// returns the finished run and the object.
+fn config_json(lab: &Lab, config: &Path, args: &[&str]) -> (Sqltun, Value) {
+    let mut run = lab.sqltun("config").ssh_config(config).args(args).spawn();
+    run.assert_exit(0, EXIT_TIMEOUT);
+    let json = serde_json::from_str(run.stdout().trim())
+        .unwrap_or_else(|e| run.fail(&format!("stdout is not one JSON object: {e}")));
+    (run, json)
 }
 
 /// Whether `ssh-keygen -F name -f file` finds `key` recorded under `name`.
@@ -159,22 +107,22 @@ fn recorded_under(file: &Path, name: &str, key: &KeyPair) -> bool {
 /// B1, reach B2 through a channel of B1, and forward to a target only B2 can reach.
 #[test]
 fn two_hop_chain_via_proxyjump_alias() {
-    let chain = ChainLab::start(2);
-    let config = chain.nested_config(&["b1", "prod-db"]);
-    let mut tunnel = chain.connect(&config, "prod-db").db(chain.targets.echo).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"through b1 to prod-db");
+    let chain = Chain::start(2);
+    chain
+        .connect_nested(&["b1", "prod-db"])
+        .db(chain.targets.echo)
+        .spawn_and_echo(b"through b1 to prod-db");
 }
 
 /// Nested aliases, as OpenSSH resolves them: prod-db jumps through b2, and b2 (alone in its list)
 /// brings its own ProxyJump b1, so the chain is b1 -> b2 -> prod-db.
 #[test]
 fn three_hop_chain_via_nested_aliases() {
-    let chain = ChainLab::start(3);
-    let config = chain.nested_config(&["b1", "b2", "prod-db"]);
-    let mut tunnel = chain.connect(&config, "prod-db").db(chain.targets.echo).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"through b1 and b2 to prod-db");
+    let chain = Chain::start(3);
+    chain
+        .connect_nested(&["b1", "b2", "prod-db"])
+        .db(chain.targets.echo)
+        .spawn_and_echo(b"through b1 and b2 to prod-db");
 }
 
 /// `-J` on the command line works like `ssh -J`: items dialled in order, each through the one before,
@@ -182,31 +130,27 @@ fn three_hop_chain_via_nested_aliases() {
 /// at all (`-F none`).
 #[test]
 fn three_hop_chain_via_jump_flag_with_aliases_and_literal_hops() {
-    let chain = ChainLab::start(3);
-    let config = chain.write_config(&format!(
+    let chain = Chain::start(3);
+    let config = chain.lab.ssh_config_file(&format!(
         "Host b1\n    HostName {}\n\nHost b2\n    HostName {}\n\nHost b3\n    HostName {}\n\n{}",
         chain.addr(0),
         chain.addr(1),
         chain.addr(2),
         chain.defaults()
     ));
-    let mut tunnel = chain
+    let (mut tunnel, _) = chain
         .connect(&config, "b3")
         .args(["-J", "b1,b2"])
         .db(chain.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"-J b1,b2 to b3");
-    stop(&mut tunnel);
+        .spawn_and_echo(b"-J b1,b2 to b3");
+    tunnel.stop(Signal::Term);
 
     let jumps = format!("{TEST_USER}@{},{TEST_USER}@{}", chain.addr(0), chain.addr(1));
-    let mut tunnel = chain
+    chain
         .connect_literal()
         .args(["-J", &jumps, "--ssh", &format!("{TEST_USER}@{}", chain.addr(2))])
         .db(chain.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"-J with literal hops and -F none");
+        .spawn_and_echo(b"-J with literal hops and -F none");
 }
 
 /// Each hop authenticates with its own settings: hop 1 only with a key that exists only in ssh-agent,
@@ -222,25 +166,25 @@ fn each_hop_authenticates_with_its_own_method() {
     let hop2_keys = lab.authorized_keys_file(&[&file_key]);
     // AuthenticationMethods, not Pubkey/PasswordAuthentication: the fixture sets those first, and sshd
     // keeps the first value; this also makes each sshd offer just the one method.
-    let chain = ChainLab::on(lab, |hop| match hop {
+    let chain = Chain::with(lab, |hop| match hop {
         0 => SshdOptions {
             authorized_keys: Some(hop1_keys.clone()),
-            extra_config: vec!["AuthenticationMethods publickey".into()],
+            extra_config: only_methods("publickey"),
             ..SshdOptions::default()
         },
         1 => SshdOptions {
             authorized_keys: Some(hop2_keys.clone()),
-            extra_config: vec!["AuthenticationMethods publickey".into()],
+            extra_config: only_methods("publickey"),
             ..SshdOptions::default()
         },
         _ => SshdOptions {
-            extra_config: vec!["AuthenticationMethods password".into()],
+            extra_config: only_methods("password"),
             ..SshdOptions::default()
         },
     });
     let socket = chain.lab.start_agent(&[&agent_key]);
     fs::remove_file(&agent_key.private).expect("remove the agent key's private file");
-    let config = chain.write_config(&format!(
+    let config = chain.lab.ssh_config_file(&format!(
         "Host b1\n    HostName {}\n\n\
          Host b2\n    HostName {}\n    ProxyJump b1\n    IdentityFile {}\n    IdentitiesOnly yes\n\n\
          Host prod-db\n    HostName {}\n    ProxyJump b2\n\n\
@@ -251,14 +195,12 @@ fn each_hop_authenticates_with_its_own_method() {
         chain.addr(2),
         chain.known_hosts.display()
     ));
-    let mut tunnel = chain
+    let (tunnel, _) = chain
         .connect(&config, "prod-db")
         .db(chain.targets.echo)
         .env("SSH_AUTH_SOCK", &socket)
         .env("SQLTUN_SSH_PASSWORD_3", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"agent, key file, password");
+        .spawn_and_echo(b"agent, key file, password");
 
     let accepted = [
         (
@@ -270,13 +212,7 @@ fn each_hop_authenticates_with_its_own_method() {
         (2, format!("Accepted password for {TEST_USER}"), String::new()),
     ];
     for (hop, method, fingerprint) in accepted {
-        let log = fs::read_to_string(&chain.sshds[hop].log).unwrap_or_default();
-        let found = log
-            .lines()
-            .any(|line| line.contains(&method) && line.contains(&fingerprint));
-        if !found {
-            tunnel.fail(&format!("sshd on hop {} did not log `{method}` {fingerprint}", hop + 1));
-        }
+        assert_logged(&tunnel, &chain.sshds[hop], &[&method, &fingerprint]);
     }
 }
 
@@ -286,7 +222,7 @@ fn each_hop_authenticates_with_its_own_method() {
 /// file under B2's name, where OpenSSH finds it; the other files stay as they were.
 #[test]
 fn unknown_host_key_on_hop_two_is_refused_then_accepted_new() {
-    let chain = ChainLab::start(3);
+    let chain = Chain::start(3);
     let known: Vec<PathBuf> = vec![
         chain.lab.known_hosts_for(&chain.sshds[0]),
         chain.lab.known_hosts_file(&[]),
@@ -296,7 +232,7 @@ fn unknown_host_key_on_hop_two_is_refused_then_accepted_new() {
         .iter()
         .map(|f| fs::read_to_string(f).expect("read known_hosts"))
         .collect();
-    let config = chain.write_config(&format!(
+    let config = chain.lab.ssh_config_file(&format!(
         "Host b1\n    HostName {}\n    UserKnownHostsFile {}\n\n\
          Host b2\n    HostName {}\n    ProxyJump b1\n    UserKnownHostsFile {}\n\n\
          Host prod-db\n    HostName {}\n    ProxyJump b2\n    UserKnownHostsFile {}\n\n{}",
@@ -321,14 +257,12 @@ fn unknown_host_key_on_hop_two_is_refused_then_accepted_new() {
         "a refused key was recorded"
     );
 
-    let mut tunnel = chain
+    let (mut tunnel, _) = chain
         .connect(&config, "prod-db")
         .args(["-o", "StrictHostKeyChecking=accept-new"])
         .db(chain.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"hop 2 accepted as new");
-    stop(&mut tunnel);
+        .spawn_and_echo(b"hop 2 accepted as new");
+    tunnel.stop(Signal::Term);
     let b2 = &chain.sshds[1];
     assert!(
         recorded_under(&known[1], &b2.known_hosts_name(), b2.host_key(KeyKind::Ed25519)),
@@ -352,14 +286,14 @@ fn unknown_host_key_on_hop_two_is_refused_then_accepted_new() {
 /// not vouch for B2 (the control: exit 4 at hop 2).
 #[test]
 fn host_key_alias_on_hop_two() {
-    let chain = ChainLab::start(2);
+    let chain = Chain::start(2);
     let alias = "bastion-two.internal";
     let known_hosts = chain.lab.known_hosts_file(&[
         chain.sshds[0].known_hosts_line(),
         format!("{alias} {}", chain.sshds[1].host_key(KeyKind::Ed25519).public_key()),
     ]);
     let config_with = |host_key_alias: &str| {
-        chain.write_config(&format!(
+        chain.lab.ssh_config_file(&format!(
             "Host b1\n    HostName {}\n\nHost b2\n    HostName {}\n    ProxyJump b1\n{host_key_alias}\n\
              Host *\n    UserKnownHostsFile {}\n\n{}",
             chain.addr(0),
@@ -370,14 +304,12 @@ fn host_key_alias_on_hop_two() {
     };
 
     let with_alias = config_with(&format!("    HostKeyAlias {alias}\n"));
-    let mut tunnel = chain
+    let (mut tunnel, _) = chain
         .connect(&with_alias, "b2")
         .args(["-o", "StrictHostKeyChecking=yes"])
         .db(chain.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"known by its alias");
-    stop(&mut tunnel);
+        .spawn_and_echo(b"known by its alias");
+    tunnel.stop(Signal::Term);
 
     let without_alias = config_with("");
     let (code, stderr) = chain
@@ -393,7 +325,7 @@ fn host_key_alias_on_hop_two() {
 /// and must name hop 2, not hop 1, which worked.
 #[test]
 fn refused_hop_two_is_unreachable_and_named() {
-    let chain = ChainLab::start(2);
+    let chain = Chain::start(2);
     let hop2 = format!("{TEST_USER}@{}:2200", chain.addr(1));
     let (code, stderr) = chain
         .connect_literal()
@@ -409,7 +341,7 @@ fn refused_hop_two_is_unreachable_and_named() {
 /// node that silently drops it (B1 waits forever; sqltun must not).
 #[test]
 fn hop_two_unreachable_from_hop_one_fails_within_connect_timeout() {
-    let chain = ChainLab::start(2);
+    let chain = Chain::start(2);
     let connect_timeout = Duration::from_secs(3);
     let no_route = chain.lab.blackhole_addr();
     let silent = Ipv4Addr::from(u32::from(no_route) - 1);
@@ -441,7 +373,7 @@ fn hop_two_unreachable_from_hop_one_fails_within_connect_timeout() {
 /// `ssh -W` process goes with it.
 #[test]
 fn proxycommand_ssh_w_as_the_transport_and_gone_after_sigterm() {
-    let chain = ChainLab::start(2);
+    let chain = Chain::start(2);
     // The ssh client's own known_hosts file: a path that appears only in the ProxyCommand's arguments,
     // so it marks the processes sqltun starts.
     let marker = chain.lab.fresh_path("proxy-command-known-hosts", "");
@@ -449,19 +381,20 @@ fn proxycommand_ssh_w_as_the_transport_and_gone_after_sigterm() {
     let proxy_processes = MarkedProcesses {
         marker: marker.display().to_string(),
     };
-    let config = chain.write_config(&format!(
+    let config = chain.lab.ssh_config_file(&format!(
         "Host b2\n    HostName {}\n    ProxyCommand ssh -F none -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
          -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
          -o LogLevel=VERBOSE -W %h:%p %r@{}\n    User {TEST_USER}\n\n{}",
         chain.addr(1),
-        chain.key.private.display(),
+        chain.key().private.display(),
         marker.display(),
         chain.addr(0),
         chain.defaults()
     ));
-    let mut tunnel = chain.connect(&config, "b2").db(chain.targets.echo).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"carried by ssh -W");
+    let (mut tunnel, _) = chain
+        .connect(&config, "b2")
+        .db(chain.targets.echo)
+        .spawn_and_echo(b"carried by ssh -W");
     if proxy_processes.pids().is_empty() {
         tunnel.fail("no process with the ProxyCommand's arguments runs while the tunnel is up");
     }
@@ -473,7 +406,7 @@ fn proxycommand_ssh_w_as_the_transport_and_gone_after_sigterm() {
     }
 
     // wait_exit also fails if sqltun's stderr stays open, which the ProxyCommand inherits.
-    stop(&mut tunnel);
+    tunnel.stop(Signal::Term);
     if poll_until(CHILD_EXIT_TIMEOUT, || proxy_processes.pids().is_empty().then_some(())).is_none() {
         tunnel.fail(&format!(
             "processes of the ProxyCommand still run {CHILD_EXIT_TIMEOUT:?} after sqltun exited: pids {:?}",
@@ -486,10 +419,9 @@ fn proxycommand_ssh_w_as_the_transport_and_gone_after_sigterm() {
 /// server that only B3 can reach.
 #[test]
 fn psql_query_through_three_hops() {
-    let chain = ChainLab::start(3);
+    let chain = Chain::start(3);
     let postgres = chain.lab.start_postgres();
-    let config = chain.nested_config(&["b1", "b2", "prod-db"]);
-    let mut tunnel = chain.connect(&config, "prod-db").db(postgres.addr).spawn();
+    let mut tunnel = chain.connect_nested(&["b1", "b2", "prod-db"]).db(postgres.addr).spawn();
     let port = tunnel.wait_ready();
     assert_eq!(psql(port, "select 42", &chain.lab.home()).trim(), "42");
 }
@@ -498,11 +430,10 @@ fn psql_query_through_three_hops() {
 /// up to the sink and 100 MiB down from the source, both intact by sha256 and complete.
 #[test]
 fn bulk_100_mib_both_ways_through_three_hops() {
-    let chain = ChainLab::start(3);
-    let config = chain.nested_config(&["b1", "b2", "prod-db"]);
+    let chain = Chain::start(3);
     let (sink_port, source_port) = (free_local_port(), free_local_port());
     let mut tunnel = chain
-        .connect(&config, "prod-db")
+        .connect_nested(&["b1", "b2", "prod-db"])
         .db(chain.targets.sink)
         .args(["--local-port", &sink_port.to_string()])
         .db(chain.targets.source)
@@ -510,18 +441,8 @@ fn bulk_100_mib_both_ways_through_three_hops() {
         .spawn();
     tunnel.wait_ready_line();
 
-    let (received, sent) = upload_to_sink(local(sink_port), BULK);
-    if received != sent {
-        tunnel.fail(&format!("the sink got sha256 {received}, but {sent} was sent"));
-    }
-    let (count, digest) = download_from_source(local(source_port), BULK);
-    if count != BULK {
-        tunnel.fail(&format!("the download ended after {count} of {BULK} bytes"));
-    }
-    let expected = pattern_sha256(BULK);
-    if digest != expected {
-        tunnel.fail(&format!("the download has sha256 {digest}, expected {expected}"));
-    }
+    assert_upload_intact(&tunnel, local(sink_port), BULK);
+    assert_download_intact(&tunnel, local(source_port), BULK);
 }
 
 /// A ProxyJump loop in the config is a configuration error (exit 2) that shows the loop as a chain
@@ -569,16 +490,13 @@ fn config_agrees_with_ssh_g_and_json_lists_the_hops_in_order() {
     // Nothing is started: the lab only provides addresses that lead nowhere outside it.
     let lab = Lab::with_bastions(3);
     let addrs: Vec<Ipv4Addr> = (0..3).map(|hop| lab.hop_addr(hop)).collect();
-    let config = write_config(
-        &lab,
-        &format!(
-            "Host b1\n    HostName {}\n    User jump-one\n\n\
-             Host b2\n    HostName {}\n    Port 2222\n    ProxyJump b1\n\n\
-             Host prod-db\n    HostName {}\n    ProxyJump b2\n\n\
-             Host *\n    User {TEST_USER}\n",
-            addrs[0], addrs[1], addrs[2]
-        ),
-    );
+    let config = lab.ssh_config_file(&format!(
+        "Host b1\n    HostName {}\n    User jump-one\n\n\
+         Host b2\n    HostName {}\n    Port 2222\n    ProxyJump b1\n\n\
+         Host prod-db\n    HostName {}\n    ProxyJump b2\n\n\
+         Host *\n    User {TEST_USER}\n",
+        addrs[0], addrs[1], addrs[2]
+    ));
     let keys = ["hostname", "user", "port", "proxyjump"];
     let pick = |text: &str| -> Vec<String> {
         let mut lines: Vec<String> = text
@@ -591,10 +509,7 @@ fn config_agrees_with_ssh_g_and_json_lists_the_hops_in_order() {
     };
     for (hop, alias) in ["b1", "b2", "prod-db"].into_iter().enumerate() {
         let mut run = lab.sqltun("config").ssh_config(&config).arg(alias).spawn();
-        let code = run.wait_exit(EXIT_TIMEOUT);
-        if code != 0 {
-            run.fail(&format!("sqltun config {alias} exited {code}"));
-        }
+        run.assert_exit(0, EXIT_TIMEOUT);
         let ssh_g = Command::new("ssh")
             .args(["-G", "-F"])
             .arg(&config)
@@ -623,17 +538,7 @@ fn config_agrees_with_ssh_g_and_json_lists_the_hops_in_order() {
         );
     }
 
-    let mut run = lab
-        .sqltun("config")
-        .ssh_config(&config)
-        .args(["prod-db", "--json"])
-        .spawn();
-    let code = run.wait_exit(EXIT_TIMEOUT);
-    if code != 0 {
-        run.fail(&format!("sqltun config --json exited {code}"));
-    }
-    let json: Value = serde_json::from_str(run.stdout().trim())
-        .unwrap_or_else(|e| run.fail(&format!("stdout is not one JSON object: {e}")));
+    let (run, json) = config_json(&lab, &config, &["prod-db", "--json"]);
     let hops = json["hops"]
         .as_array()
         .unwrap_or_else(|| run.fail("the JSON has no `hops` array"));
@@ -670,17 +575,7 @@ fn config_agrees_with_ssh_g_and_json_lists_the_hops_in_order() {
         }
     }
 
-    let mut run = lab
-        .sqltun("config")
-        .ssh_config(&config)
-        .args(["prod-db", "-J", "none", "--json"])
-        .spawn();
-    let code = run.wait_exit(EXIT_TIMEOUT);
-    if code != 0 {
-        run.fail(&format!("sqltun config -J none --json exited {code}"));
-    }
-    let json: Value = serde_json::from_str(run.stdout().trim())
-        .unwrap_or_else(|e| run.fail(&format!("stdout is not one JSON object: {e}")));
+    let (run, json) = config_json(&lab, &config, &["prod-db", "-J", "none", "--json"]);
     let names: Vec<&str> = json["hops"]
         .as_array()
         .unwrap_or_else(|| run.fail("the JSON has no `hops` array"))
@@ -699,9 +594,8 @@ fn config_agrees_with_ssh_g_and_json_lists_the_hops_in_order() {
 /// exactly their own 64 KiB back. A window or scheduling bug shows up as a mix-up or a stall.
 #[test]
 fn fifty_concurrent_echo_connections_through_two_hops() {
-    let chain = ChainLab::start(2);
-    let config = chain.nested_config(&["b1", "prod-db"]);
-    let mut tunnel = chain.connect(&config, "prod-db").db(chain.targets.echo).spawn();
+    let chain = Chain::start(2);
+    let mut tunnel = chain.connect_nested(&["b1", "prod-db"]).db(chain.targets.echo).spawn();
     let port = tunnel.wait_ready();
     echo_concurrently(local(port), 50, 64 * 1024);
     assert!(tunnel.is_running(), "the tunnel exited under 50 concurrent connections");

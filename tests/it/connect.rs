@@ -4,16 +4,13 @@
 use std::fs;
 use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    EXIT_TIMEOUT, KeyKind, KeyPair, Lab, SIGNAL_EXIT_TIMEOUT, Signal, Sqltun, SqltunCommand, Sshd, SshdOptions,
-    TEST_PASSWORD, Targets, TempHome, accepts_connections, connect, download_from_source, echo_on, echo_roundtrip,
-    error_line, free_local_port, local, pattern_sha256, psql, reachable_directly, upload_to_sink, wait_until,
+    Bastion, EXIT_TIMEOUT, KeyKind, Lab, Signal, Sqltun, SshdOptions, TEST_PASSWORD, TempHome, Tripwire,
+    accepts_connections, assert_download_intact, assert_error, assert_upload_intact, connect, echo_concurrently,
+    echo_on, echo_roundtrip, error_line, free_local_port, local, psql, reachable_directly, set_mode, wait_until,
 };
 
 /// 100 MiB, for the bulk transfer tests.
@@ -21,68 +18,6 @@ const BULK: u64 = 100 * 1024 * 1024;
 
 /// Bound on sqltun reporting a refused or prohibited forward on stderr, and on sshd dropping forwards.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A lab with sshd on its bastion, the targets behind it, an authorized ed25519 key, and a known_hosts
-/// file that pins sshd's host key.
-struct Bastion {
-    lab: Lab,
-    sshd: Sshd,
-    targets: Targets,
-    key: KeyPair,
-    known_hosts: PathBuf,
-}
-
-impl Bastion {
-    fn start() -> Bastion {
-        Bastion::with(|_, _| SshdOptions::default())
-    }
-
-    /// As `start`, with sshd options that may depend on the lab and the targets' addresses.
-    fn with(options: impl FnOnce(&Lab, &Targets) -> SshdOptions) -> Bastion {
-        let lab = Lab::new();
-        let targets = lab.start_targets();
-        let sshd = lab.start_sshd(options(&lab, &targets));
-        let key = lab.authorized_key(KeyKind::Ed25519);
-        let known_hosts = lab.known_hosts_for(&sshd);
-        Bastion {
-            lab,
-            sshd,
-            targets,
-            key,
-            known_hosts,
-        }
-    }
-
-    /// `sqltun connect --ssh … --known-hosts …`, no credentials.
-    fn connect(&self) -> SqltunCommand {
-        self.lab.connect().ssh(&self.sshd).known_hosts(&self.known_hosts)
-    }
-
-    /// `connect()` with `-i` the authorized key.
-    fn connect_with_key(&self) -> SqltunCommand {
-        self.connect().identity(&self.key)
-    }
-
-    /// A tunnel to the echo target with the authorized key, ready; returns it and its local port.
-    fn echo_tunnel(&self) -> (Sqltun, u16) {
-        let mut tunnel = self.connect_with_key().db(self.targets.echo).spawn();
-        let port = tunnel.wait_ready();
-        (tunnel, port)
-    }
-}
-
-/// Asserts that sqltun exited with `code` and that its error line names the hop and contains `needles`.
-fn assert_failed(code: i32, stderr: &str, expected: i32, hop: &str, needles: &[&str]) {
-    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
-    let line = error_line(stderr);
-    assert!(line.contains(hop), "the error line does not name the hop {hop}: {line}");
-    for needle in needles {
-        assert!(
-            line.contains(needle),
-            "the error line does not mention {needle:?}: {line}"
-        );
-    }
-}
 
 /// Asserts that a connection to a tunnel's local port is closed by sqltun (end of file or reset) rather
 /// than left hanging or answered.
@@ -117,11 +52,7 @@ fn assert_clean_shutdown(signal: Signal) {
         || (bastion.lab.forwarded_connections() >= 1).then_some(()),
     );
 
-    tunnel.signal(signal);
-    let code = tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT);
-    if code != 0 {
-        tunnel.fail(&format!("exit code {code} after SIG{}, expected 0", signal.name()));
-    }
+    tunnel.stop(signal);
     assert!(
         !accepts_connections(port),
         "127.0.0.1:{port} still accepts connections after sqltun exited"
@@ -156,7 +87,7 @@ fn encrypted_key_with_passphrase_from_env() {
         .lab
         .generate_encrypted_key(KeyKind::Ed25519, "correct horse battery staple");
     bastion.lab.authorize(&key);
-    let mut tunnel = bastion
+    bastion
         .connect()
         .identity(&key)
         .db(bastion.targets.echo)
@@ -164,9 +95,7 @@ fn encrypted_key_with_passphrase_from_env() {
             "SQLTUN_SSH_PASSPHRASE",
             key.passphrase.as_deref().expect("an encrypted key"),
         )
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"unlocked with the passphrase");
+        .spawn_and_echo(b"unlocked with the passphrase");
 }
 
 /// Without a terminal, a missing passphrase must be an immediate usage error that names the variable to
@@ -182,12 +111,7 @@ fn encrypted_key_without_passphrase_and_terminal_is_a_usage_error() {
         .db(bastion.targets.echo)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_eq!(code, 2, "exit code; stderr:\n{stderr}");
-    let line = error_line(&stderr);
-    assert!(
-        line.contains("SQLTUN_SSH_PASSPHRASE"),
-        "the error does not say how to give the passphrase: {line}"
-    );
+    assert_error(code, &stderr, 2, &["SQLTUN_SSH_PASSPHRASE"]);
 }
 
 /// Agent authentication through a real ssh-agent: no -i, and the key exists only inside the agent.
@@ -197,26 +121,20 @@ fn agent_auth_with_the_key_only_in_the_agent() {
     let key = bastion.lab.authorized_key(KeyKind::Ed25519);
     let socket = bastion.lab.start_agent(&[&key]);
     fs::remove_file(&key.private).expect("remove the private key file");
-    let mut tunnel = bastion
-        .connect()
-        .db(bastion.targets.echo)
+    bastion
+        .connect_to_echo()
         .env("SSH_AUTH_SOCK", &socket)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"signed by the agent");
+        .spawn_and_echo(b"signed by the agent");
 }
 
 /// Password authentication with the password from SQLTUN_SSH_PASSWORD (bastions without keys exist).
 #[test]
 fn password_auth_from_env() {
     let bastion = Bastion::start();
-    let mut tunnel = bastion
-        .connect()
-        .db(bastion.targets.echo)
+    bastion
+        .connect_to_echo()
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"password from the environment");
+        .spawn_and_echo(b"password from the environment");
 }
 
 /// Password authentication with --password-file (the first line), for secrets mounted as files.
@@ -225,15 +143,12 @@ fn password_auth_from_file() {
     let bastion = Bastion::start();
     let file = bastion.lab.fresh_path("password", "");
     fs::write(&file, format!("{TEST_PASSWORD}\n")).expect("write the password file");
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod the password file");
-    let mut tunnel = bastion
-        .connect()
-        .db(bastion.targets.echo)
+    set_mode(&file, 0o600);
+    bastion
+        .connect_to_echo()
         .arg("--password-file")
         .arg(&file)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"password from a file");
+        .spawn_and_echo(b"password from a file");
 }
 
 /// RSA keys are still everywhere; sshd only takes them with rsa-sha2-256/512 signatures (ssh-rsa/SHA-1
@@ -242,9 +157,11 @@ fn password_auth_from_file() {
 fn rsa_key_auth() {
     let bastion = Bastion::start();
     let key = bastion.lab.authorized_key(KeyKind::Rsa);
-    let mut tunnel = bastion.connect().identity(&key).db(bastion.targets.echo).spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"signed with rsa-sha2");
+    bastion
+        .connect()
+        .identity(&key)
+        .db(bastion.targets.echo)
+        .spawn_and_echo(b"signed with rsa-sha2");
 }
 
 /// Bastions offer several host key types; when known_hosts pins only one of them (here ECDSA, not the
@@ -260,16 +177,10 @@ fn host_key_type_pinned_in_known_hosts_is_negotiated() {
         bastion
             .lab
             .known_hosts_file(&[format!("{} {}", bastion.sshd.known_hosts_name(), ecdsa.public_key())]);
-    let mut tunnel = bastion
-        .lab
-        .connect()
-        .ssh(&bastion.sshd)
-        .known_hosts(&known_hosts)
-        .identity(&bastion.key)
+    bastion
+        .connect_trusting(&known_hosts)
         .db(bastion.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"ecdsa host key");
+        .spawn_and_echo(b"ecdsa host key");
 }
 
 /// An unknown host key with nobody to ask must be refused (exit 4), and the message must carry the
@@ -279,16 +190,12 @@ fn unknown_host_key_is_refused_without_a_terminal() {
     let bastion = Bastion::start();
     let empty = bastion.lab.known_hosts_file(&[]);
     let (code, stderr) = bastion
-        .lab
-        .connect()
-        .ssh(&bastion.sshd)
-        .known_hosts(&empty)
-        .identity(&bastion.key)
+        .connect_trusting(&empty)
         .db(bastion.targets.echo)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
     let fingerprint = bastion.sshd.host_key(KeyKind::Ed25519).fingerprint();
-    assert_failed(code, &stderr, 4, &bastion.sshd.destination(), &[&fingerprint]);
+    assert_error(code, &stderr, 4, &[&bastion.sshd.destination(), &fingerprint]);
     assert_eq!(
         fs::read_to_string(&empty).expect("read known_hosts"),
         "",
@@ -305,21 +212,13 @@ fn accept_new_records_the_host_key() {
         ..SshdOptions::default()
     });
     let recorded = bastion.lab.fresh_path("known_hosts_recorded", "");
-    let first = || {
-        bastion
-            .lab
-            .connect()
-            .ssh(&bastion.sshd)
-            .known_hosts(&recorded)
-            .identity(&bastion.key)
-    };
-    let mut tunnel = first()
+    let mut tunnel = bastion
+        .connect_trusting(&recorded)
         .args(["-o", "StrictHostKeyChecking=accept-new"])
         .db(bastion.targets.echo)
         .spawn();
     tunnel.wait_ready();
-    tunnel.signal(Signal::Term);
-    assert_eq!(tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT), 0, "stderr:\n{}", tunnel.stderr());
+    tunnel.stop(Signal::Term);
 
     let name = bastion.sshd.known_hosts_name();
     let found = Command::new("ssh-keygen")
@@ -335,12 +234,11 @@ fn accept_new_records_the_host_key() {
         fs::read_to_string(&recorded).unwrap_or_default()
     );
 
-    let mut again = first()
+    bastion
+        .connect_trusting(&recorded)
         .args(["-o", "StrictHostKeyChecking=yes"])
         .db(bastion.targets.echo)
-        .spawn();
-    let port = again.wait_ready();
-    echo_roundtrip(local(port), b"known now");
+        .spawn_and_echo(b"known now");
 }
 
 /// A changed host key is the man-in-the-middle case: refused (exit 4) with the file and line of the
@@ -354,21 +252,16 @@ fn changed_host_key_is_refused_with_file_line_and_fix() {
         format!("{} {}", bastion.sshd.known_hosts_name(), impostor.public_key()),
     ]);
     let (code, stderr) = bastion
-        .lab
-        .connect()
-        .ssh(&bastion.sshd)
-        .known_hosts(&known_hosts)
-        .identity(&bastion.key)
+        .connect_trusting(&known_hosts)
         .db(bastion.targets.echo)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
     let file_line = format!("{}:2", known_hosts.display());
-    assert_failed(
+    assert_error(
         code,
         &stderr,
         4,
-        &bastion.sshd.destination(),
-        &[&file_line, "ssh-keygen -R"],
+        &[&bastion.sshd.destination(), &file_line, "ssh-keygen -R"],
     );
 }
 
@@ -382,16 +275,10 @@ fn second_key_of_the_same_type_is_accepted() {
         format!("{} {}", bastion.sshd.known_hosts_name(), old.public_key()),
         bastion.sshd.known_hosts_line(),
     ]);
-    let mut tunnel = bastion
-        .lab
-        .connect()
-        .ssh(&bastion.sshd)
-        .known_hosts(&known_hosts)
-        .identity(&bastion.key)
+    bastion
+        .connect_trusting(&known_hosts)
         .db(bastion.targets.echo)
-        .spawn();
-    let port = tunnel.wait_ready();
-    echo_roundtrip(local(port), b"rotated");
+        .spawn_and_echo(b"rotated");
 }
 
 /// A key marked @revoked is refused even when the same key is also listed as known.
@@ -403,15 +290,11 @@ fn revoked_host_key_is_refused() {
         bastion.sshd.known_hosts_line(),
     ]);
     let (code, stderr) = bastion
-        .lab
-        .connect()
-        .ssh(&bastion.sshd)
-        .known_hosts(&known_hosts)
-        .identity(&bastion.key)
+        .connect_trusting(&known_hosts)
         .db(bastion.targets.echo)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 4, &bastion.sshd.destination(), &[]);
+    assert_error(code, &stderr, 4, &[&bastion.sshd.destination()]);
     assert!(
         error_line(&stderr).to_lowercase().contains("revoked"),
         "the error does not say the key is revoked:\n{stderr}"
@@ -426,14 +309,13 @@ fn wrong_password_fails_auth_quickly() {
     let connect_timeout = Duration::from_secs(5);
     let started = Instant::now();
     let (code, stderr) = bastion
-        .connect()
-        .db(bastion.targets.echo)
+        .connect_to_echo()
         .args(["-o", &format!("ConnectTimeout={}", connect_timeout.as_secs())])
         .env("SQLTUN_SSH_PASSWORD", "not the password")
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
     let elapsed = started.elapsed();
-    assert_failed(code, &stderr, 5, &bastion.sshd.destination(), &[]);
+    assert_error(code, &stderr, 5, &[&bastion.sshd.destination()]);
     let bound = connect_timeout + Duration::from_secs(10);
     assert!(
         elapsed < bound,
@@ -452,7 +334,7 @@ fn wrong_key_fails_auth() {
         .db(bastion.targets.echo)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 5, &bastion.sshd.destination(), &[]);
+    assert_error(code, &stderr, 5, &[&bastion.sshd.destination()]);
 }
 
 /// A bastion port where nothing listens (connection refused) is "host unreachable" (exit 3).
@@ -469,7 +351,7 @@ fn refused_bastion_port_is_unreachable() {
         .identity(&key)
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_failed(code, &stderr, 3, &destination, &[]);
+    assert_error(code, &stderr, 3, &[&destination]);
 }
 
 /// A bastion that never answers (SYNs dropped) must not hang like `ssh` does: exit 3 once
@@ -490,7 +372,7 @@ fn black_holed_bastion_times_out() {
     let started = tunnel.started();
     let (code, stderr) = tunnel.run_to_exit(EXIT_TIMEOUT);
     let elapsed = started.elapsed();
-    assert_failed(code, &stderr, 3, &destination, &[]);
+    assert_error(code, &stderr, 3, &[&destination]);
     let line = error_line(&stderr).to_lowercase();
     assert!(
         line.contains("timed out") || line.contains("timeout"),
@@ -568,35 +450,17 @@ fn psql_query_through_the_tunnel() {
 /// payload, must each get exactly their own bytes back.
 #[test]
 fn fifty_concurrent_echo_connections() {
-    const CONNECTIONS: usize = 50;
     let bastion = Bastion::start();
     let (_tunnel, port) = bastion.echo_tunnel();
-    let start = Barrier::new(CONNECTIONS);
-    std::thread::scope(|scope| {
-        for i in 0..CONNECTIONS {
-            let start = &start;
-            scope.spawn(move || {
-                let stream = connect(local(port));
-                let mut payload = format!("connection {i}:").into_bytes();
-                payload.extend((0..48 * 1024).map(|j: usize| (j.wrapping_mul(31) ^ i.wrapping_mul(131)) as u8));
-                // All connections are open before any data flows.
-                start.wait();
-                echo_on(&stream, &payload);
-            });
-        }
-    });
+    echo_concurrently(local(port), 50, 48 * 1024);
 }
 
 /// Uploads (restores, COPY FROM) must arrive intact: 100 MiB to the sink, whose sha256 must match.
 #[test]
 fn upload_100_mib_arrives_intact() {
     let bastion = Bastion::start();
-    let mut tunnel = bastion.connect_with_key().db(bastion.targets.sink).spawn();
-    let port = tunnel.wait_ready();
-    let (received, sent) = upload_to_sink(local(port), BULK);
-    if received != sent {
-        tunnel.fail(&format!("the sink got sha256 {received}, but {sent} was sent"));
-    }
+    let (tunnel, ports) = bastion.tunnels_to(&[bastion.targets.sink]);
+    assert_upload_intact(&tunnel, local(ports[0]), BULK);
 }
 
 /// Downloads (dumps, big result sets) must arrive intact and complete: 100 MiB from the source, then
@@ -604,16 +468,8 @@ fn upload_100_mib_arrives_intact() {
 #[test]
 fn download_100_mib_arrives_intact() {
     let bastion = Bastion::start();
-    let mut tunnel = bastion.connect_with_key().db(bastion.targets.source).spawn();
-    let port = tunnel.wait_ready();
-    let (count, digest) = download_from_source(local(port), BULK);
-    if count != BULK {
-        tunnel.fail(&format!("the download ended after {count} of {BULK} bytes"));
-    }
-    let expected = pattern_sha256(BULK);
-    if digest != expected {
-        tunnel.fail(&format!("the download has sha256 {digest}, expected {expected}"));
-    }
+    let (tunnel, ports) = bastion.tunnels_to(&[bastion.targets.source]);
+    assert_download_intact(&tunnel, local(ports[0]), BULK);
 }
 
 /// Ctrl-C ends the tunnel cleanly: exit 0 within about a second, the port closed, and no forwarded
@@ -636,8 +492,7 @@ fn stdout_carries_only_the_port_line() {
     let bastion = Bastion::start();
     let (mut tunnel, port) = bastion.echo_tunnel();
     echo_roundtrip(local(port), b"some traffic");
-    tunnel.signal(Signal::Term);
-    assert_eq!(tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT), 0, "stderr:\n{}", tunnel.stderr());
+    tunnel.stop(Signal::Term);
     assert_eq!(
         tunnel.stdout(),
         format!("{port}\n"),
@@ -667,7 +522,7 @@ fn output_addr_prints_the_loopback_address() {
 #[test]
 fn bind_to_all_interfaces_needs_the_opt_in() {
     let home = TempHome::new();
-    let bastion = Unconnectable::new();
+    let bastion = Tripwire::new();
     let (code, stderr) = home
         .connect()
         .args([
@@ -692,7 +547,7 @@ fn bind_to_all_interfaces_needs_the_opt_in() {
 #[test]
 fn bad_db_is_a_usage_error_without_network() {
     let home = TempHome::new();
-    let bastion = Unconnectable::new();
+    let bastion = Tripwire::new();
     for bad in [
         "db.internal",
         "db.internal:99999",
@@ -757,12 +612,7 @@ fn local_port_in_use_is_a_bind_error() {
         .args(["--local-port", &port.to_string()])
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    assert_eq!(code, 7, "exit code; stderr:\n{stderr}");
-    let line = error_line(&stderr);
-    assert!(
-        line.contains(&port.to_string()),
-        "the error does not name port {port}: {line}"
-    );
+    assert_error(code, &stderr, 7, &[&port.to_string()]);
 }
 
 /// The lab's premise, checked: the target cannot be reached from the root namespace directly (the
@@ -778,30 +628,4 @@ fn target_is_reachable_only_through_the_bastion() {
     );
     let (_tunnel, port) = bastion.echo_tunnel();
     echo_roundtrip(local(port), b"only via the bastion");
-}
-
-/// A loopback listener standing in for a bastion in usage-error tests: any connection sqltun makes to it
-/// shows up in its accept queue.
-struct Unconnectable {
-    listener: TcpListener,
-}
-
-impl Unconnectable {
-    fn new() -> Unconnectable {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        Unconnectable { listener }
-    }
-
-    fn destination(&self) -> String {
-        format!("sqltun-test@{}", self.listener.local_addr().expect("local address"))
-    }
-
-    fn assert_untouched(&self) {
-        match self.listener.accept() {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Ok((_, peer)) => panic!("sqltun connected to the bastion ({peer}) despite a usage error"),
-            Err(e) => panic!("accept on the stand-in bastion: {e}"),
-        }
-    }
 }

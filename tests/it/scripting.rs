@@ -7,17 +7,17 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddrV4;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::{
-    Completed, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, MARIADB_PASSWORD, MARIADB_USER, MarkedProcesses,
-    SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, Sshd, SshdOptions, TEST_PASSWORD, Targets, accepts_connections,
-    connect, echo_on, echo_roundtrip, error_line, free_local_port, local, poll_until, psql, psql_url, send_signal,
-    wait_until,
+    Bastion, Chain, Completed, EXIT_TIMEOUT, KeyKind, MARIADB_PASSWORD, MARIADB_USER, MarkedProcesses,
+    SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, TEST_PASSWORD, accepts_connections, assert_error, connect, echo_on,
+    echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
 };
 
 /// Bound on a file a command run by `exec` writes showing up, and on a stopped background tunnel's pid
@@ -33,58 +33,16 @@ const HELD_OPEN: Duration = Duration::from_secs(4);
 /// A password that must show up on stdout (it is the data) and nowhere on stderr.
 const DB_PASSWORD: &str = "db-pw-Zq8v3Kx1";
 
-/// A lab with sshd on its bastion, the echo/sink/source targets behind it, an authorized key and a
-/// known_hosts file pinning sshd's host key.
-struct Scripting {
-    lab: Lab,
-    sshd: Sshd,
-    targets: Targets,
-    key: KeyPair,
-    known_hosts: PathBuf,
-}
-
-impl Scripting {
-    fn start() -> Scripting {
-        let lab = Lab::new();
-        let targets = lab.start_targets();
-        let sshd = lab.start_sshd(SshdOptions::default());
-        let key = lab.authorized_key(KeyKind::Ed25519);
-        let known_hosts = lab.known_hosts_for(&sshd);
-        Scripting {
-            lab,
-            sshd,
-            targets,
-            key,
-            known_hosts,
-        }
-    }
-
-    /// `sqltun SUBCOMMAND -F none --ssh … --known-hosts …` without credentials.
-    fn bare(&self, subcommand: &str) -> SqltunCommand {
-        self.lab
-            .sqltun(subcommand)
-            .ssh(&self.sshd)
-            .known_hosts(&self.known_hosts)
-    }
-
-    /// `bare` with `-i` the authorized key.
-    fn sqltun(&self, subcommand: &str) -> SqltunCommand {
-        self.bare(subcommand).identity(&self.key)
-    }
-
-    /// `sqltun connect` with the key.
-    fn connect(&self) -> SqltunCommand {
-        self.sqltun("connect")
-    }
-
+/// The scripting tests' bastion (`Bastion::start`): sshd, the echo/sink/source targets, an authorized key.
+impl Bastion {
     /// `sqltun exec` with the key (the caller adds `--db`, then `--` and the command).
     fn exec(&self) -> SqltunCommand {
-        self.sqltun("exec")
+        self.sqltun_with_key("exec")
     }
 
     /// `sqltun check` with the key.
     fn check(&self) -> SqltunCommand {
-        self.sqltun("check")
+        self.sqltun_with_key("check")
     }
 
     /// `postgres://postgres@TARGET/postgres` for the lab's PostgreSQL (port left to the scheme's default).
@@ -92,9 +50,9 @@ impl Scripting {
         format!("postgres://postgres@{}/postgres", self.lab.target_addr())
     }
 
-    /// A known_hosts file that knows nothing (so sshd's key is unknown).
-    fn empty_known_hosts(&self) -> PathBuf {
-        self.lab.known_hosts_file(&[])
+    /// `sqltun SUBCOMMAND` with the key and a known_hosts file that knows nothing (so sshd's key is unknown).
+    fn trusting_nothing(&self, subcommand: &str) -> SqltunCommand {
+        self.sqltun_trusting(subcommand, &self.lab.known_hosts_file(&[]))
     }
 }
 
@@ -203,23 +161,34 @@ fn rows_ok(table: &str, indices: &[usize]) {
     }
 }
 
-/// Asserts that the table has a row with every one of `needles` that says FAIL.
-fn failed_row(table: &str, needles: &[&str]) {
+/// Runs a check expected to fail: asserts exit code `expected` and a row of the table on stdout that
+/// names `stage` and says FAIL.
+fn assert_check_failed(command: SqltunCommand, expected: i32, stage: &str) {
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, expected, "exit code; stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        table
-            .lines()
-            .any(|line| line.contains("FAIL") && needles.iter().all(|needle| line.contains(needle))),
-        "no FAIL row with {needles:?} in the check table:\n{table}"
+        stdout.lines().any(|line| line.contains("FAIL") && line.contains(stage)),
+        "no FAIL row with {stage:?} in the check table:\n{stdout}"
     );
+}
+
+/// `sqltun exec` with the key, the echo target on the fixed local `port` (the caller adds `--` and the
+/// command).
+fn exec_on_port(s: &Bastion, port: u16) -> SqltunCommand {
+    s.exec().db(s.targets.echo).args(["--local-port", &port.to_string()])
+}
+
+/// Runs an `exec` expected to succeed: asserts exit code 0 and that stdout (the command's) is `expected`.
+fn assert_exec_prints(command: SqltunCommand, expected: &str) {
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
+    assert_eq!(stdout, expected, "stdout; stderr:\n{stderr}");
 }
 
 /// Asserts a check run succeeded (exit 0) with a table on stdout, and returns the table.
 fn check_ok(command: SqltunCommand) -> String {
     let mut check = command.spawn();
-    let code = check.wait_exit(EXIT_TIMEOUT);
-    if code != 0 {
-        check.fail(&format!("check exited {code}, expected 0"));
-    }
+    check.assert_exit(0, EXIT_TIMEOUT);
     check.stdout()
 }
 
@@ -231,11 +200,11 @@ fn check_ok(command: SqltunCommand) -> String {
 /// connects with exactly that URL.
 #[test]
 fn output_url_keeps_user_database_and_parameters() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
     let port = free_local_port();
     let mut tunnel = s
-        .connect()
+        .connect_with_key()
         .args(["--output", "url", "--local-port", &port.to_string()])
         .arg("--db")
         .arg(format!(
@@ -260,10 +229,10 @@ fn output_url_keeps_user_database_and_parameters() {
 /// else: even at -vvv, through connect, a query and shutdown, it never appears on stderr.
 #[test]
 fn password_in_the_url_is_on_stdout_and_never_on_stderr() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
     let mut tunnel = s
-        .connect()
+        .connect_with_key()
         .args(["-vvv", "--output", "url"])
         .arg("--db")
         .arg(format!(
@@ -296,14 +265,14 @@ fn password_in_the_url_is_on_stdout_and_never_on_stderr() {
 /// back, and both ports work (echo on the first, psql on the second).
 #[test]
 fn output_env_with_two_targets_round_trips_through_eval() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     s.lab.start_postgres();
     let pid_file = s.lab.fresh_path("tunnel", ".pid");
     let _cleanup = MarkedProcesses {
         marker: pid_file.display().to_string(),
     };
     let completed = s
-        .connect()
+        .connect_with_key()
         .args(["--background", "--output", "env", "--pid-file"])
         .arg(&pid_file)
         .db(s.targets.echo)
@@ -382,8 +351,12 @@ fn output_env_with_two_targets_round_trips_through_eval() {
 /// all describing the one listener, which works.
 #[test]
 fn output_env_with_one_target_is_four_assignments() {
-    let s = Scripting::start();
-    let mut tunnel = s.connect().args(["--output", "env"]).db(s.targets.echo).spawn();
+    let s = Bastion::start();
+    let mut tunnel = s
+        .connect_with_key()
+        .args(["--output", "env"])
+        .db(s.targets.echo)
+        .spawn();
     let lines = tunnel.wait_ready_lines(4);
     let text = lines.iter().map(|line| format!("{line}\n")).collect::<String>();
     let vars = env_lines(&text);
@@ -405,11 +378,7 @@ fn output_env_with_one_target_is_four_assignments() {
         "the fourth line should be SQLTUN_URL for the listener:\n{text}"
     );
     echo_roundtrip(local(port), b"env");
-    tunnel.signal(Signal::Term);
-    let code = tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT);
-    if code != 0 {
-        tunnel.fail(&format!("exit code {code} after SIGTERM, expected 0"));
-    }
+    tunnel.stop(Signal::Term);
     assert_eq!(tunnel.stdout(), text, "stdout must be the four lines alone");
 }
 
@@ -418,10 +387,10 @@ fn output_env_with_one_target_is_four_assignments() {
 /// event with reason `signal`.
 #[test]
 fn output_json_ready_per_target_then_closed_on_sigterm() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
     let mut tunnel = s
-        .connect()
+        .connect_with_key()
         .args(["--output", "json"])
         .db(s.targets.echo)
         .arg("--db")
@@ -477,11 +446,7 @@ fn output_json_ready_per_target_then_closed_on_sigterm() {
     echo_roundtrip(local(ports[0]), b"json");
     assert_eq!(psql(ports[1], "select 42", &s.lab.home()).trim(), "42");
 
-    tunnel.signal(Signal::Term);
-    let code = tunnel.wait_exit(SIGNAL_EXIT_TIMEOUT);
-    if code != 0 {
-        tunnel.fail(&format!("exit code {code} after SIGTERM, expected 0"));
-    }
+    tunnel.stop(Signal::Term);
     let stdout = tunnel.stdout();
     let events: Vec<Value> = stdout.lines().map(json_object).collect();
     let closed = events
@@ -500,17 +465,9 @@ fn output_json_ready_per_target_then_closed_on_sigterm() {
 /// target (echo on the first, PostgreSQL on the second).
 #[test]
 fn two_targets_get_a_port_line_each_in_order() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
-    let mut tunnel = s.connect().db(s.targets.echo).db(postgres.addr).spawn();
-    let lines = tunnel.wait_ready_lines(2);
-    let ports: Vec<u16> = lines
-        .iter()
-        .map(|line| {
-            line.parse()
-                .unwrap_or_else(|_| tunnel.fail(&format!("ready line {line:?} is not a port")))
-        })
-        .collect();
+    let (_tunnel, ports) = s.tunnels_to(&[s.targets.echo, postgres.addr]);
     assert_ne!(ports[0], ports[1], "two targets share a port");
     echo_roundtrip(local(ports[0]), b"the first --db is the echo target");
     assert_eq!(psql(ports[1], "select 42", &s.lab.home()).trim(), "42");
@@ -524,22 +481,22 @@ fn two_targets_get_a_port_line_each_in_order() {
 /// the query runs through the tunnel, psql's output is sqltun's stdout and its status sqltun's.
 #[test]
 fn exec_psql_gets_its_connection_from_the_environment() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     s.lab.start_postgres();
-    let (code, stdout, stderr) = run(s
-        .exec()
-        .arg("--db")
-        .arg(s.postgres_url())
-        .env("PGCONNECT_TIMEOUT", "20")
-        .args(["--", "psql", "-X", "-w", "-At", "-c", "select 42"]));
-    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, "42\n", "stdout; stderr:\n{stderr}");
+    assert_exec_prints(
+        s.exec()
+            .arg("--db")
+            .arg(s.postgres_url())
+            .env("PGCONNECT_TIMEOUT", "20")
+            .args(["--", "psql", "-X", "-w", "-At", "-c", "select 42"]),
+        "42\n",
+    );
 }
 
 /// Scripts branch on `exec`'s status: the command's own exit code comes back unchanged.
 #[test]
 fn exec_returns_the_commands_exit_status() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let (code, _, stderr) = run(s.exec().db(s.targets.echo).args(["--", "sh", "-c", "exit 3"]));
     assert_eq!(code, 3, "exit code; stderr:\n{stderr}");
 }
@@ -547,7 +504,7 @@ fn exec_returns_the_commands_exit_status() {
 /// A command killed by signal N gives 128+N, as a shell reports it (SIGTERM: 143).
 #[test]
 fn exec_command_killed_by_a_signal_exits_128_plus_n() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let (code, _, stderr) = run(s.exec().db(s.targets.echo).args(["--", "sh", "-c", "kill -TERM $$"]));
     assert_eq!(code, 143, "exit code; stderr:\n{stderr}");
 }
@@ -555,78 +512,71 @@ fn exec_command_killed_by_a_signal_exits_128_plus_n() {
 /// The command sees SQLTUN_PORT: the tunnel's local port (fixed here, so the value can be checked).
 #[test]
 fn exec_exports_sqltun_port() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let port = free_local_port();
-    let (code, stdout, stderr) = run(s
-        .exec()
-        .db(s.targets.echo)
-        .args(["--local-port", &port.to_string()])
-        .args(["--", "printenv", "SQLTUN_PORT"]));
-    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, format!("{port}\n"), "stderr:\n{stderr}");
+    assert_exec_prints(
+        exec_on_port(&s, port).args(["--", "printenv", "SQLTUN_PORT"]),
+        &format!("{port}\n"),
+    );
 }
 
 /// Commands that take no environment get `{host}` and `{port}` replaced in their arguments.
 #[test]
 fn exec_replaces_host_and_port_placeholders() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let port = free_local_port();
-    let (code, stdout, stderr) = run(s
-        .exec()
-        .db(s.targets.echo)
-        .args(["--local-port", &port.to_string()])
-        .args(["--", "sh", "-c", "echo {host}:{port}"]));
-    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, format!("127.0.0.1:{port}\n"), "stderr:\n{stderr}");
+    assert_exec_prints(
+        exec_on_port(&s, port).args(["--", "sh", "-c", "echo {host}:{port}"]),
+        &format!("127.0.0.1:{port}\n"),
+    );
 }
 
 /// The real mysql client, given the tunnel through placeholders, logs in with a password to a real
 /// MariaDB that only the bastion can reach.
 #[test]
 fn exec_mysql_through_the_tunnel_to_mariadb() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let mariadb = s.lab.start_mariadb();
-    let (code, stdout, stderr) = run(s.exec().db(mariadb.addr).args([
-        "--",
-        "mysql",
-        "--no-defaults",
-        "-h",
-        "{host}",
-        "-P",
-        "{port}",
-        "-u",
-        MARIADB_USER,
-        &format!("-p{MARIADB_PASSWORD}"),
-        "-N",
-        "-B",
-        "-e",
-        "select 42",
-    ]));
-    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, "42\n", "stderr:\n{stderr}");
+    assert_exec_prints(
+        s.exec().db(mariadb.addr).args([
+            "--",
+            "mysql",
+            "--no-defaults",
+            "-h",
+            "{host}",
+            "-P",
+            "{port}",
+            "-u",
+            MARIADB_USER,
+            &format!("-p{MARIADB_PASSWORD}"),
+            "-N",
+            "-B",
+            "-e",
+            "select 42",
+        ]),
+        "42\n",
+    );
 }
 
 /// `{url}` is the `--db` URL rewritten to the local end: redis-cli -u takes it and gets PONG from a
 /// real Redis behind the bastion.
 #[test]
 fn exec_redis_cli_with_the_url_placeholder() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let redis = s.lab.start_redis(6379, None);
-    let (code, stdout, stderr) = run(s.exec().arg("--db").arg(format!("redis://{}", redis.addr)).args([
-        "--",
-        "redis-cli",
-        "-u",
-        "{url}",
-        "ping",
-    ]));
-    assert_eq!(code, 0, "exit code; stderr:\n{stderr}");
-    assert_eq!(stdout, "PONG\n", "stderr:\n{stderr}");
+    assert_exec_prints(
+        s.exec()
+            .arg("--db")
+            .arg(format!("redis://{}", redis.addr))
+            .args(["--", "redis-cli", "-u", "{url}", "ping"]),
+        "PONG\n",
+    );
 }
 
 /// A command that does not exist is 127, as in a shell, with a message naming it.
 #[test]
 fn exec_missing_command_exits_127() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let missing = "sqltun-it-no-such-command";
     let (code, _, stderr) = run(s.exec().db(s.targets.echo).args(["--", missing]));
     assert_eq!(code, 127, "exit code; stderr:\n{stderr}");
@@ -640,7 +590,7 @@ fn exec_missing_command_exits_127() {
 /// the command's status, and closes the tunnel.
 #[test]
 fn exec_passes_sigterm_to_the_command_and_returns_its_status() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let ready = s.lab.fresh_path("exec-ready", "");
     let marker = s.lab.fresh_path("exec-got-term", "");
     // The trap is set before the port is written, so a SIGTERM after the port file exists is trapped.
@@ -684,16 +634,14 @@ fn exec_passes_sigterm_to_the_command_and_returns_its_status() {
 /// exit code says why (4) and the command never runs.
 #[test]
 fn exec_tunnel_failure_exits_with_sqltuns_code_and_never_runs_the_command() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let marker = s.lab.fresh_path("exec-ran", "");
-    let (code, _, stderr) = run(s
-        .lab
-        .sqltun("exec")
-        .ssh(&s.sshd)
-        .known_hosts(&s.empty_known_hosts())
-        .identity(&s.key)
-        .db(s.targets.echo)
-        .args(["--", "sh", "-c", &format!("touch {}", marker.display())]));
+    let (code, _, stderr) = run(s.trusting_nothing("exec").db(s.targets.echo).args([
+        "--",
+        "sh",
+        "-c",
+        &format!("touch {}", marker.display()),
+    ]));
     assert_eq!(code, 4, "exit code; stderr:\n{stderr}");
     assert!(!marker.exists(), "the command ran although the tunnel failed");
 }
@@ -706,7 +654,7 @@ fn exec_tunnel_failure_exits_with_sqltuns_code_and_never_runs_the_command() {
 /// that recognises PostgreSQL.
 #[test]
 fn check_postgres_reports_every_stage() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
     let table = check_ok(s.check().db(postgres.addr));
     let fingerprint = s.sshd.host_key(KeyKind::Ed25519).fingerprint();
@@ -731,7 +679,7 @@ fn check_postgres_reports_every_stage() {
 /// in order (the host key stage with the fingerprint, the probe naming PostgreSQL).
 #[test]
 fn check_json_has_ok_exit_code_and_the_stages() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
     let stdout = check_ok(s.check().arg("--json").db(postgres.addr));
     let report: Value = serde_json::from_str(stdout.trim())
@@ -775,7 +723,7 @@ fn check_json_has_ok_exit_code_and_the_stages() {
 /// version the server itself reports.
 #[test]
 fn check_mariadb_probe_names_the_server() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let mariadb = s.lab.start_mariadb();
     let table = check_ok(s.check().arg("--db").arg(format!("mysql://{}", mariadb.addr.ip())));
     // The server's own version string (`10.11.6-MariaDB-…`), as the greeting carries it.
@@ -788,7 +736,7 @@ fn check_mariadb_probe_names_the_server() {
 /// The Redis probe sends PING; an open Redis answers PONG.
 #[test]
 fn check_redis_probe_gets_pong() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let redis = s.lab.start_redis(6379, None);
     let table = check_ok(s.check().arg("--db").arg(format!("redis://{}", redis.addr.ip())));
     let rows = rows_in_order(&table, &[&["forward"], &["probe", "PONG"]]);
@@ -799,7 +747,7 @@ fn check_redis_probe_gets_pong() {
 /// in the detail (the probe has no password to give).
 #[test]
 fn check_redis_with_requirepass_is_ok_and_says_authentication_required() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let redis = s.lab.start_redis(6380, Some("redis-secret-8d2"));
     assert!(redis.password.is_some());
     let table = check_ok(s.check().arg("--db").arg(format!("redis://{}", redis.addr)));
@@ -810,63 +758,42 @@ fn check_redis_with_requirepass_is_ok_and_says_authentication_required() {
 /// A target port where nothing listens: exit 6, and the forward stage is the one that failed.
 #[test]
 fn check_refused_target_exits_6_with_the_forward_failed() {
-    let s = Scripting::start();
-    let (code, stdout, stderr) = run(s.check().db(s.targets.refused));
-    assert_eq!(code, 6, "exit code; stdout:\n{stdout}\nstderr:\n{stderr}");
-    failed_row(&stdout, &["forward"]);
+    let s = Bastion::start();
+    assert_check_failed(s.check().db(s.targets.refused), 6, "forward");
 }
 
 /// An unknown host key with no terminal (stdin null): no prompt, exit 4, the host key stage failed.
 #[test]
 fn check_unknown_host_key_exits_4_with_the_host_key_failed() {
-    let s = Scripting::start();
-    let (code, stdout, stderr) = run(s
-        .lab
-        .sqltun("check")
-        .ssh(&s.sshd)
-        .known_hosts(&s.empty_known_hosts())
-        .identity(&s.key)
-        .db(s.targets.echo));
-    assert_eq!(code, 4, "exit code; stdout:\n{stdout}\nstderr:\n{stderr}");
-    failed_row(&stdout, &["host key"]);
+    let s = Bastion::start();
+    assert_check_failed(s.trusting_nothing("check").db(s.targets.echo), 4, "host key");
 }
 
 /// A wrong password: exit 5, the authentication stage failed.
 #[test]
 fn check_wrong_password_exits_5_with_authentication_failed() {
-    let s = Scripting::start();
-    let (code, stdout, stderr) = run(s
-        .bare("check")
-        .db(s.targets.echo)
-        .env("SQLTUN_SSH_PASSWORD", format!("{TEST_PASSWORD}-wrong")));
-    assert_eq!(code, 5, "exit code; stdout:\n{stdout}\nstderr:\n{stderr}");
-    failed_row(&stdout, &["authentication"]);
+    let s = Bastion::start();
+    assert_check_failed(
+        s.sqltun("check")
+            .db(s.targets.echo)
+            .env("SQLTUN_SSH_PASSWORD", format!("{TEST_PASSWORD}-wrong")),
+        5,
+        "authentication",
+    );
 }
 
 /// Through a 2-hop chain, check lists hop 1's stages and then hop 2's (each with its own host key),
 /// then the forward and the probe.
 #[test]
 fn check_two_hop_chain_lists_both_hops_in_order() {
-    let lab = Lab::with_bastions(2);
-    let targets = lab.start_targets();
-    let sshds: Vec<Sshd> = (0..2)
-        .map(|hop| lab.start_sshd_on(hop, SshdOptions::default()))
-        .collect();
-    let key = lab.authorized_key(KeyKind::Ed25519);
-    let known_hosts = lab.known_hosts_file(&sshds.iter().map(Sshd::known_hosts_line).collect::<Vec<_>>());
-    let table = check_ok(
-        lab.sqltun("check")
-            .args(["-J", &sshds[0].destination()])
-            .ssh(&sshds[1])
-            .known_hosts(&known_hosts)
-            .identity(&key)
-            .db(targets.echo),
-    );
-    let fingerprints: Vec<String> = sshds
+    let chain = Chain::start(2);
+    let table = check_ok(chain.literal("check").identity(chain.key()).db(chain.targets.echo));
+    let fingerprints: Vec<String> = chain
+        .sshds
         .iter()
         .map(|sshd| sshd.host_key(KeyKind::Ed25519).fingerprint())
         .collect();
-    let target = targets.echo.to_string();
+    let target = chain.targets.echo.to_string();
     let rows = rows_in_order(
         &table,
         &[
@@ -894,7 +821,7 @@ fn check_two_hop_chain_lists_both_hops_in_order() {
 /// pid stops it and removes the pid file.
 #[test]
 fn background_returns_with_the_port_and_a_pid_file() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let pid_file = s.lab.fresh_path("tunnel", ".pid");
     let _cleanup = MarkedProcesses {
         marker: pid_file.display().to_string(),
@@ -904,7 +831,7 @@ fn background_returns_with_the_port_and_a_pid_file() {
         stdout,
         pid: parent,
     } = s
-        .connect()
+        .connect_with_key()
         .args(["--background", "--pid-file"])
         .arg(&pid_file)
         .db(s.targets.echo)
@@ -941,18 +868,14 @@ fn background_returns_with_the_port_and_a_pid_file() {
 /// that reason's code (4), print nothing on stdout, and leave no pid file.
 #[test]
 fn background_failure_exits_with_the_code_and_leaves_no_pid_file() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let pid_file = s.lab.fresh_path("tunnel", ".pid");
     let _cleanup = MarkedProcesses {
         marker: pid_file.display().to_string(),
     };
     let stderr = s.lab.fresh_path("sqltun", ".stderr");
     let completed = s
-        .lab
-        .connect()
-        .ssh(&s.sshd)
-        .known_hosts(&s.empty_known_hosts())
-        .identity(&s.key)
+        .trusting_nothing("connect")
         .args(["--background", "--pid-file"])
         .arg(&pid_file)
         .db(s.targets.echo)
@@ -967,35 +890,26 @@ fn background_failure_exits_with_the_code_and_leaves_no_pid_file() {
 /// lifetime (2 s) has passed.
 #[test]
 fn max_lifetime_ends_the_tunnel_with_exit_10() {
-    let s = Scripting::start();
-    let mut tunnel = s.connect().args(["--max-lifetime", "2s"]).db(s.targets.echo).spawn();
-    let port = tunnel.wait_ready();
-    let code = tunnel.wait_exit(LIFETIME_BOUND);
-    if code != 10 {
-        tunnel.fail(&format!("exit code {code}, expected 10"));
-    }
+    let s = Bastion::start();
+    let (mut tunnel, port) = s.echo_tunnel_with(&["--max-lifetime", "2s"]);
+    tunnel.assert_exit(10, LIFETIME_BOUND);
     assert_eq!(tunnel.stdout(), format!("{port}\n"), "stdout");
 }
 
 /// `--idle-timeout` ends a tunnel nobody uses: no connection at all for 2 s is exit 11.
 #[test]
 fn idle_timeout_without_connections_exits_11() {
-    let s = Scripting::start();
-    let mut tunnel = s.connect().args(["--idle-timeout", "2s"]).db(s.targets.echo).spawn();
-    tunnel.wait_ready();
-    let code = tunnel.wait_exit(LIFETIME_BOUND);
-    if code != 11 {
-        tunnel.fail(&format!("exit code {code}, expected 11"));
-    }
+    let s = Bastion::start();
+    let (mut tunnel, _) = s.echo_tunnel_with(&["--idle-timeout", "2s"]);
+    tunnel.assert_exit(11, LIFETIME_BOUND);
 }
 
 /// An open connection is not idle, however quiet it is: the tunnel outlives twice the idle timeout
 /// while a connection is held, and ends with 11 once it is closed.
 #[test]
 fn idle_timeout_waits_for_an_open_connection() {
-    let s = Scripting::start();
-    let mut tunnel = s.connect().args(["--idle-timeout", "2s"]).db(s.targets.echo).spawn();
-    let port = tunnel.wait_ready();
+    let s = Bastion::start();
+    let (mut tunnel, port) = s.echo_tunnel_with(&["--idle-timeout", "2s"]);
     let open = connect(local(port));
     echo_on(&open, b"held open");
     if poll_until(HELD_OPEN, || (!tunnel.is_running()).then_some(())).is_some() {
@@ -1005,32 +919,31 @@ fn idle_timeout_waits_for_an_open_connection() {
     }
     echo_on(&open, b"still works");
     drop(open);
-    let code = tunnel.wait_exit(LIFETIME_BOUND);
-    if code != 11 {
-        tunnel.fail(&format!("exit code {code}, expected 11"));
-    }
+    tunnel.assert_exit(11, LIFETIME_BOUND);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // +ssh URLs, --batch
 
+/// `sqltun connect postgres+ssh://USER@BASTION/postgres@TARGET/postgres -i KEY --known-hosts …`.
+fn ssh_url_tunnel(s: &Bastion, target: SocketAddrV4) -> SqltunCommand {
+    s.lab
+        .connect()
+        .arg(format!(
+            "postgres+ssh://{}/postgres@{target}/postgres",
+            s.sshd.destination()
+        ))
+        .identity(s.key())
+        .known_hosts(&s.known_hosts)
+}
+
 /// The TablePlus/TablePro `postgres+ssh://` form in one argument: the tunnel opens through the bastion
 /// and psql reaches PostgreSQL through it.
 #[test]
 fn ssh_url_opens_the_tunnel() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
-    let mut tunnel = s
-        .lab
-        .connect()
-        .arg(format!(
-            "postgres+ssh://{}/postgres@{}/postgres",
-            s.sshd.destination(),
-            postgres.addr
-        ))
-        .identity(&s.key)
-        .known_hosts(&s.known_hosts)
-        .spawn();
+    let mut tunnel = ssh_url_tunnel(&s, postgres.addr).spawn();
     let port = tunnel.wait_ready();
     assert_eq!(psql(port, "select 42", &s.lab.home()).trim(), "42");
 }
@@ -1039,20 +952,9 @@ fn ssh_url_opens_the_tunnel() {
 /// `postgres://postgres@127.0.0.1:PORT/postgres` (the SSH part is not the database's business).
 #[test]
 fn ssh_url_with_output_url_prints_the_database_url() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let postgres = s.lab.start_postgres();
-    let mut tunnel = s
-        .lab
-        .connect()
-        .arg(format!(
-            "postgres+ssh://{}/postgres@{}/postgres",
-            s.sshd.destination(),
-            postgres.addr
-        ))
-        .identity(&s.key)
-        .known_hosts(&s.known_hosts)
-        .args(["--output", "url"])
-        .spawn();
+    let mut tunnel = ssh_url_tunnel(&s, postgres.addr).args(["--output", "url"]).spawn();
     let url = tunnel.wait_ready_line();
     let port: u16 = url
         .strip_prefix("postgres://postgres@127.0.0.1:")
@@ -1071,15 +973,10 @@ fn ssh_url_with_output_url_prints_the_database_url() {
 /// names the variable, never a prompt.
 #[test]
 fn batch_with_an_encrypted_key_and_no_passphrase_exits_2_naming_the_variable() {
-    let s = Scripting::start();
+    let s = Bastion::start();
     let key = s.lab.generate_encrypted_key(KeyKind::Ed25519, "not given to sqltun");
     s.lab.authorize(&key);
-    let (code, stdout, stderr) = run(s.bare("connect").identity(&key).arg("--batch").db(s.targets.echo));
-    assert_eq!(code, 2, "exit code; stderr:\n{stderr}");
+    let (code, stdout, stderr) = run(s.sqltun("connect").identity(&key).arg("--batch").db(s.targets.echo));
+    assert_error(code, &stderr, 2, &["SQLTUN_SSH_PASSPHRASE"]);
     assert_eq!(stdout, "", "stdout must stay empty");
-    let line = error_line(&stderr);
-    assert!(
-        line.contains("SQLTUN_SSH_PASSPHRASE"),
-        "the error does not name SQLTUN_SSH_PASSPHRASE: {line}"
-    );
 }

@@ -1,7 +1,7 @@
 //! A real OpenSSH agent (`ssh-agent -D -a SOCKET`) in the root namespace, holding keys added with ssh-add.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -49,7 +49,13 @@ impl Lab {
     }
 }
 
-fn ssh_add(socket: &PathBuf) -> Command {
+/// What `ssh-add -l` lists for the agent at `socket`.
+pub fn agent_listing(socket: &Path) -> String {
+    let output = run(ssh_add(socket).arg("-l"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn ssh_add(socket: &Path) -> Command {
     let mut command = Command::new("ssh-add");
     command
         .env("SSH_AUTH_SOCK", socket)

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::lab::{Lab, make_dir};
-use super::postgres::{Postgres, account_ids, pg_bin};
+use super::lab::{Lab, make_dir, namespace_pids};
+use super::postgres::{Postgres, pg_bin};
 use super::process::{
-    Collected, DIE_WITH_TEST, Signal, first_line, in_namespace, run, run_quietly, send_signal, tail, tied_to_test,
-    wait_until,
+    Collected, Signal, account_ids, as_account, first_line, in_namespace, run, run_quietly, send_signal, tail,
+    tied_to_test, wait_until,
 };
 use super::sqltun::Sqltun;
 use super::sshd::{KeyKind, KeyPair, Sshd};
@@ -30,26 +30,12 @@ const RELAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/relay
 
 /// Bound on killed processes disappearing from their namespace.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on a restarted sshd listening again.
-const SSHD_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on PostgreSQL's fast shutdown and on it accepting connections again.
 const POSTGRES_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on the relay printing its port.
 const RELAY_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on sqltun answering SIGUSR1 with its stats line.
 const STATS_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The pids of the processes inside network namespace `namespace` (`ip netns pids`).
-pub fn namespace_pids(namespace: &str) -> Vec<u32> {
-    run_quietly(Command::new("ip").args(["netns", "pids", namespace]))
-        .map(|output| {
-            String::from_utf8_lossy(&output.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The network device in `namespace` that carries `addr` (`ip -o -4 addr show`).
 fn device_with_addr(namespace: &str, addr: Ipv4Addr) -> String {
@@ -127,43 +113,10 @@ impl Lab {
     }
 
     fn run_sshd(&self, old: &Sshd, config: &Path, host_keys: Vec<KeyPair>) -> Sshd {
-        let hop = old.hop;
-        let log = self.fresh_path(&format!("sshd-hop{hop}-restarted"), ".log");
-        let early_errors = log.with_extension("stderr");
-        self.add_log(&format!("sshd hop {hop} (restarted)"), &log);
-        self.add_log(&format!("sshd hop {hop} (restarted) stderr"), &early_errors);
-        let stderr = File::create(&early_errors).unwrap_or_else(|e| panic!("create {}: {e}", early_errors.display()));
-        let pid = self.spawn(
-            &format!("sshd on hop {hop} (restarted)"),
-            in_namespace(&self.bastion_namespace(hop), SSHD)
-                .args(["-D", "-f"])
-                .arg(config)
-                .arg("-E")
-                .arg(&log)
-                .stdout(Stdio::null())
-                .stderr(stderr),
-            Signal::Term,
-        );
-        let listening = format!("Server listening on {} port {}.", old.addr, old.port);
-        wait_until(
-            &format!("the restarted sshd on hop {hop} to listen on {}:{}", old.addr, old.port),
-            SSHD_READY_TIMEOUT,
-            || {
-                if let Some(status) = self.exit_status(pid) {
-                    panic!(
-                        "the restarted sshd on hop {hop} exited ({status}) before listening\nlog:\n{}\nstderr:\n{}",
-                        tail(&log, 40),
-                        tail(&early_errors, 40)
-                    );
-                }
-                fs::read_to_string(&log)
-                    .ok()
-                    .filter(|text| text.contains(&listening))
-                    .map(|_| ())
-            },
-        );
+        let log = self.fresh_path(&format!("sshd-hop{}-restarted", old.hop), ".log");
+        self.run_sshd_until_listening(old.hop, " (restarted)", Path::new(SSHD), config, &log, old.port);
         Sshd {
-            hop,
+            hop: old.hop,
             addr: old.addr,
             port: old.port,
             host_keys,
@@ -274,18 +227,15 @@ impl Lab {
             .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
         let started = self.spawn(
             "postgres (restarted)",
-            Command::new("ip")
-                .args(["netns", "exec", &namespace, "setpriv"])
-                .args([
-                    format!("--reuid={uid}"),
-                    format!("--regid={gid}"),
-                    "--clear-groups".to_string(),
-                ])
-                .args(DIE_WITH_TEST[1..].iter())
-                .args(&argv)
-                .current_dir(&root)
-                .stdout(Stdio::null())
-                .stderr(stderr),
+            as_account(
+                Command::new("ip").args(["netns", "exec", &namespace, "setpriv"]),
+                uid,
+                gid,
+            )
+            .args(&argv)
+            .current_dir(&root)
+            .stdout(Stdio::null())
+            .stderr(stderr),
             Signal::Quit,
         );
         let (host, port) = (postgres.addr.ip().to_string(), postgres.addr.port().to_string());
@@ -409,25 +359,4 @@ pub fn tunnel_stats(tunnel: &Sqltun) -> TunnelStats {
             other => tunnel.fail(&format!("chain={other:?} in the stats line {line:?}")),
         },
     }
-}
-
-/// Runs `psql -X -w -At -c SQL` as `postgres` against 127.0.0.1:`port` and returns its output whatever
-/// its status (for connections that are expected to fail); killed after `timeout`.
-pub fn psql_output(port: u16, sql: &str, home: &Path, timeout: Duration) -> std::process::Output {
-    let mut child = tied_to_test(pg_bin("psql"))
-        .args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", "postgres", "-d", "postgres", "-At", "-c", sql])
-        .env("HOME", home)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSERVICE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
-    if super::process::wait_child(&mut child, timeout).is_none() {
-        let _ = child.kill();
-    }
-    child.wait_with_output().expect("collect psql output")
 }

@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::process::{Signal, in_namespace, require_root, run, run_quietly, send_signal, stop_children, tail, warn};
+use super::process::{
+    Signal, in_namespace, log_tails, require_root, run, run_quietly, send_signal, stop_children, warn,
+};
 
 /// Where labs keep their directories and slot locks.
 pub const STATE_DIR: &str = "/tmp/sqltun-it";
@@ -292,10 +294,7 @@ impl Lab {
 
     /// The last lines of every log the lab knows about, for failure messages.
     pub fn diagnostics(&self) -> String {
-        lock(&self.logs)
-            .iter()
-            .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
-            .collect()
+        log_tails(&lock(&self.logs))
     }
 
     /// The log files the lab knows about, by name.
@@ -377,6 +376,18 @@ pub fn make_dir(path: &Path, mode: u32) {
     fs::create_dir_all(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// Sets `path`'s permission bits to `mode`.
+pub fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+/// Writes `text` to `path` and sets its mode.
+pub fn write_file(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    set_mode(path, mode);
 }
 
 /// Claims a free slot: the first lock file, starting somewhere pid-dependent, that nobody holds.
@@ -481,8 +492,8 @@ fn delete_namespace(namespace: &str) {
     }
 }
 
-/// The pids of the processes inside `namespace`.
-fn namespace_pids(namespace: &str) -> Vec<u32> {
+/// The pids of the processes inside network namespace `namespace` (`ip netns pids`).
+pub(super) fn namespace_pids(namespace: &str) -> Vec<u32> {
     run_quietly(Command::new("ip").args(["netns", "pids", namespace]))
         .map(|output| {
             String::from_utf8_lossy(&output.stdout)

@@ -8,8 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::lab::{Lab, make_dir};
-use super::postgres::account_ids;
-use super::process::{DIE_WITH_TEST, Signal, in_namespace, run, tail, wait_until};
+use super::process::{Signal, account_ids, as_account, in_namespace, run, tail, wait_until};
 
 const PORT: u16 = 3306;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,26 +59,23 @@ impl Lab {
         // earlier one), so mariadbd needs no --user and stays tied to the test thread.
         let pid = self.spawn(
             "mariadbd",
-            Command::new("ip")
-                .args(["netns", "exec", &self.target_namespace(), "setpriv"])
-                .args([
-                    format!("--reuid={uid}"),
-                    format!("--regid={gid}"),
-                    "--clear-groups".to_string(),
-                ])
-                .args(DIE_WITH_TEST[1..].iter())
-                .arg("mariadbd")
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", data.display()))
-                .arg(format!("--socket={}", socket.display()))
-                .arg(format!("--pid-file={}", root.join("mariadbd.pid").display()))
-                .arg(format!("--port={PORT}"))
-                .arg(format!("--bind-address={}", addr.ip()))
-                .args(["--skip-name-resolve", "--skip-log-bin", "--max-connections=20"])
-                .args(SMALL)
-                .current_dir(&root)
-                .stdout(Stdio::null())
-                .stderr(stderr),
+            as_account(
+                Command::new("ip").args(["netns", "exec", &self.target_namespace(), "setpriv"]),
+                uid,
+                gid,
+            )
+            .arg("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", root.join("mariadbd.pid").display()))
+            .arg(format!("--port={PORT}"))
+            .arg(format!("--bind-address={}", addr.ip()))
+            .args(["--skip-name-resolve", "--skip-log-bin", "--max-connections=20"])
+            .args(SMALL)
+            .current_dir(&root)
+            .stdout(Stdio::null())
+            .stderr(stderr),
             Signal::Term,
         );
         wait_until(

@@ -1,7 +1,8 @@
 //! Fixtures for the integration tests: a network lab of namespaces (`lab`), real servers inside it
 //! (OpenSSH's sshd in `sshd`, PostgreSQL in `postgres`, MariaDB in `mariadb`, Redis in `redis`, the
-//! echo/sink/source targets in `targets`, ssh-agent in `agent`), and the runner for the sqltun binary
-//! (`sqltun`).
+//! echo/sink/source targets in `targets`, ssh-agent in `agent`), the setups most tests start from (one
+//! bastion or a chain of them, in `bastion`), the runner for the sqltun binary (`sqltun`), and throwaway
+//! database servers on loopback for the probe tests (`probe_servers`, no lab).
 //!
 //! ```text
 //!   root namespace: tests, sqltun, ssh-agent, psql, mysql, redis-cli
@@ -15,27 +16,32 @@
 //! started and removes its namespaces and files on drop.
 
 mod agent;
+mod bastion;
 mod faults;
 mod lab;
 mod mariadb;
 mod postgres;
+mod probe_servers;
 mod process;
 mod redis;
 mod sqltun;
 mod sshd;
 mod targets;
 
-pub use faults::{proc_stats, psql_output, tunnel_stats};
-pub use lab::Lab;
+pub use agent::agent_listing;
+pub use bastion::{Bastion, Chain};
+pub use faults::{proc_stats, tunnel_stats};
+pub use lab::{Lab, set_mode, write_file};
 pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
-pub use postgres::{psql, psql_url};
-pub use process::{MarkedProcesses, Signal, poll_until, send_signal, wait_until};
+pub use postgres::{psql, psql_output, psql_url};
+pub use probe_servers::{LoopbackServer, server_program};
+pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
 pub use sqltun::{
     Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, Sqltun, SqltunCommand, TempHome, Tripwire, accepts_connections,
-    error_line, free_local_port, local,
+    assert_error, assert_hop_failed, error_line, free_local_port, local,
 };
-pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER};
+pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER, assert_logged, only_methods};
 pub use targets::{
-    Targets, connect, download_from_source, echo_concurrently, echo_on, echo_roundtrip, pattern_sha256,
-    reachable_directly, upload_to_sink,
+    Targets, assert_download_intact, assert_upload_intact, connect, download_from_source, download_hashed,
+    echo_concurrently, echo_on, echo_roundtrip, pattern_sha256, reachable_directly, upload_to_sink,
 };

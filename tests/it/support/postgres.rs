@@ -6,11 +6,11 @@ use std::io::Write;
 use std::net::SocketAddrV4;
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use super::lab::{Lab, make_dir};
-use super::process::{DIE_WITH_TEST, Signal, in_namespace, run, tail, wait_child, wait_until};
+use super::process::{Signal, account_ids, as_account, in_namespace, run, tail, tied_to_test, wait_child, wait_until};
 
 const PORT: u16 = 5432;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,32 +42,6 @@ pub fn pg_bin(program: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no /usr/lib/postgresql/*/bin/{program}: run scripts/install-test-deps"))
 }
 
-/// The uid and gid of an account, from /etc/passwd.
-pub(super) fn account_ids(name: &str) -> (u32, u32) {
-    let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
-    passwd
-        .lines()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&name) && fields.len() > 3)
-                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
-                .flatten()
-        })
-        .unwrap_or_else(|| panic!("no `{name}` account: run scripts/install-test-deps"))
-}
-
-/// `setpriv` to the `postgres` account, still tied to the test thread (changing uid clears an earlier
-/// parent-death signal, so it is set again here); setpriv execs in place, so the child's pid is the program's.
-fn as_postgres(command: &mut Command, uid: u32, gid: u32) -> &mut Command {
-    command
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={gid}"),
-            "--clear-groups".to_string(),
-        ])
-        .args(DIE_WITH_TEST[1..].iter())
-}
-
 impl Lab {
     /// initdb + postgres in the target namespace, trusting connections from the lab's subnet; waits until
     /// `pg_isready` answers on the target address.
@@ -79,7 +53,7 @@ impl Lab {
         let data = root.join("data");
         let sockets = root.join("sockets");
 
-        run(as_postgres(&mut Command::new("setpriv"), uid, gid)
+        run(as_account(&mut Command::new("setpriv"), uid, gid)
             .arg(pg_bin("initdb"))
             .arg("-D")
             .arg(&data)
@@ -109,7 +83,7 @@ impl Lab {
         chown(&log, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", log.display()));
         let pid = self.spawn(
             "postgres",
-            as_postgres(
+            as_account(
                 Command::new("ip").args(["netns", "exec", &self.target_namespace(), "setpriv"]),
                 uid,
                 gid,
@@ -155,49 +129,55 @@ impl Lab {
 /// Runs `psql -At -c SQL` as `postgres` against 127.0.0.1:`port` (a tunnel) and returns its stdout;
 /// fails the test, with psql's stderr, if psql fails or does not finish in time.
 pub fn psql(port: u16, sql: &str, home: &Path) -> String {
-    let mut child = Command::new(pg_bin("psql"))
-        .args([
-            "-X",
-            "-w",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-At",
-            "-c",
-            sql,
-        ])
-        .env("HOME", home)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSERVICE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
-    if wait_child(&mut child, PSQL_TIMEOUT).is_none() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().expect("collect psql output");
+    psql_stdout(
+        &mut local_psql(Command::new(pg_bin("psql")), port, sql),
+        home,
+        &format!("psql -c {sql:?} via 127.0.0.1:{port}"),
+    )
+}
+
+/// Runs `psql -X -w -At -c SQL URL` (a connection URL such as sqltun's `--output url`) and returns its
+/// stdout; fails the test, with psql's stderr, if psql fails or does not finish in time.
+pub fn psql_url(url: &str, sql: &str, home: &Path) -> String {
+    psql_stdout(
+        Command::new(pg_bin("psql")).args(["-X", "-w", "-At", "-c", sql, url]),
+        home,
+        &format!("psql -c {sql:?} {url}"),
+    )
+}
+
+/// Runs `psql -X -w -At -c SQL` as `postgres` against 127.0.0.1:`port` and returns its output whatever
+/// its status (for connections that are expected to fail); killed after `timeout`.
+pub fn psql_output(port: u16, sql: &str, home: &Path, timeout: Duration) -> Output {
+    collect_psql(&mut local_psql(tied_to_test(pg_bin("psql")), port, sql), home, timeout)
+}
+
+/// `command` (a psql) with the arguments for `sql` as `postgres` on database `postgres` at
+/// 127.0.0.1:`port`, unaligned and tuples only, never reading a psqlrc or asking for a password.
+fn local_psql(mut command: Command, port: u16, sql: &str) -> Command {
+    command
+        .args(["-X", "-w", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "postgres", "-d", "postgres", "-At", "-c", sql]);
+    command
+}
+
+/// Runs a psql `command` (see `collect_psql`, bounded by `PSQL_TIMEOUT`) and returns its stdout; fails the
+/// test with `what` and psql's stderr unless it succeeds.
+fn psql_stdout(command: &mut Command, home: &Path, what: &str) -> String {
+    let output = collect_psql(command, home, PSQL_TIMEOUT);
     assert!(
         output.status.success(),
-        "psql -c {sql:?} via 127.0.0.1:{port} failed ({}): {}",
+        "{what} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Runs `psql -X -w -At -c SQL URL` (a connection URL such as sqltun's `--output url`) and returns its
-/// stdout; fails the test, with psql's stderr, if psql fails or does not finish in time.
-pub fn psql_url(url: &str, sql: &str, home: &Path) -> String {
-    let mut child = Command::new(pg_bin("psql"))
-        .args(["-X", "-w", "-At", "-c", sql, url])
+/// Runs a psql `command` with HOME=`home`, no password or service from the environment, and a 20 s
+/// connect timeout; kills it after `timeout` and returns its output whatever its status.
+fn collect_psql(command: &mut Command, home: &Path, timeout: Duration) -> Output {
+    let mut child = command
         .env("HOME", home)
         .env("PGCONNECT_TIMEOUT", "20")
         .env_remove("PGPASSWORD")
@@ -207,15 +187,8 @@ pub fn psql_url(url: &str, sql: &str, home: &Path) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
-    if wait_child(&mut child, PSQL_TIMEOUT).is_none() {
+    if wait_child(&mut child, timeout).is_none() {
         let _ = child.kill();
     }
-    let output = child.wait_with_output().expect("collect psql output");
-    assert!(
-        output.status.success(),
-        "psql -c {sql:?} {url} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    child.wait_with_output().expect("collect psql output")
 }

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -71,6 +71,33 @@ pub fn run_quietly(command: &mut Command) -> Option<Output> {
 /// The arguments that make `setpriv` kill the program if the test thread that started it dies without
 /// running the fixtures' `Drop` (a test run killed with SIGKILL). setpriv execs in place, keeping the pid.
 pub const DIE_WITH_TEST: [&str; 4] = ["setpriv", "--pdeathsig", "KILL", "--"];
+
+/// `setpriv` (the caller's `command`) to the account with `uid` and `gid`, still tied to the test thread
+/// (changing uid clears an earlier parent-death signal, so it is set again here); setpriv execs in place,
+/// so the child's pid is the program's. The caller adds the program.
+pub fn as_account(command: &mut Command, uid: u32, gid: u32) -> &mut Command {
+    command
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--clear-groups".to_string(),
+        ])
+        .args(DIE_WITH_TEST[1..].iter())
+}
+
+/// The uid and gid of an account, from /etc/passwd.
+pub fn account_ids(name: &str) -> (u32, u32) {
+    let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.first() == Some(&name) && fields.len() > 3)
+                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no `{name}` account: run scripts/install-test-deps"))
+}
 
 /// `PROGRAM`, killed if the test thread that started it dies (see `DIE_WITH_TEST`).
 pub fn tied_to_test(program: impl AsRef<OsStr>) -> Command {
@@ -162,6 +189,13 @@ pub fn tail(path: &Path, lines: usize) -> String {
         }
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
+}
+
+/// The last lines of each named log file, one section each, for failure messages.
+pub fn log_tails(logs: &[(String, PathBuf)]) -> String {
+    logs.iter()
+        .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
+        .collect()
 }
 
 /// Prints a line for whoever reads the test output; used only where a panic would be wrong (in `Drop`).

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lab::Lab;
-use super::process::{Collected, DIE_WITH_TEST, Signal, send_signal, tail, wait_child};
-use super::sshd::{KeyPair, Sshd};
+use super::lab::{Lab, write_file};
+use super::process::{Collected, DIE_WITH_TEST, Signal, log_tails, send_signal, tail, wait_child};
+use super::sshd::{KeyPair, Sshd, TEST_USER};
+use super::targets::echo_roundtrip;
 
 pub const SQLTUN: &str = env!("CARGO_BIN_EXE_sqltun");
 
@@ -142,6 +143,15 @@ impl SqltunCommand {
         }
     }
 
+    /// Starts sqltun, waits for its port line and checks one echo round trip with `payload` through the
+    /// tunnel (its `--db` must be the echo target); returns the running tunnel and its local port.
+    pub fn spawn_and_echo(self, payload: &[u8]) -> (Sqltun, u16) {
+        let mut tunnel = self.spawn();
+        let port = tunnel.wait_ready();
+        echo_roundtrip(local(port), payload);
+        (tunnel, port)
+    }
+
     /// Runs sqltun to completion (bounded by `timeout`) with its stderr going to the file `stderr`
     /// rather than a pipe, and returns its exit code, stdout and pid. For `--background`: the tunnel left
     /// running keeps the stderr it inherited, so a pipe would never reach end of file, while stdout must
@@ -160,16 +170,13 @@ impl SqltunCommand {
             .unwrap_or_else(|e| panic!("cannot start {SQLTUN}: {e}"));
         let stdout = Collected::start(child.stdout.take().expect("sqltun stdout"));
         let context = |message: &str| {
-            format!(
-                "{message}\ncommand: {SQLTUN} {}\n--- sqltun stdout ---\n{}\n--- sqltun stderr ({}) ---\n{}\n{}",
-                argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
-                stdout.text(),
-                stderr.display(),
-                tail(stderr, 60),
-                self.logs
-                    .iter()
-                    .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
-                    .collect::<String>()
+            failure_report(
+                message,
+                &argv,
+                &stdout.text(),
+                &format!("sqltun stderr ({})", stderr.display()),
+                &tail(stderr, 60),
+                &self.logs,
             )
         };
         let Some(status) = wait_child(&mut child, timeout) else {
@@ -231,6 +238,13 @@ impl Lab {
     pub fn sqltun(&self, subcommand: &str) -> SqltunCommand {
         SqltunCommand::subcommand(self.home(), subcommand).logs(self.logs())
     }
+
+    /// An ssh_config file (a fresh path in the lab directory, mode 0644) with `text`, for `-F`.
+    pub fn ssh_config_file(&self, text: &str) -> PathBuf {
+        let path = self.fresh_path("ssh_config", "");
+        write_file(&path, text, 0o644);
+        path
+    }
 }
 
 /// A sqltun run that went to completion (see `SqltunCommand::run_with_stderr_file`).
@@ -268,24 +282,7 @@ impl Sqltun {
     /// Waits for the first stdout line (the ready line) and returns it; fails the test, with sqltun's
     /// stderr, if sqltun exits first or nothing comes within `READY_TIMEOUT`.
     pub fn wait_ready_line(&mut self) -> String {
-        let line = self.stdout.wait_for(READY_TIMEOUT, |bytes, eof| {
-            if let Some(end) = bytes.iter().position(|&b| b == b'\n') {
-                Some(Some(String::from_utf8_lossy(&bytes[..end]).into_owned()))
-            } else if eof {
-                Some(None)
-            } else {
-                None
-            }
-        });
-        match line {
-            Some(Some(line)) => line,
-            Some(None) => {
-                let status = wait_child(&mut self.child, Duration::from_secs(5));
-                self.status = status;
-                self.fail(&format!("sqltun exited ({status:?}) without printing a ready line"))
-            }
-            None => self.fail(&format!("no ready line on stdout within {READY_TIMEOUT:?}")),
-        }
+        self.wait_ready_lines(1).remove(0)
     }
 
     /// Waits for the first `count` stdout lines (the ready output of formats that print several lines,
@@ -313,20 +310,31 @@ impl Sqltun {
                 let status = wait_child(&mut self.child, Duration::from_secs(5));
                 self.status = status;
                 self.fail(&format!(
-                    "sqltun exited ({status:?}) before printing {count} ready lines"
+                    "sqltun exited ({status:?}) before printing {count} ready line(s)"
                 ))
             }
             None => self.fail(&format!(
-                "fewer than {count} ready lines on stdout within {READY_TIMEOUT:?}"
+                "fewer than {count} ready line(s) on stdout within {READY_TIMEOUT:?}"
             )),
         }
     }
 
+    /// Waits for the first `count` stdout lines, each a port (the default `--output port`, one line per
+    /// `--db`), and returns the ports; fails the test, with sqltun's stderr, if one is not a port number.
+    pub fn wait_ready_ports(&mut self, count: usize) -> Vec<u16> {
+        let lines = self.wait_ready_lines(count);
+        lines
+            .iter()
+            .map(|line| {
+                line.parse()
+                    .unwrap_or_else(|_| self.fail(&format!("the ready line {line:?} is not a port number")))
+            })
+            .collect()
+    }
+
     /// Waits for the ready line and returns the local port it carries (the default `--output port`).
     pub fn wait_ready(&mut self) -> u16 {
-        let line = self.wait_ready_line();
-        line.parse()
-            .unwrap_or_else(|_| self.fail(&format!("the ready line {line:?} is not a port number")))
+        self.wait_ready_ports(1)[0]
     }
 
     /// Everything sqltun wrote to stderr so far.
@@ -400,6 +408,24 @@ impl Sqltun {
         }
     }
 
+    /// Waits up to `timeout` for sqltun to exit and fails the test unless its exit code is `expected`.
+    pub fn assert_exit(&mut self, expected: i32, timeout: Duration) {
+        let code = self.wait_exit(timeout);
+        if code != expected {
+            self.fail(&format!("exit code {code}, expected {expected}"));
+        }
+    }
+
+    /// Sends `signal` and fails the test unless sqltun exits 0 within `SIGNAL_EXIT_TIMEOUT` (the contract
+    /// for SIGINT and SIGTERM).
+    pub fn stop(&mut self, signal: Signal) {
+        self.signal(signal);
+        let code = self.wait_exit(SIGNAL_EXIT_TIMEOUT);
+        if code != 0 {
+            self.fail(&format!("exit code {code} after SIG{}, expected 0", signal.name()));
+        }
+    }
+
     /// For expected failures: waits for exit (bounded by `timeout`) and returns (exit code, stderr).
     pub fn run_to_exit(mut self, timeout: Duration) -> (i32, String) {
         let code = self.wait_exit(timeout);
@@ -414,20 +440,34 @@ impl Sqltun {
     /// Fails the test with `message`, the command line, sqltun's stdout and stderr, and the lab's logs.
     pub fn fail(&self, message: &str) -> ! {
         panic!(
-            "{message}\ncommand: {SQLTUN} {}\n--- sqltun stdout ---\n{}\n--- sqltun stderr ---\n{}\n{}",
-            self.command
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" "),
-            self.stdout.text(),
-            self.stderr.text(),
-            self.logs
-                .iter()
-                .map(|(name, path)| format!("--- {name} ({}) ---\n{}\n", path.display(), tail(path, 40)))
-                .collect::<String>()
+            "{}",
+            failure_report(
+                message,
+                &self.command,
+                &self.stdout.text(),
+                "sqltun stderr",
+                &self.stderr.text(),
+                &self.logs
+            )
         )
     }
+}
+
+/// A failure message: `message`, the command line, sqltun's stdout, its stderr (under `stderr_title`),
+/// and the tails of `logs`.
+fn failure_report(
+    message: &str,
+    argv: &[OsString],
+    stdout: &str,
+    stderr_title: &str,
+    stderr: &str,
+    logs: &[(String, PathBuf)],
+) -> String {
+    format!(
+        "{message}\ncommand: {SQLTUN} {}\n--- sqltun stdout ---\n{stdout}\n--- {stderr_title} ---\n{stderr}\n{}",
+        argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+        log_tails(logs)
+    )
 }
 
 impl Drop for Sqltun {
@@ -506,6 +546,42 @@ pub fn error_line(stderr: &str) -> String {
         .to_string()
 }
 
+/// Asserts that sqltun exited with `expected` and that its error line (see `error_line`) contains every
+/// one of `needles`; returns the line.
+pub fn assert_error(code: i32, stderr: &str, expected: i32, needles: &[&str]) -> String {
+    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
+    let line = error_line(stderr);
+    for needle in needles {
+        assert!(
+            line.contains(needle),
+            "the error line does not mention {needle:?}: {line}"
+        );
+    }
+    line
+}
+
+/// Asserts that sqltun exited with `expected` and that its error line starts the way the contract says:
+/// `sqltun: hop 2/3 sqltun-test@ADDR:22 ("alias"): …` (position, address, and the alias if it had one);
+/// returns the line.
+pub fn assert_hop_failed(
+    code: i32,
+    stderr: &str,
+    expected: i32,
+    position: &str,
+    destination: &str,
+    alias: Option<&str>,
+) -> String {
+    assert_eq!(code, expected, "exit code; stderr:\n{stderr}");
+    let line = error_line(stderr);
+    let alias = alias.map(|a| format!(" (\"{a}\")")).unwrap_or_default();
+    let prefix = format!("sqltun: {position} {destination}{alias}: ");
+    assert!(
+        line.starts_with(&prefix),
+        "the error line does not start with `{prefix}`: {line}"
+    );
+    line
+}
+
 /// A loopback listener standing in for a bastion that must never be contacted (configuration errors
 /// are caught before any network traffic): any connection sqltun makes shows up in its accept queue.
 #[derive(Debug)]
@@ -522,6 +598,11 @@ impl Tripwire {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().expect("local address").port()
+    }
+
+    /// `sqltun-test@127.0.0.1:PORT`: a `--ssh` value that dials the tripwire.
+    pub fn destination(&self) -> String {
+        format!("{TEST_USER}@127.0.0.1:{}", self.port())
     }
 
     /// Fails the test if anything connected.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::lab::{Lab, STATE_DIR, make_dir};
 use super::process::{Signal, in_namespace, run, tail, wait_until};
+use super::sqltun::Sqltun;
 
 /// The OS account the bastions authenticate (sshd needs a real one for password authentication).
 pub const TEST_USER: &str = "sqltun-test";
@@ -198,6 +199,11 @@ impl Sshd {
             .unwrap_or_else(|| panic!("sshd on hop {} has no {kind:?} host key", self.hop))
     }
 
+    /// sshd's log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("read {}: {e}", self.log.display()))
+    }
+
     /// The known_hosts line that pins this server's ed25519 host key.
     pub fn known_hosts_line(&self) -> String {
         format!(
@@ -357,39 +363,7 @@ impl Lab {
         fs::write(&config_path, config).unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
 
         let log = dir.join("sshd.log");
-        let early_errors = dir.join("sshd.stderr");
-        self.add_log(&format!("sshd hop {hop}"), &log);
-        self.add_log(&format!("sshd hop {hop} stderr"), &early_errors);
-        let stderr = File::create(&early_errors).unwrap_or_else(|e| panic!("create {}: {e}", early_errors.display()));
-        let pid = self.spawn(
-            &format!("sshd on hop {hop}"),
-            in_namespace(&self.bastion_namespace(hop), &program)
-                .args(["-D", "-f"])
-                .arg(&config_path)
-                .arg("-E")
-                .arg(&log)
-                .stdout(Stdio::null())
-                .stderr(stderr),
-            Signal::Term,
-        );
-        let listening = format!("Server listening on {addr} port {}.", options.port);
-        wait_until(
-            &format!("sshd on hop {hop} to listen on {addr}:{}", options.port),
-            SSHD_READY_TIMEOUT,
-            || {
-                if let Some(status) = self.exit_status(pid) {
-                    panic!(
-                        "sshd on hop {hop} exited ({status}) before listening\nlog:\n{}\nstderr:\n{}",
-                        tail(&log, 40),
-                        tail(&early_errors, 40)
-                    );
-                }
-                fs::read_to_string(&log)
-                    .ok()
-                    .filter(|text| text.contains(&listening))
-                    .map(|_| ())
-            },
-        );
+        self.run_sshd_until_listening(hop, "", &program, &config_path, &log, options.port);
         Sshd {
             hop,
             addr,
@@ -397,6 +371,79 @@ impl Lab {
             host_keys,
             log,
         }
+    }
+}
+
+impl Lab {
+    /// Runs `PROGRAM -D -f CONFIG -E LOG` (an sshd) in bastion `hop`'s namespace, its early errors in
+    /// LOG with the extension `stderr`, and waits until it listens on the bastion's address and `port`.
+    /// `label` tells this sshd apart in logs and messages (e.g. ` (restarted)`). The lab stops it on drop.
+    pub(super) fn run_sshd_until_listening(
+        &self,
+        hop: usize,
+        label: &str,
+        program: &Path,
+        config: &Path,
+        log: &Path,
+        port: u16,
+    ) {
+        let addr = self.hop_addr(hop);
+        let early_errors = &log.with_extension("stderr");
+        self.add_log(&format!("sshd hop {hop}{label}"), log);
+        self.add_log(&format!("sshd hop {hop}{label} stderr"), early_errors);
+        let stderr = File::create(early_errors).unwrap_or_else(|e| panic!("create {}: {e}", early_errors.display()));
+        let pid = self.spawn(
+            &format!("sshd on hop {hop}{label}"),
+            in_namespace(&self.bastion_namespace(hop), program)
+                .args(["-D", "-f"])
+                .arg(config)
+                .arg("-E")
+                .arg(log)
+                .stdout(Stdio::null())
+                .stderr(stderr),
+            Signal::Term,
+        );
+        let listening = format!("Server listening on {addr} port {port}.");
+        wait_until(
+            &format!("sshd on hop {hop}{label} to listen on {addr}:{port}"),
+            SSHD_READY_TIMEOUT,
+            || {
+                if let Some(status) = self.exit_status(pid) {
+                    panic!(
+                        "sshd on hop {hop}{label} exited ({status}) before listening\nlog:\n{}\nstderr:\n{}",
+                        tail(log, 40),
+                        tail(early_errors, 40)
+                    );
+                }
+                fs::read_to_string(log)
+                    .ok()
+                    .filter(|text| text.contains(&listening))
+                    .map(|_| ())
+            },
+        );
+    }
+}
+
+/// `AuthenticationMethods LIST` as sshd's only authentication policy, for `SshdOptions::extra_config` (the
+/// fixture's Pubkey/Password settings come first and sshd keeps the first value of a keyword, so this is
+/// how a test narrows what sshd accepts).
+pub fn only_methods(methods: &str) -> Vec<String> {
+    vec![format!("AuthenticationMethods {methods}")]
+}
+
+/// Fails the test (with sqltun's output and the lab's logs) unless `sshd` logged a line containing every
+/// one of `needles`. sshd writes its "Accepted …"/"Partial …" line before it answers the request it
+/// accepts, so by the time sqltun is ready the line is there.
+pub fn assert_logged(tunnel: &Sqltun, sshd: &Sshd, needles: &[&str]) {
+    if !sshd
+        .log_text()
+        .lines()
+        .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    {
+        tunnel.fail(&format!(
+            "sshd on hop {} logged no line with all of {needles:?}",
+            sshd.hop + 1
+        ));
     }
 }
 

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::lab::Lab;
 use super::process::{Collected, Signal, first_line, in_namespace};
+use super::sqltun::Sqltun;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/targets.py");
 const PYTHON: &str = "/usr/bin/python3";
@@ -123,23 +124,40 @@ pub fn echo_concurrently(local: SocketAddr, connections: usize, len: usize) {
 pub fn upload_to_sink(local: SocketAddr, len: u64) -> (String, String) {
     let mut stream = connect(local);
     let mut sent = Sha256::new();
-    let mut chunk = vec![0u8; BLOCK_SIZE];
-    let mut offset = 0u64;
-    while offset < len {
-        let take = usize::try_from((len - offset).min(BLOCK_SIZE as u64)).expect("chunk size");
-        pattern_block_into(offset / BLOCK_SIZE as u64, &mut chunk);
+    for_each_pattern_chunk(len, |offset, chunk| {
         stream
-            .write_all(&chunk[..take])
+            .write_all(chunk)
             .unwrap_or_else(|e| panic!("upload via {local} failed after {offset} bytes: {e}"));
-        sent.update(&chunk[..take]);
-        offset += take as u64;
-    }
+        sent.update(chunk);
+    });
     stream.shutdown(Shutdown::Write).expect("half-close the upload");
     let mut reply = String::new();
     stream
         .read_to_string(&mut reply)
         .unwrap_or_else(|e| panic!("read the sink's digest via {local}: {e} (got {reply:?})"));
     (reply.trim().to_string(), hex(&sent.finalize()))
+}
+
+/// Uploads `len` bytes to the sink through `tunnel`'s `local` end; fails the test, with sqltun's output,
+/// unless the sink's sha256 matches what was sent.
+pub fn assert_upload_intact(tunnel: &Sqltun, local: SocketAddr, len: u64) {
+    let (received, sent) = upload_to_sink(local, len);
+    if received != sent {
+        tunnel.fail(&format!("the sink got sha256 {received}, but {sent} was sent"));
+    }
+}
+
+/// Downloads `len` bytes from the source through `tunnel`'s `local` end; fails the test, with sqltun's
+/// output, unless all of them arrive and their sha256 is the test pattern's.
+pub fn assert_download_intact(tunnel: &Sqltun, local: SocketAddr, len: u64) {
+    let (count, digest) = download_from_source(local, len);
+    if count != len {
+        tunnel.fail(&format!("the download ended after {count} of {len} bytes"));
+    }
+    let expected = pattern_sha256(len);
+    if digest != expected {
+        tunnel.fail(&format!("the download has sha256 {digest}, expected {expected}"));
+    }
 }
 
 /// Asks the source for `len` bytes and returns (how many arrived before it closed, their sha256). Reads
@@ -166,18 +184,47 @@ pub fn download_from_source(local: SocketAddr, len: u64) -> (u64, String) {
     (received.len() as u64, hex(&Sha256::digest(&received)))
 }
 
+/// Asks the source for `len` bytes and hashes them as they arrive (nothing buffered, for downloads too
+/// large to hold); returns (bytes received, their sha256).
+pub fn download_hashed(local: SocketAddr, len: u64) -> (u64, String) {
+    let mut stream = connect(local);
+    stream
+        .write_all(format!("{len}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("request via {local}: {e}"));
+    let mut digest = Sha256::new();
+    let mut received = 0u64;
+    let mut buffer = vec![0u8; 1024 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                digest.update(&buffer[..n]);
+                received += n as u64;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("download via {local} failed after {received} of {len} bytes: {e}"),
+        }
+    }
+    (received, hex(&digest.finalize()))
+}
+
 /// The sha256 of the first `len` bytes of the test pattern.
 pub fn pattern_sha256(len: u64) -> String {
     let mut digest = Sha256::new();
+    for_each_pattern_chunk(len, |_, chunk| digest.update(chunk));
+    hex(&digest.finalize())
+}
+
+/// Calls `each(offset, chunk)` for the first `len` bytes of the test pattern, block by block.
+fn for_each_pattern_chunk(len: u64, mut each: impl FnMut(u64, &[u8])) {
     let mut chunk = vec![0u8; BLOCK_SIZE];
     let mut offset = 0u64;
     while offset < len {
         let take = usize::try_from((len - offset).min(BLOCK_SIZE as u64)).expect("chunk size");
         pattern_block_into(offset / BLOCK_SIZE as u64, &mut chunk);
-        digest.update(&chunk[..take]);
+        each(offset, &chunk[..take]);
         offset += take as u64;
     }
-    hex(&digest.finalize())
 }
 
 /// Block `index` of the test pattern (see targets.py for the definition).

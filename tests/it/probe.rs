@@ -1,8 +1,7 @@
 //! `sqltun::probe` against real servers on loopback: PostgreSQL, MariaDB and Redis as Debian packages them
-//! (`servers.rs` starts throwaway instances). The probe speaks over a plain `TcpStream` here; in production
-//! the same bytes travel over an SSH channel. These tests fail, not skip, when a server is not installed.
-
-mod servers;
+//! (`support::probe_servers` starts throwaway instances). The probe speaks over a plain `TcpStream` here;
+//! in production the same bytes travel over an SSH channel. These tests fail, not skip, when a server is not
+//! installed.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,9 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use servers::Server;
 use sqltun::probe::{ProbeKind, ProbeReport, probe};
 use tokio::net::TcpSocket;
+
+use crate::support::{LoopbackServer, server_program};
 
 /// Generous for a loopback server on a loaded CI machine; a real server answers in milliseconds.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -72,7 +72,7 @@ fn installed_version(program: PathBuf, marker: &str) -> String {
 /// request bytes are the ones PostgreSQL knows and that one byte is all it sends.
 #[test]
 fn postgres_answers_the_ssl_request() {
-    let postgres = Server::postgres();
+    let postgres = LoopbackServer::postgres();
     let report = probe_port(ProbeKind::Postgres, postgres.port, LIMIT);
     assert_eq!(
         report,
@@ -92,8 +92,8 @@ fn postgres_answers_the_ssl_request() {
 /// it judges is the last hop's.
 #[test]
 fn mariadb_greets_known_hosts_and_refuses_others() {
-    let mariadb = Server::mariadb();
-    let release = installed_version(servers::program("mariadbd", "mariadb-server"), "Ver");
+    let mariadb = LoopbackServer::mariadb();
+    let release = installed_version(server_program("mariadbd", "mariadb-server"), "Ver");
 
     let greeted = probe_port(ProbeKind::Mysql, mariadb.port, LIMIT);
     assert!(greeted.ok, "{greeted:?}");
@@ -126,8 +126,8 @@ fn mariadb_greets_known_hosts_and_refuses_others() {
 /// binary reports.
 #[test]
 fn redis_answers_pong_and_its_version() {
-    let redis = Server::redis(None);
-    let version = installed_version(servers::program("redis-server", "redis-server"), "v=");
+    let redis = LoopbackServer::redis(None);
+    let version = installed_version(server_program("redis-server", "redis-server"), "v=");
     let report = probe_port(ProbeKind::Redis, redis.port, LIMIT);
     assert_eq!(
         report,
@@ -145,7 +145,7 @@ fn redis_answers_pong_and_its_version() {
 /// says it wants a password.
 #[test]
 fn redis_with_a_password_answers_noauth() {
-    let redis = Server::redis(Some("x"));
+    let redis = LoopbackServer::redis(Some("x"));
     let report = probe_port(ProbeKind::Redis, redis.port, LIMIT);
     assert!(report.ok, "{report:?}");
     assert_eq!(report.summary, "Redis answered PING: authentication required");
@@ -157,7 +157,7 @@ fn redis_with_a_password_answers_noauth() {
 /// bastion's address meets when Redis was left at its defaults; the report keeps the server's reason.
 #[test]
 fn redis_protected_mode_refuses_other_addresses() {
-    let redis = Server::redis(None);
+    let redis = LoopbackServer::redis(None);
     let report = probe_from(OTHER_HOST, ProbeKind::Redis, redis.port, LIMIT);
     assert!(report.ok, "{report:?}");
     assert_eq!(report.summary, "Redis answered PING: refused by protected mode");
@@ -173,9 +173,9 @@ fn redis_protected_mode_refuses_other_addresses() {
 /// must accept every one of them, showing only printable text from MariaDB's binary greeting.
 #[test]
 fn probes_of_the_wrong_kind_are_not_ok() {
-    let postgres = Server::postgres();
-    let mariadb = Server::mariadb();
-    let redis = Server::redis(None);
+    let postgres = LoopbackServer::postgres();
+    let mariadb = LoopbackServer::mariadb();
+    let redis = LoopbackServer::redis(None);
     let wrong = [
         (ProbeKind::Mysql, "postgres", postgres.port, "no answer within 1s"),
         (
@@ -227,7 +227,7 @@ fn probes_of_the_wrong_kind_are_not_ok() {
 fn servers_are_cleaned_up_when_a_test_panics() {
     let mut started = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let redis = Server::redis(None);
+        let redis = LoopbackServer::redis(None);
         started = Some((redis.pid(), redis.dir().to_path_buf(), redis.port));
         panic!("a test failing while its server runs (on purpose)");
     }));

@@ -1,17 +1,22 @@
-//! Throwaway PostgreSQL, MariaDB and Redis servers on loopback for the probe tests. Each runs from its own
-//! temporary directory on a free port, tied to the test thread that started it (`setpriv --pdeathsig`, so a
-//! killed test process takes it along), and is stopped by pid, its directory removed, when dropped — also
-//! when the test panics. A missing server binary fails the test with the package to install.
+//! Throwaway PostgreSQL, MariaDB and Redis servers on loopback for the probe tests (no lab: the probe
+//! talks to them over a plain TCP connection). Each runs from its own temporary directory on a free port,
+//! tied to the test thread that started it (`setpriv --pdeathsig`, so a killed test process takes it
+//! along), and is stopped by pid, its directory removed, when dropped — also when the test panics. A
+//! missing server binary fails the test with the package to install.
 
 use std::fs::{self, DirBuilder, File};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, chown};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::postgres::pg_bin;
+use super::process::{Signal, account_ids, as_account, stop_children, tail, tied_to_test, wait_child};
+use super::sqltun::free_local_port;
 
 /// Where every server's directory goes.
 const SCRATCH_ROOT: &str = "/tmp/sqltun-probe-servers";
@@ -23,27 +28,23 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Pause between two readiness checks.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Kills the program if the test thread that started it ends; setpriv execs in place, so the child's pid is
-/// the program's. Credentials change before the death signal is set, so it survives `--reuid`.
-const TIED_TO_TEST: [&str; 3] = ["--pdeathsig", "KILL", "--"];
-
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 static LEFTOVERS_REMOVED: Once = Once::new();
 
 /// A running server. Dropping it stops the process by pid and removes its directory.
 #[derive(Debug)]
-pub struct Server {
+pub struct LoopbackServer {
     pub port: u16,
     name: &'static str,
     child: Child,
     /// The signal for a clean, quick shutdown.
-    stop_signal: &'static str,
+    stop_signal: Signal,
     log: PathBuf,
     /// Dropped after `drop` has stopped the process.
     dir: ScratchDir,
 }
 
-impl Server {
+impl LoopbackServer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -54,25 +55,17 @@ impl Server {
 
     /// PostgreSQL (newest `/usr/lib/postgresql/N`), initdb'd as the `postgres` account with trust auth,
     /// `ssl = off` (initdb's default), listening on 127.0.0.1 only.
-    pub fn postgres() -> Server {
-        let initdb = postgres_program("initdb");
-        let postgres = postgres_program("postgres");
-        let pg_isready = postgres_program("pg_isready");
-        let (uid, gid) = account_ids("postgres", "postgresql");
+    pub fn postgres() -> LoopbackServer {
+        let initdb = pg_bin("initdb");
+        let postgres = pg_bin("postgres");
+        let pg_isready = pg_bin("pg_isready");
+        let (uid, gid) = account_ids("postgres");
         let dir = ScratchDir::new("postgres");
         chown(&dir.0, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", dir.0.display()));
         let data = dir.0.join("data");
         let as_postgres = |program: &Path| {
             let mut command = Command::new("setpriv");
-            command
-                .args([
-                    format!("--reuid={uid}"),
-                    format!("--regid={gid}"),
-                    "--clear-groups".into(),
-                ])
-                .args(TIED_TO_TEST)
-                .arg(program)
-                .current_dir(&dir.0);
+            as_account(&mut command, uid, gid).arg(program).current_dir(&dir.0);
             command
         };
         run_to_end(
@@ -88,7 +81,7 @@ impl Server {
             &dir.0.join("initdb.log"),
         );
 
-        let port = free_port();
+        let port = free_local_port();
         let mut command = as_postgres(&postgres);
         command
             .arg("-D")
@@ -108,7 +101,7 @@ impl Server {
                 "dynamic_shared_memory_type=mmap",
             ]);
         // SIGINT: fast shutdown; the postmaster ends its backends and releases its shared memory.
-        let mut server = Server::spawn("postgres", command, port, "INT", dir);
+        let mut server = LoopbackServer::spawn("postgres", command, port, Signal::Int, dir);
         server.wait_ready(|| {
             Command::new(&pg_isready)
                 .args([
@@ -133,22 +126,27 @@ impl Server {
     /// MariaDB from `mariadb-install-db`, listening on 127.0.0.1 only, without name resolution, with one
     /// account `probe@127.0.0.1`: clients from 127.0.0.1 get the greeting, clients from any other address
     /// (127.0.0.2) get error 1130.
-    pub fn mariadb() -> Server {
-        let install_db = program("mariadb-install-db", "mariadb-server");
-        let mariadbd = program("mariadbd", "mariadb-server");
+    pub fn mariadb() -> LoopbackServer {
+        let install_db = server_program("mariadb-install-db", "mariadb-server");
+        let mariadbd = server_program("mariadbd", "mariadb-server");
         let dir = ScratchDir::new("mariadb");
         let data = dir.0.join("data");
         // At start-up mariadbd deletes every `#sql*` file in its tmpdir: a shared /tmp would let one
         // instance delete another's temporary tables (and did: mariadb-install-db failed at random).
         let tmp = dir.0.join("tmp");
         fs::create_dir(&tmp).unwrap_or_else(|e| panic!("create {}: {e}", tmp.display()));
-        let tmpdir = format!("--tmpdir={}", tmp.display());
-        let mut install = tied_to_test(&install_db);
+        // Both programs read no option files and keep their data and temporary files in the directory.
+        let in_scratch_dir = |program: &Path| {
+            let mut command = tied_to_test(program);
+            command
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .env("TMPDIR", &tmp);
+            command
+        };
+        let mut install = in_scratch_dir(&install_db);
         install
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(&tmpdir)
-            .env("TMPDIR", &tmp)
             .args([
                 "--user=root",
                 "--auth-root-authentication-method=normal",
@@ -160,14 +158,10 @@ impl Server {
         fs::write(&init, "CREATE USER 'probe'@'127.0.0.1';\n")
             .unwrap_or_else(|e| panic!("write {}: {e}", init.display()));
 
-        let port = free_port();
+        let port = free_local_port();
         let error_log = dir.0.join("error.log");
-        let mut command = tied_to_test(&mariadbd);
+        let mut command = in_scratch_dir(&mariadbd);
         command
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(&tmpdir)
-            .env("TMPDIR", &tmp)
             .arg(format!("--socket={}", dir.0.join("mariadbd.sock").display()))
             .arg(format!("--pid-file={}", dir.0.join("mariadbd.pid").display()))
             .arg(format!("--log-error={}", error_log.display()))
@@ -176,7 +170,7 @@ impl Server {
             // root here, so that the death signal is not cleared by a change of user.
             .args(["--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve"])
             .args(["--innodb-buffer-pool-size=16M", "--max-connections=20"]);
-        let mut server = Server::spawn("mariadbd", command, port, "TERM", dir);
+        let mut server = LoopbackServer::spawn("mariadbd", command, port, Signal::Term, dir);
         // mariadbd listens before it accepts (and before the init file ran); this line comes after both.
         server.wait_ready(|| fs::read_to_string(&error_log).is_ok_and(|log| log.contains("ready for connections")));
         server
@@ -184,10 +178,10 @@ impl Server {
 
     /// Redis on 127.0.0.1 with persistence off; `password` sets `requirepass`. Without one, protected mode
     /// (on by default) answers clients from addresses other than 127.0.0.1 with `-DENIED`.
-    pub fn redis(password: Option<&str>) -> Server {
-        let redis_server = program("redis-server", "redis-server");
+    pub fn redis(password: Option<&str>) -> LoopbackServer {
+        let redis_server = server_program("redis-server", "redis-server");
         let dir = ScratchDir::new("redis");
-        let port = free_port();
+        let port = free_local_port();
         let mut command = tied_to_test(&redis_server);
         command
             .args([
@@ -205,7 +199,7 @@ impl Server {
         if let Some(password) = password {
             command.args(["--requirepass", password]);
         }
-        let mut server = Server::spawn("redis-server", command, port, "TERM", dir);
+        let mut server = LoopbackServer::spawn("redis-server", command, port, Signal::Term, dir);
         // Redis accepts as soon as it listens; with no dataset to load, it then answers at once.
         server.wait_ready(|| TcpStream::connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).is_ok());
         server
@@ -215,21 +209,15 @@ impl Server {
         name: &'static str,
         mut command: Command,
         port: u16,
-        stop_signal: &'static str,
+        stop_signal: Signal,
         dir: ScratchDir,
-    ) -> Server {
+    ) -> LoopbackServer {
         let log = dir.0.join(format!("{name}.out"));
-        let output = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        let errors = output
-            .try_clone()
-            .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
-        let child = command
+        let child = output_to(&mut command, &log)
             .stdin(Stdio::null())
-            .stdout(output)
-            .stderr(errors)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Server {
+        LoopbackServer {
             port,
             name,
             child,
@@ -265,31 +253,18 @@ impl Server {
 
     /// The ends of the server's logs, for failure messages.
     fn diagnostics(&self) -> String {
-        let mut text = format!("--- {}\n{}", self.log.display(), tail(&self.log));
+        let mut text = format!("--- {}\n{}\n", self.log.display(), tail(&self.log, 40));
         let error_log = self.dir.0.join("error.log");
         if error_log.exists() {
-            text.push_str(&format!("--- {}\n{}", error_log.display(), tail(&error_log)));
+            text.push_str(&format!("--- {}\n{}\n", error_log.display(), tail(&error_log, 40)));
         }
         text
     }
 }
 
-impl Drop for Server {
+impl Drop for LoopbackServer {
     fn drop(&mut self) {
-        let pid = self.child.id();
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-s", self.stop_signal, &pid.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if wait_bounded(&mut self.child, STOP_GRACE).is_none() {
-                // SIGKILL to this pid only.
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
+        stop_children([(&mut self.child, self.stop_signal)], STOP_GRACE);
     }
 }
 
@@ -339,58 +314,32 @@ impl Drop for ScratchDir {
     }
 }
 
-/// `setpriv --pdeathsig KILL -- PROGRAM`.
-fn tied_to_test(program: &Path) -> Command {
-    let mut command = Command::new("setpriv");
-    command.args(TIED_TO_TEST).arg(program);
-    command
+/// Sends `command`'s stdout and stderr both to the new file `log`.
+fn output_to<'a>(command: &'a mut Command, log: &Path) -> &'a mut Command {
+    let output = File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let errors = output
+        .try_clone()
+        .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
+    command.stdout(output).stderr(errors)
 }
 
 /// Runs a setup program to completion within [`SETUP_TIMEOUT`], its output in `log`; fails the test if
 /// it fails.
 fn run_to_end(what: &str, command: &mut Command, log: &Path) {
-    let output = File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-    let errors = output
-        .try_clone()
-        .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
-    let mut child = command
+    let mut child = output_to(command, log)
         .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let Some(status) = wait_bounded(&mut child, SETUP_TIMEOUT) else {
+    let Some(status) = wait_child(&mut child, SETUP_TIMEOUT) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("{what} did not finish within {SETUP_TIMEOUT:?}:\n{}", tail(log));
+        panic!("{what} did not finish within {SETUP_TIMEOUT:?}:\n{}", tail(log, 40));
     };
-    assert!(status.success(), "{what} failed ({status}):\n{}", tail(log));
-}
-
-/// Waits up to `timeout` for `child` to exit.
-fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if started.elapsed() >= timeout {
-            return None;
-        }
-        thread::sleep(POLL_INTERVAL);
-    }
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"))
+    assert!(status.success(), "{what} failed ({status}):\n{}", tail(log, 40));
 }
 
 /// `program` from the usual directories or PATH; fails the test naming the package that provides it.
-pub fn program(name: &str, package: &str) -> PathBuf {
+pub fn server_program(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from);
     dirs.into_iter()
@@ -398,47 +347,4 @@ pub fn program(name: &str, package: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| panic!("{name} not found: install the `{package}` package (apt-get install -y {package})"))
-}
-
-/// A program of the newest PostgreSQL installed under `/usr/lib/postgresql/N/bin`.
-pub fn postgres_program(name: &str) -> PathBuf {
-    let newest = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let path = entry.path().join("bin").join(name);
-            path.is_file().then_some((major, path))
-        })
-        .max();
-    newest.map(|(_, path)| path).unwrap_or_else(|| {
-        panic!("/usr/lib/postgresql/*/bin/{name} not found: install PostgreSQL (apt-get install -y postgresql-15)")
-    })
-}
-
-/// The uid and gid of `account` from /etc/passwd.
-fn account_ids(account: &str, package: &str) -> (u32, u32) {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_else(|e| panic!("read /etc/passwd: {e}"));
-    passwd
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            if fields.next()? != account {
-                return None;
-            }
-            let uid = fields.nth(1)?.parse().ok()?;
-            let gid = fields.next()?.parse().ok()?;
-            Some((uid, gid))
-        })
-        .unwrap_or_else(|| panic!("no `{account}` account: install the `{package}` package"))
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = lines[lines.len().saturating_sub(40)..].join("\n");
-    out.push('\n');
-    out
 }
