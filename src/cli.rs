@@ -1,12 +1,15 @@
 //! The command-line surface. Parsing validates shapes only; `resolve` turns the result into a plan.
 
+use std::ffi::OsStr;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Target;
-use crate::resolve::dest::{Destination, parse_destination, parse_target};
+use crate::resolve::dest::{Destination, parse_destination, parse_target, printable};
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -93,7 +96,7 @@ Examples:
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port].
-    #[arg(value_name = "DEST", value_parser = parse_destination)]
+    #[arg(value_name = "DEST", value_parser = Checked::new("DEST", parse_destination))]
     pub destination: Destination,
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -121,7 +124,7 @@ pub struct SshArgs {
     pub identity: Vec<PathBuf>,
 
     /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new).
-    #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = parse_option)]
+    #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = Checked::new("-o", parse_option))]
     pub options: Vec<(String, String)>,
 
     /// known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH).
@@ -141,10 +144,10 @@ pub struct ConnectArgs {
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
     /// Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10.
-    #[arg(long = "max-lifetime", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long = "max-lifetime", value_name = "DURATION", value_parser = Checked::new("--max-lifetime", parse_duration))]
     pub max_lifetime: Option<std::time::Duration>,
     /// Close the tunnel after no connection has been open for this long; exit code 11.
-    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = Checked::new("--idle-timeout", parse_duration))]
     pub idle_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub verbosity: Verbosity,
@@ -160,21 +163,21 @@ pub struct TunnelArgs {
 
     /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals
     /// in brackets.
-    #[arg(long = "ssh", value_name = "DEST", value_parser = parse_destination, required_unless_present = "ssh_url")]
+    #[arg(long = "ssh", value_name = "DEST", value_parser = Checked::new("--ssh", parse_destination), required_unless_present = "ssh_url")]
     pub ssh: Option<Destination>,
 
     /// Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://,
     /// mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port
     /// defaults by scheme). Repeatable.
-    #[arg(long = "db", value_name = "TARGET", required_unless_present = "ssh_url", value_parser = parse_db)]
+    #[arg(long = "db", value_name = "TARGET", required_unless_present = "ssh_url", value_parser = Checked::new("--db", parse_db))]
     pub db: Vec<DbArg>,
 
     /// Fixed local port (default: chosen by the OS); repeatable, paired with --db in order.
-    #[arg(long = "local-port", value_name = "PORT")]
+    #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
     pub local_port: Vec<u16>,
 
     /// Local address to listen on. Anything but loopback also needs --expose-to-network.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = Checked::new("--bind", parse_bind))]
     pub bind: IpAddr,
 
     /// Allow --bind to a non-loopback address: anyone who can reach it reaches the database.
@@ -210,7 +213,7 @@ pub struct TunnelArgs {
     pub no_reconnect: bool,
 
     /// Give up re-dialling a dead chain after this long (exit code 9); default 10m.
-    #[arg(long = "reconnect-timeout", value_name = "DURATION", value_parser = parse_duration, conflicts_with = "no_reconnect")]
+    #[arg(long = "reconnect-timeout", value_name = "DURATION", value_parser = Checked::new("--reconnect-timeout", parse_duration), conflicts_with = "no_reconnect")]
     pub reconnect_timeout: Option<std::time::Duration>,
 }
 
@@ -233,6 +236,75 @@ pub enum OutputArg {
 pub enum DbArg {
     Target(Target),
     Url(crate::resolve::url::DbUrl),
+}
+
+/// A clap value parser around one of our `&str` parsers, whose error is our message alone, prefixed with
+/// the option's name: `error: --db `postgres://app:***@db:99999/app`: the port is not a number …`.
+///
+/// clap's own error for a failed value parser starts `invalid value '<the value as typed>'`: that would put a
+/// password from `--db postgres://user:password@…` on stderr, and any control characters typed into a value
+/// (`$'host\rname'`) on the terminal. Our parsers quote the value themselves, masked and escaped.
+/// `Error::raw` is printed as `error: MESSAGE` with nothing of the value added; clap exits with 2.
+#[derive(Clone)]
+struct Checked<T> {
+    name: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+}
+
+impl<T> Checked<T> {
+    fn new(name: &'static str, parse: fn(&str) -> Result<T, String>) -> Self {
+        Checked { name, parse }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
+    type Value = T;
+
+    fn parse_ref(&self, _: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let Some(text) = value.to_str() else {
+            return Err(clap::Error::raw(
+                ErrorKind::InvalidUtf8,
+                format!(
+                    "{} `{}`: not valid UTF-8\n",
+                    self.name,
+                    printable(&value.to_string_lossy())
+                ),
+            ));
+        };
+        (self.parse)(text).map_err(|message| {
+            // The parsers' messages are printable already; escaping again keeps a slip there off the terminal.
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("{}: {}\n", self.name, printable_message(&message)),
+            )
+        })
+    }
+}
+
+/// A message for one line: control characters escaped. Not cut short (the parsers shorten what they
+/// quote), so the reason at its end is kept.
+fn printable_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `--local-port`: 0 lets the OS choose, as when it is not given.
+fn parse_local_port(s: &str) -> Result<u16, String> {
+    s.parse()
+        .map_err(|_| format!("`{}` is not a port number (0-65535)", printable(s)))
+}
+
+/// `--bind`: an IPv4 or IPv6 address, without brackets or port.
+fn parse_bind(s: &str) -> Result<IpAddr, String> {
+    s.parse()
+        .map_err(|_| format!("`{}` is not an IP address (e.g. 127.0.0.1 or ::1)", printable(s)))
 }
 
 fn parse_db(s: &str) -> Result<DbArg, String> {
@@ -264,24 +336,31 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86400,
-            _ => return Err(format!("`{s}`: unknown unit `{c}`; use s, m, h or d (e.g. 1h30m)")),
+            _ => {
+                return Err(format!(
+                    "`{}`: unknown unit `{}`; use s, m, h or d (e.g. 1h30m)",
+                    printable(s),
+                    printable(c.encode_utf8(&mut [0; 4]))
+                ));
+            }
         };
         let n: u64 = number
             .parse()
-            .map_err(|_| format!("`{s}`: a unit without a number before it"))?;
+            .map_err(|_| format!("`{}`: a unit without a number before it", printable(s)))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`{s}`: too long"))?;
+            .ok_or_else(|| format!("`{}`: too long", printable(s)))?;
         number.clear();
     }
     if !number.is_empty() {
         return Err(format!(
-            "`{s}`: a number without a unit at the end; write e.g. {number}s"
+            "`{}`: a number without a unit at the end; write e.g. {number}s",
+            printable(s)
         ));
     }
     if total == 0 {
-        return Err(format!("`{s}`: the duration must be longer than 0"));
+        return Err(format!("`{}`: the duration must be longer than 0", printable(s)));
     }
     Ok(std::time::Duration::from_secs(total))
 }
@@ -307,12 +386,17 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
                 .trim_start_matches(|c: char| c == '=' || c.is_whitespace())
                 .trim();
             if value.is_empty() {
-                return Err(format!("`{s}` has no value: write -o {key}=VALUE"));
+                return Err(format!(
+                    "`{}` has no value: write -o {}=VALUE",
+                    printable(s),
+                    printable(key)
+                ));
             }
             Ok((key.to_string(), value.to_string()))
         }
         _ => Err(format!(
-            "`{s}` is not KEY=VALUE (e.g. -o StrictHostKeyChecking=accept-new)"
+            "`{}` is not KEY=VALUE (e.g. -o StrictHostKeyChecking=accept-new)",
+            printable(s)
         )),
     }
 }
@@ -330,6 +414,36 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    /// A bad --db or --ssh value gets our message alone: clap's `invalid value '…'` would show the value as
+    /// typed, password and control characters included. Still a usage error (exit 2).
+    #[test]
+    fn bad_values_are_not_echoed() {
+        for (flag, value) in [
+            ("--db", "postgres://u:s3cr3t@h:99999/db"),
+            ("--db", "sqlserver://sa:s3cr3t@h:0;databaseName=x"),
+            ("--db", "u:s3cr3t@h:5432"),
+            ("--ssh", "host\rname"),
+            ("--ssh", "u:s3cr3t@host:0"),
+            ("--bind", "x\r"),
+        ] {
+            let mut args = vec!["sqltun", "connect", flag, value];
+            args.extend(match flag {
+                "--ssh" => ["--db", "h:1"],
+                "--db" => ["--ssh", "h"],
+                _ => ["--ssh", "h"],
+            });
+            if flag == "--bind" {
+                args.extend(["--db", "h:1"]);
+            }
+            let err = Cli::try_parse_from(args).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 2, "{text}");
+            assert!(text.starts_with(&format!("error: {flag}: ")), "{text}");
+            assert!(!text.contains("s3cr3t") && !text.contains("invalid value"), "{text}");
+            assert!(!text.trim_end().chars().any(char::is_control), "{text:?}");
+        }
     }
 
     /// Durations accept what people type for --max-lifetime and refuse the rest with the fix.

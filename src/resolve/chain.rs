@@ -93,7 +93,10 @@ pub fn parse_jump_list(list: &str, place: &str) -> Result<Vec<Destination>> {
         return Ok(Vec::new());
     }
     list.split(',')
-        .map(|item| parse_destination(item.trim()).map_err(|e| Error::usage(format!("{place} {list}: {e}"))))
+        .map(|item| {
+            parse_destination(item.trim())
+                .map_err(|e| Error::usage(format!("{place} {}: {e}", crate::resolve::dest::printable(list))))
+        })
         .collect()
 }
 

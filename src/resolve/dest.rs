@@ -1,6 +1,57 @@
 //! Parsers for what users type: SSH destinations and forward targets. Pure functions of `&str`.
+//!
+//! Messages quote the input through [`printable`] (control characters escaped, long text cut short), with
+//! whatever may be a password masked.
 
 use crate::plan::Target;
+use crate::resolve::url::{SUPPORTED, redact_input};
+
+/// How much of a value a message quotes: enough to recognise it, not a screenful.
+const QUOTE_LIMIT: usize = 200;
+
+/// `text` made safe to print in a one-line message: control characters (escape sequences, line breaks,
+/// NUL) and invisible formatting characters (bidirectional overrides, zero-width spaces) are written as
+/// escapes (`\u{1b}`, `\n`), so a value typed or pasted on the command line cannot drive the terminal or
+/// split the line, and text longer than 200 characters is cut short with `…`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(QUOTE_LIMIT * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE_LIMIT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else if is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode format characters that reorder or hide text on a terminal (Trojan Source style).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A destination for a message: printable, and with a `user:password@` part masked (ssh would take
+/// `user:password` as the user name, but it is almost certainly a password).
+fn shown(input: &str) -> String {
+    let (scheme, rest) = match input.strip_prefix("ssh://") {
+        Some(rest) => ("ssh://", rest),
+        None => ("", input),
+    };
+    let masked = match rest.rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}***{}", &rest[..=colon], &rest[at..]),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    printable(&format!("{scheme}{masked}"))
+}
 
 /// An SSH destination as typed: `[user@]host[:port]` or `ssh://[user@]host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,60 +65,80 @@ pub struct Destination {
 
 /// Parse `[user@]host[:port]` or `ssh://[user@]host[:port]`; IPv6 literals go in brackets.
 pub fn parse_destination(input: &str) -> Result<Destination, String> {
-    let original = input.to_string();
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err("the SSH destination is empty: give [user@]host[:port]".into());
     }
+    let fail = |msg: &str| format!("`{}`: {msg}", shown(trimmed));
     let (is_uri, rest) = match trimmed.strip_prefix("ssh://") {
         Some(rest) => (true, rest.strip_suffix('/').unwrap_or(rest)),
         None => (false, trimmed),
     };
     if is_uri && rest.contains(['/', '?', '#']) {
-        return Err(format!("`{input}`: an ssh:// destination takes no path or query"));
+        return Err(fail("an ssh:// destination takes no path or query"));
     }
     let (user, hostport) = match rest.rfind('@') {
         Some(i) => {
             let user = &rest[..i];
             if user.is_empty() {
-                return Err(format!("`{input}`: the user before `@` is empty"));
+                return Err(fail("the user before `@` is empty"));
             }
             (Some(user.to_string()), &rest[i + 1..])
         }
         None => (None, rest),
     };
-    let (host, port) = split_host_port(hostport, !is_uri).map_err(|e| format!("`{input}`: {e}"))?;
+    let (host, port) = split_host_port(hostport, !is_uri).map_err(|e| fail(&e))?;
     if host.is_empty() {
-        return Err(format!("`{input}`: the host is empty"));
+        return Err(fail("the host is empty"));
     }
-    validate_host(&host).map_err(|e| format!("`{input}`: {e}"))?;
+    validate_host(&host).map_err(|e| fail(&e))?;
     if let Some(u) = &user
         && u.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(format!("`{input}`: the user name contains whitespace"));
+        return Err(fail("the user name contains whitespace or control characters"));
     }
     Ok(Destination {
         user,
         host,
         port,
-        original,
+        // Trimmed: it names the hop in messages, where a stray tab or newline would show.
+        original: trimmed.to_string(),
     })
 }
 
 /// Parse a target `host:port` or `[v6addr]:port`; the port is required.
 pub fn parse_target(input: &str) -> Result<Target, String> {
     let trimmed = input.trim();
-    if trimmed.contains("://") {
+    if trimmed.is_empty() {
+        return Err("the target is empty: give host:port, or a database URL".into());
+    }
+    // `--db` reads text as a URL when it starts with a scheme (see `looks_like_url`); what reaches here
+    // with `://` has none: nothing, a digit, a space or a symbol before it. Quoted as a URL would be, so a
+    // password in it stays masked.
+    if let Some((before, _)) = trimmed.split_once("://") {
+        let what = if before.is_empty() {
+            "there is no scheme before `://`"
+        } else {
+            "the text before `://` is not a URL scheme (one starts with a letter, then letters, digits, `+`, `-` or `.`)"
+        };
         return Err(format!(
-            "`{input}`: database URLs are not supported yet; give host:port"
+            "`{}`: {what}; give a database URL with one of the schemes {SUPPORTED} (e.g. postgres://db.internal:5432/app), or host:port",
+            redact_input(trimmed)
         ));
     }
-    let (host, port) = split_host_port(trimmed, false).map_err(|e| format!("`{input}`: {e}"))?;
-    if host.is_empty() {
-        return Err(format!("`{input}`: the host is empty; give host:port"));
+    if trimmed.contains('@') {
+        return Err(format!(
+            "`{}`: a target is host:port, without a user; to give a user, write a database URL (e.g. postgres://user@db.internal:5432/app)",
+            redact_input(trimmed)
+        ));
     }
-    validate_host(&host).map_err(|e| format!("`{input}`: {e}"))?;
-    let port = port.ok_or_else(|| format!("`{input}`: no port; give host:port (e.g. {host}:5432)"))?;
+    let fail = |msg: &str| format!("`{}`: {msg}", printable(trimmed));
+    let (host, port) = split_host_port(trimmed, false).map_err(|e| fail(&e))?;
+    if host.is_empty() {
+        return Err(fail("the host is empty; give host:port"));
+    }
+    validate_host(&host).map_err(|e| fail(&e))?;
+    let port = port.ok_or_else(|| fail(&format!("no port; give host:port (e.g. {}:5432)", printable(&host))))?;
     Ok(Target { host, port })
 }
 
@@ -104,7 +175,7 @@ fn parse_port(p: &str) -> Result<u16, String> {
         Ok(0) => Err("port 0 is not a valid port".into()),
         Ok(n) => Ok(n),
         Err(_) if p.is_empty() => Err("the port after `:` is empty".into()),
-        Err(_) => Err(format!("`{p}` is not a port number (1-65535)")),
+        Err(_) => Err(format!("`{}` is not a port number (1-65535)", printable(p))),
     }
 }
 
@@ -116,7 +187,7 @@ fn validate_host(host: &str) -> Result<(), String> {
         return Err("a host may not start with `-`".into());
     }
     if host.contains(['/', '@', '[', ']']) {
-        return Err(format!("`{host}` is not a valid host name or address"));
+        return Err(format!("`{}` is not a valid host name or address", printable(host)));
     }
     Ok(())
 }
@@ -187,6 +258,50 @@ mod tests {
         ] {
             let err = parse_destination(input).unwrap_err();
             assert!(err.contains(needle), "{input}: {err}");
+        }
+    }
+
+    /// Found by fuzzing: messages quote the input with control characters escaped, a password masked, and
+    /// long input cut short.
+    #[test]
+    fn messages_are_printable_and_masked() {
+        for input in [
+            "[ft0\u{10}::.][ft00::.]:#37:3373",
+            "host\rname",
+            "\u{1b}[31mred.example",
+            "host:\u{1b}[2J",
+            "u:s3cr3t@host:0",
+            "ssh://u:s3cr3t@host:99999",
+        ] {
+            let err = parse_destination(input).unwrap_err();
+            assert!(!err.chars().any(char::is_control), "{input:?}: {err:?}");
+            assert!(!err.contains("s3cr3t"), "{input:?}: {err}");
+        }
+        let err = parse_destination(&format!("{}:x", "h".repeat(10_000))).unwrap_err();
+        assert!(err.len() < 600, "{} bytes", err.len());
+        assert_eq!(printable("a\u{1b}b\n\u{202e}c"), "a\\u{1b}b\\n\\u{202e}c");
+        assert_eq!(printable(&"x".repeat(300)), format!("{}…", "x".repeat(200)));
+    }
+
+    /// Text with `://` that is not a URL is refused with what is wrong and the schemes sqltun reads, the
+    /// password masked; a user in a host:port target is refused the same way.
+    #[test]
+    fn url_like_targets() {
+        for input in [
+            "://db",
+            "1postgres://db",
+            "postgres ://db",
+            "_x://db:5432",
+            "\u{1b}[2J://db",
+        ] {
+            let err = parse_target(input).unwrap_err();
+            assert!(err.contains("postgresql, mysql"), "{input:?}: {err}");
+            assert!(!err.contains("not supported yet"), "{input:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{input:?}: {err:?}");
+        }
+        for input in ["1pg://u:s3cr3t@db/x", "u:s3cr3t@db:5432"] {
+            let err = parse_target(input).unwrap_err();
+            assert!(!err.contains("s3cr3t"), "{input}: {err}");
         }
     }
 

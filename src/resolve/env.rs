@@ -31,7 +31,7 @@ impl Environment for ProcessEnv {
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
     }
     fn read_file(&self, path: &std::path::Path) -> std::io::Result<String> {
-        std::fs::read_to_string(path)
+        read_small_file(path)
     }
     fn local_user(&self) -> String {
         // As OpenSSH: the account of the uid, not $USER (which a sudo may have kept).
@@ -99,5 +99,39 @@ impl Environment for FakeEnv {
     }
     fn uid(&self) -> u32 {
         1000
+    }
+}
+
+/// Secret files hold one line: refuse anything that is not a regular file (a FIFO would block, a device
+/// like /dev/zero would never end) and read at most 64 KiB.
+pub fn read_small_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    const LIMIT: u64 = 64 * 1024;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(LIMIT + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > LIMIT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 64 KiB; a secret file holds one line",
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A secret file that is a device or a FIFO must fail at once, not block or fill memory.
+    #[test]
+    fn secret_files_are_bounded() {
+        assert!(super::read_small_file(std::path::Path::new("/dev/zero")).is_err());
+        assert!(super::read_small_file(std::path::Path::new("/")).is_err());
     }
 }

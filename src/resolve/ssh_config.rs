@@ -55,6 +55,21 @@
 //!    only (OpenSSH asks NSS, which may also consult LDAP and the like).
 //! 8. An unreadable `~/.ssh/config` or `/etc/ssh/ssh_config` (other than missing) is an error;
 //!    OpenSSH silently skips it. A line that is not UTF-8 (other than a comment) is an error.
+//! 9. Only regular files are read (and `/dev/null`, as empty). A FIFO, a socket or a device is
+//!    refused by name (for an `Include`, by the including file and line) before it is opened: OpenSSH
+//!    opens whatever it is given, so `Include` of a FIFO nobody writes to blocks it forever and
+//!    `Include /dev/zero` reads until memory runs out. A directory given to `-F` (or in place of
+//!    `~/.ssh/config` or `/etc/ssh/ssh_config`) is refused too; OpenSSH reads it as empty. A
+//!    directory an `Include` names or matches is skipped, as in OpenSSH.
+//! 10. A file larger than 4 MiB, or a pass over the configuration that reads more than 16 MiB or
+//!     more than 1024 files (`Include` fanning out over 16 levels), is refused; OpenSSH has no bound.
+//! 11. A control character (other than tab) in a directive's value is an error naming file and
+//!     line; OpenSSH cuts the line at a NUL and keeps the others in the value.
+//!
+//! A file that starts with a UTF-8 byte-order mark is refused by line, as OpenSSH refuses it, with a
+//! message that says what the invisible bytes are. Messages quote keywords, values, patterns and
+//! paths with control and invisible formatting characters escaped (`\x1b`, `\u{feff}`) and values
+//! cut after 200 characters, so nothing in a file can drive the terminal.
 //!
 //! The values copied from the reference OpenSSH (default algorithm lists, Debian's 300 s
 //! `ServerAliveInterval` under `BatchMode yes`) are OpenSSH 9.2p1 Debian-2+deb12u10's.
@@ -83,7 +98,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Default => f.write_str("default"),
             Origin::CommandLine => f.write_str("command line"),
-            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::File { path, line } => write!(f, "{}:{line}", shown_path(path)),
         }
     }
 }
@@ -291,14 +306,15 @@ fn resolve_with_system_config(query: &Query, local: &Local, env: &EnvLookup, sys
     if !valid_hostname(query.host) {
         return Err(Error::usage(format!(
             "destination host '{}' contains characters OpenSSH rejects (a leading '-', quotes, spaces, commas or any of $;&|<>(){{}}\\); check the destination",
-            query.host
+            shown(query.host)
         )));
     }
     if let Some(user) = reader.first(Key::User)
         && !valid_remote_user(user)
     {
         return Err(Error::usage(format!(
-            "remote user '{user}' contains characters OpenSSH rejects (a leading '-', quotes or any of ;&|<>(){{}}); check the destination and -o User"
+            "remote user '{}' contains characters OpenSSH rejects (a leading '-', quotes or any of ;&|<>(){{}}); check the destination and -o User",
+            shown(user)
         )));
     }
 
@@ -664,6 +680,16 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_KEY_FILES: usize = 100;
 /// OpenSSH's SSH_MAX_HOSTS_FILES.
 const MAX_HOSTS_FILES: usize = 32;
+/// The largest configuration file read. OpenSSH has no bound; real files are kilobytes, and this
+/// stops `Include /dev/zero`-like mistakes (and a copy of a log file) long before memory runs out.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The most read in one pass over the configuration, across every `Include`.
+const MAX_PASS_BYTES: u64 = 16 << 20;
+/// The most files `Include` may read in one pass: a few `Include` lines that name the same files
+/// again, 16 levels deep, would otherwise read billions of them.
+const MAX_PASS_FILES: usize = 1024;
+/// What some Windows editors put at the start of a UTF-8 file.
+const BYTE_ORDER_MARK: &[u8] = b"\xef\xbb\xbf";
 
 const WHITESPACE: [char; 4] = [' ', '\t', '\r', '\n'];
 
@@ -681,6 +707,9 @@ struct Reader<'a> {
     ignore_unknown: Option<String>,
     canonicalize: Option<(String, Origin)>,
     unsupported: Vec<(String, Origin)>,
+    /// Files included in this pass, and bytes read (see [`MAX_PASS_FILES`], [`MAX_PASS_BYTES`]).
+    pass_files: usize,
+    pass_bytes: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -697,6 +726,8 @@ impl<'a> Reader<'a> {
             ignore_unknown: None,
             canonicalize: None,
             unsupported: Vec::new(),
+            pass_files: 0,
+            pass_bytes: 0,
         }
     }
 
@@ -720,6 +751,8 @@ impl<'a> Reader<'a> {
 
     /// Reads the configuration files once (one pass).
     fn read_all(&mut self, choice: ConfigChoice) -> Result<()> {
+        self.pass_files = 0;
+        self.pass_bytes = 0;
         match choice {
             ConfigChoice::None => Ok(()),
             ConfigChoice::File(path) => {
@@ -730,10 +763,10 @@ impl<'a> Reader<'a> {
                     check_permissions: false,
                 };
                 let mut active = true;
-                if !self.file(path, flags, 0, &mut active)? {
+                if !self.file(path, flags, 0, &mut active, None)? {
                     return Err(Error::usage(format!(
                         "cannot read ssh config file {}: no such file; check the -F path",
-                        path.display()
+                        shown_path(path)
                     )));
                 }
                 Ok(())
@@ -747,7 +780,7 @@ impl<'a> Reader<'a> {
                     check_permissions: true,
                 };
                 let mut active = true;
-                self.file(&user, flags, 0, &mut active)?;
+                self.file(&user, flags, 0, &mut active, None)?;
                 let system = self.system_config;
                 let flags = Flags {
                     user_config: false,
@@ -756,44 +789,68 @@ impl<'a> Reader<'a> {
                     check_permissions: false,
                 };
                 let mut active = true;
-                self.file(system, flags, 0, &mut active)?;
+                self.file(system, flags, 0, &mut active, None)?;
                 Ok(())
             }
         }
     }
 
-    /// Reads one file; `Ok(false)` if it does not exist.
-    fn file(&mut self, path: &Path, flags: Flags, depth: usize, active: &mut bool) -> Result<bool> {
-        if depth > MAX_INCLUDE_DEPTH {
-            return Err(Error::usage(format!(
-                "{}: Include nests more than {MAX_INCLUDE_DEPTH} levels deep; does a file include itself?",
-                display_path(path, self.local)
-            )));
-        }
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            // A directory reads as empty in OpenSSH.
-            Err(_) if path.is_dir() => {
+    /// Reads one file; `Ok(false)` if it does not exist. `include` is the `Include` line that named
+    /// it (`None` for `-F` and the default files).
+    fn file(
+        &mut self,
+        path: &Path,
+        flags: Flags,
+        depth: usize,
+        active: &mut bool,
+        include: Option<&Origin>,
+    ) -> Result<bool> {
+        // What is wrong with the file, by its name and, for an Include, by the including line.
+        let refuse = |problem: &str| match include {
+            Some(site) => self.err(site, format!("Include {}: {problem}", display_path(path, self.local))),
+            None => Error::usage(format!("{}: {problem}", display_path(path, self.local))),
+        };
+        let check = if flags.check_permissions {
+            Some(self.local.uid)
+        } else {
+            None
+        };
+        let limit = MAX_FILE_BYTES.min(MAX_PASS_BYTES - self.pass_bytes);
+        let bytes = match read_config_file(path, limit, include.is_some(), check) {
+            Ok(Contents::Missing) => return Ok(false),
+            Ok(Contents::Skipped) => {
                 tracing::debug!(path = %path.display(), "ssh config: skipping directory");
                 return Ok(true);
             }
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "cannot read ssh config file {}: {e}",
-                    display_path(path, self.local)
-                )));
-            }
+            Ok(Contents::Bytes(bytes)) => bytes,
+            Err(problem) => return Err(refuse(&problem)),
         };
-        if flags.check_permissions {
-            check_permissions(path, self.local)?;
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > MAX_FILE_BYTES {
+            return Err(refuse(&format!(
+                "larger than {} MiB; is this really an ssh config file?",
+                MAX_FILE_BYTES >> 20
+            )));
         }
+        if size > limit {
+            return Err(refuse(&format!(
+                "the configuration read so far (with every Include) exceeds {} MiB; do Include lines read the same files over and over?",
+                MAX_PASS_BYTES >> 20
+            )));
+        }
+        self.pass_bytes += size;
         tracing::trace!(path = %path.display(), depth, final_pass = self.final_pass, "reading ssh config");
         for (index, bytes) in bytes.split(|&b| b == b'\n').enumerate() {
             let origin = Origin::File {
                 path: path.to_path_buf(),
                 line: index + 1,
             };
+            if index == 0 && bytes.starts_with(BYTE_ORDER_MARK) {
+                return Err(self.err(
+                    &origin,
+                    "the file starts with a UTF-8 byte-order mark (the invisible bytes EF BB BF some Windows editors add), which OpenSSH rejects too; save the file as UTF-8 without a BOM",
+                ));
+            }
             let line = match std::str::from_utf8(bytes) {
                 Ok(line) => line,
                 // A comment in another encoding is harmless; a value is not guessed at.
@@ -814,7 +871,7 @@ impl<'a> Reader<'a> {
             return Ok(());
         };
         if rest.is_empty() {
-            return Err(self.err(origin, format!("{keyword} needs a value")));
+            return Err(self.err(origin, format!("{} needs a value", shown(&keyword))));
         }
         let lowercase = keyword.to_ascii_lowercase();
         let args = argv_split(rest).map_err(|()| self.err(origin, INVALID_QUOTES))?;
@@ -822,19 +879,29 @@ impl<'a> Reader<'a> {
             if let Some(ignored) = &self.ignore_unknown
                 && match_pattern_list(&lowercase, ignored, true) == Some(true)
             {
-                tracing::debug!(%origin, keyword = %keyword, "ignoring unknown ssh_config directive (IgnoreUnknown)");
+                tracing::debug!(%origin, keyword = %shown(&keyword), "ignoring unknown ssh_config directive (IgnoreUnknown)");
                 return Ok(());
             }
             return Err(self.err(
                 origin,
                 format!(
-                    "unknown ssh_config directive '{keyword}' (OpenSSH rejects it too); check the spelling, or list it in an IgnoreUnknown line before this one"
+                    "unknown ssh_config directive '{}' (OpenSSH rejects it too); check the spelling, or list it in an IgnoreUnknown line before this one",
+                    shown(&keyword)
                 ),
             ));
         };
+        // A value's own check speaks first (`bad port '\x1b[2J22'` says more than "a control
+        // character"); the structural keywords are checked before they act on their values.
+        let control = |reader: &Self| match kind {
+            Keyword::Honoured(Key::ProxyCommand | Key::ProxyJump) => reader.refuse_controls(&keyword, [rest], origin),
+            _ => reader.refuse_controls(&keyword, args.iter().map(String::as_str), origin),
+        };
+        if !matches!(kind, Keyword::Honoured(_)) {
+            control(self)?;
+        }
         match kind {
             Keyword::Obsolete => {
-                tracing::debug!(%origin, keyword = %keyword, "ignoring obsolete ssh_config directive (as OpenSSH does)");
+                tracing::debug!(%origin, keyword = %shown(&keyword), "ignoring obsolete ssh_config directive (as OpenSSH does)");
                 Ok(())
             }
             Keyword::NotHonoured => {
@@ -876,7 +943,12 @@ impl<'a> Reader<'a> {
                     "yes" | "true" => "yes",
                     "no" | "false" => "no",
                     "always" => "always",
-                    _ => return Err(self.err(origin, format!("{keyword} must be yes, no or always, not '{value}'"))),
+                    _ => {
+                        return Err(self.err(
+                            origin,
+                            format!("{keyword} must be yes, no or always, not '{}'", shown(value)),
+                        ));
+                    }
                 };
                 if *active && self.canonicalize.is_none() {
                     self.canonicalize = Some((normal.to_string(), origin.clone()));
@@ -890,9 +962,33 @@ impl<'a> Reader<'a> {
                     args: &args,
                     origin,
                 };
-                self.directive(key, line, *active, flags.user_config)
+                self.directive(key, line, *active, flags.user_config)?;
+                control(self)
             }
         }
+    }
+
+    /// Refuses a control character (other than tab) in `values`: no host name, user, path or
+    /// pattern has one, and a NUL would silently cut the value short in OpenSSH.
+    fn refuse_controls<'v>(
+        &self,
+        keyword: &str,
+        values: impl IntoIterator<Item = &'v str>,
+        origin: &Origin,
+    ) -> Result<()> {
+        for value in values {
+            if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
+                return Err(self.err(
+                    origin,
+                    format!(
+                        "{keyword}: '{}' contains the control character {}; remove it (it may be invisible in an editor)",
+                        shown(value),
+                        shown(c.encode_utf8(&mut [0; 4]))
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A `Host` line: whitespace-separated patterns, `!` negates and vetoes the whole line.
@@ -980,7 +1076,7 @@ impl<'a> Reader<'a> {
             let (arg, next) = strdelim(cursor).map_err(|()| self.err(origin, INVALID_QUOTES))?;
             cursor = next;
             if arg.is_empty() || arg.starts_with('#') {
-                return Err(self.err(origin, format!("Match {attribute} needs a pattern")));
+                return Err(self.err(origin, format!("Match {} needs a pattern", shown(&attribute))));
             }
             let matched = match attribute.as_str() {
                 "host" => match_hostname(&host, &arg),
@@ -998,7 +1094,8 @@ impl<'a> Reader<'a> {
                     return Err(self.err(
                         origin,
                         format!(
-                            "Match {other} is not a criterion OpenSSH 9.2 or sqltun knows; use all, canonical, final, host, originalhost, user or localuser"
+                            "Match {} is not a criterion OpenSSH 9.2 or sqltun knows; use all, canonical, final, host, originalhost, user or localuser",
+                            shown(other)
                         ),
                     ));
                 }
@@ -1041,7 +1138,10 @@ impl<'a> Reader<'a> {
             if arg.starts_with('~') && !flags.user_config {
                 return Err(self.err(
                     origin,
-                    format!("Include {arg}: '~' is not allowed in the system config; use an absolute path"),
+                    format!(
+                        "Include {}: '~' is not allowed in the system config; use an absolute path",
+                        shown(arg)
+                    ),
                 ));
             }
             let pattern = if arg.starts_with('/') || arg.starts_with('~') {
@@ -1057,8 +1157,24 @@ impl<'a> Reader<'a> {
                 tracing::debug!(%origin, pattern = %pattern, "Include matched no files");
                 continue;
             }
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(self.err(
+                    origin,
+                    format!("Include nests more than {MAX_INCLUDE_DEPTH} levels deep; does a file include itself?"),
+                ));
+            }
             let outer = *active;
             for file in files {
+                self.pass_files += 1;
+                if self.pass_files > MAX_PASS_FILES {
+                    return Err(self.err(
+                        origin,
+                        format!(
+                            "Include {}: more than {MAX_PASS_FILES} files included in all; do Include lines read the same files over and over?",
+                            shown(arg)
+                        ),
+                    ));
+                }
                 let nested = Flags {
                     never_match: flags.never_match || !outer,
                     check_permissions: true,
@@ -1066,7 +1182,7 @@ impl<'a> Reader<'a> {
                     user_config: flags.user_config,
                 };
                 tracing::trace!(%origin, file = %file.display(), "including");
-                self.file(&file, nested, depth + 1, active)?;
+                self.file(&file, nested, depth + 1, active, Some(origin))?;
                 // A Host or Match inside the included file does not change the including block.
                 *active = outer;
             }
@@ -1110,8 +1226,12 @@ impl<'a> Reader<'a> {
             }
             Key::Port => {
                 let value = one_arg(self, keyword, args, origin)?;
-                let port = parse_port(value)
-                    .ok_or_else(|| self.err(origin, format!("bad port '{value}'; give a number from 1 to 65535")))?;
+                let port = parse_port(value).ok_or_else(|| {
+                    self.err(
+                        origin,
+                        format!("bad port '{}'; give a number from 1 to 65535", shown(value)),
+                    )
+                })?;
                 self.set_first(key, port.to_string(), origin, active);
             }
             Key::BatchMode
@@ -1123,7 +1243,7 @@ impl<'a> Reader<'a> {
                 let flag = match value.to_ascii_lowercase().as_str() {
                     "yes" | "true" => "yes",
                     "no" | "false" => "no",
-                    _ => return Err(self.err(origin, format!("{keyword} must be yes or no, not '{value}'"))),
+                    _ => return Err(self.err(origin, format!("{keyword} must be yes or no, not '{}'", shown(value)))),
                 };
                 self.set_first(key, flag.to_string(), origin, active);
             }
@@ -1132,7 +1252,7 @@ impl<'a> Reader<'a> {
                 let flag = match value.to_ascii_lowercase().as_str() {
                     "yes" => "yes",
                     "no" => "no",
-                    _ => return Err(self.err(origin, format!("{keyword} must be yes or no, not '{value}'"))),
+                    _ => return Err(self.err(origin, format!("{keyword} must be yes or no, not '{}'", shown(value)))),
                 };
                 self.set_first(key, flag.to_string(), origin, active);
             }
@@ -1146,7 +1266,10 @@ impl<'a> Reader<'a> {
                     _ => {
                         return Err(self.err(
                             origin,
-                            format!("{keyword} must be yes, no, unbound or host-bound, not '{value}'"),
+                            format!(
+                                "{keyword} must be yes, no, unbound or host-bound, not '{}'",
+                                shown(value)
+                            ),
                         ));
                     }
                 };
@@ -1162,7 +1285,10 @@ impl<'a> Reader<'a> {
                     _ => {
                         return Err(self.err(
                             origin,
-                            format!("{keyword} must be yes, accept-new, no, off or ask, not '{value}'"),
+                            format!(
+                                "{keyword} must be yes, accept-new, no, off or ask, not '{}'",
+                                shown(value)
+                            ),
                         ));
                     }
                 };
@@ -1177,7 +1303,10 @@ impl<'a> Reader<'a> {
                 let seconds = parse_time(value).ok_or_else(|| {
                     self.err(
                         origin,
-                        format!("{keyword}: bad time '{value}'; give seconds, or a time like 30s, 5m or 1h"),
+                        format!(
+                            "{keyword}: bad time '{}'; give seconds, or a time like 30s, 5m or 1h",
+                            shown(value)
+                        ),
                     )
                 })?;
                 self.set_first(key, seconds.to_string(), origin, active);
@@ -1187,7 +1316,7 @@ impl<'a> Reader<'a> {
                 let n = parse_int(value).map_err(|why| {
                     self.err(
                         origin,
-                        format!("{keyword}: '{value}' is {why}; give a whole number, 0 or more"),
+                        format!("{keyword}: '{}' is {why}; give a whole number, 0 or more", shown(value)),
                     )
                 })?;
                 self.set_first(key, n.to_string(), origin, active);
@@ -1226,7 +1355,10 @@ impl<'a> Reader<'a> {
                 {
                     return Err(self.err(
                         origin,
-                        format!("{keyword}: '{value}' is not a valid environment variable name"),
+                        format!(
+                            "{keyword}: '{}' is not a valid environment variable name",
+                            shown(&value)
+                        ),
                     ));
                 }
                 self.set_first(key, value, origin, active);
@@ -1280,7 +1412,10 @@ impl<'a> Reader<'a> {
                 let normal = parse_jump(spec).map_err(|why| {
                     self.err(
                         origin,
-                        format!("ProxyJump '{spec}': {why}; write [user@]host[:port] hops separated by commas"),
+                        format!(
+                            "ProxyJump '{}': {why}; write [user@]host[:port] hops separated by commas",
+                            shown(spec)
+                        ),
                     )
                 })?;
                 if apply {
@@ -1411,7 +1546,7 @@ impl<'a> Reader<'a> {
                         format!(
                             "{} {} leaves no algorithm to use; name at least one supported algorithm",
                             key.name(),
-                            spec.unwrap_or_default()
+                            shown(&spec.unwrap_or_default())
                         ),
                     ));
                 }
@@ -1547,35 +1682,211 @@ fn place(origin: &Origin, local: &Local) -> String {
 fn display_path(path: &Path, local: &Local) -> String {
     match path.strip_prefix(&local.home) {
         Ok(rest) if !local.home.as_os_str().is_empty() && local.home != Path::new("/") => {
-            format!("~/{}", rest.display())
+            format!("~/{}", shown_path(rest))
         }
-        _ => path.display().to_string(),
+        _ => shown_path(path),
     }
 }
 
-/// OpenSSH refuses included files (and `~/.ssh/config`) that someone else could have written.
-#[cfg(unix)]
-fn check_permissions(path: &Path, local: &Local) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::usage(format!(
-            "cannot read ssh config file {}: {e}",
-            display_path(path, local)
-        ))
-    })?;
-    if (meta.uid() != 0 && meta.uid() != local.uid) || meta.mode() & 0o022 != 0 {
-        return Err(Error::usage(format!(
-            "{}: bad owner or permissions (OpenSSH refuses it too); it must be owned by you or root and writable only by its owner: chmod go-w {}",
-            display_path(path, local),
-            path.display()
-        )));
+/// The most characters of a value (a keyword, a pattern, a path…) a message quotes.
+const MAX_QUOTED_CHARS: usize = 200;
+/// The most characters of a file's path a message shows (real paths are far shorter).
+const MAX_PATH_CHARS: usize = 500;
+
+/// Text from a config file (or the command line) as a message may quote it: see [`escaped`], cut
+/// after [`MAX_QUOTED_CHARS`] characters.
+fn shown(text: &str) -> String {
+    escaped(text, MAX_QUOTED_CHARS)
+}
+
+/// A path as a message shows it: see [`escaped`].
+fn shown_path(path: &Path) -> String {
+    escaped(&path.to_string_lossy(), MAX_PATH_CHARS)
+}
+
+/// `text` with every control character (`\0`, `\t`, `\x1b`, `\x7f`, `\u{85}`) and every invisible
+/// formatting character (`\u{feff}`, `\u{200b}`, bidirectional overrides) escaped, so that nothing
+/// quoted from a file can drive the terminal or hide in a message; cut after `max` characters with `…`.
+fn escaped(text: &str, max: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() || invisible(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
     }
-    Ok(())
+    out
+}
+
+/// Characters that show as nothing (or reorder what follows) but are not control characters:
+/// Unicode's format characters that terminals and editors commonly render invisibly.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
+}
+
+/// What reading one configuration file gave.
+#[derive(Debug)]
+enum Contents {
+    /// No such file.
+    Missing,
+    /// A directory an `Include` named, which OpenSSH reads as empty.
+    Skipped,
+    Bytes(Vec<u8>),
+}
+
+/// Reads a configuration file: at most `limit` bytes and one more (so the caller can tell that it is
+/// larger). Anything but a regular file (or `/dev/null`, which reads as empty; or, with
+/// `skip_directories`, a directory, skipped) is refused before it is opened, and again after (in case
+/// it was swapped meanwhile), so a FIFO cannot block and a device cannot stream forever. With
+/// `owner_uid`, the file must be owned by that user or root and writable by no one else, as OpenSSH
+/// requires of included files and `~/.ssh/config`. The error says what is wrong, without the file's
+/// name.
+#[cfg(unix)]
+fn read_config_file(
+    path: &Path,
+    limit: u64,
+    skip_directories: bool,
+    owner_uid: Option<u32>,
+) -> std::result::Result<Contents, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::Missing),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    let secure = |meta: &std::fs::Metadata| match owner_uid {
+        Some(uid) if (meta.uid() != 0 && meta.uid() != uid) || meta.mode() & 0o022 != 0 => Err(format!(
+            "bad owner or permissions (OpenSSH refuses it too); it must be owned by you or root and writable only by its owner: chmod go-w {}",
+            shown_path(path)
+        )),
+        _ => Ok(()),
+    };
+    if meta.is_dir() && skip_directories {
+        return Ok(Contents::Skipped);
+    }
+    if is_dev_null(&meta) {
+        secure(&meta)?;
+        return Ok(Contents::Bytes(Vec::new()));
+    }
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "it vanished while being read; try again".to_string(),
+            _ => format!("cannot read it: {e}"),
+        })?;
+    let meta = file.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    secure(&meta)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(Contents::Bytes(bytes))
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path, _local: &Local) -> Result<()> {
-    Ok(())
+fn read_config_file(
+    path: &Path,
+    limit: u64,
+    skip_directories: bool,
+    _owner_uid: Option<u32>,
+) -> std::result::Result<Contents, String> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::Missing),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    if meta.is_dir() && skip_directories {
+        return Ok(Contents::Skipped);
+    }
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(Contents::Bytes(bytes))
+}
+
+/// Whether `meta` is the null device (`-F /dev/null` is the usual way to ignore every config file).
+#[cfg(unix)]
+fn is_dev_null(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device()
+        && std::fs::metadata("/dev/null")
+            .is_ok_and(|null| null.file_type().is_char_device() && null.rdev() == meta.rdev())
+}
+
+/// Why a file that is not a regular file is not read.
+fn not_regular(meta: &std::fs::Metadata) -> String {
+    if meta.is_dir() {
+        return "a directory, not a file; give the path of the ssh config file in it".to_string();
+    }
+    #[cfg(unix)]
+    let kind = {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        }
+    };
+    #[cfg(not(unix))]
+    let kind = "a special file";
+    format!(
+        "{kind}, not a regular file; sqltun reads ssh config only from regular files (is this really an ssh config file?)"
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1857,15 +2168,21 @@ fn expand(
         if let (Some(env), true) = (env, rest.starts_with("${")) {
             let body = &rest[2..];
             let Some(close) = body.find('}') else {
-                return Err(format!("'${{' without a closing '}}' in '{value}'"));
+                return Err(format!("'${{' without a closing '}}' in '{}'", shown(value)));
             };
             let name = &body[..close];
             if name.is_empty() {
-                return Err(format!("empty ${{}} in '{value}'"));
+                return Err(format!("empty ${{}} in '{}'", shown(value)));
             }
             match env(name) {
                 Some(v) => out.push_str(&v),
-                None => return Err(format!("environment variable {name} (in '{value}') is not set")),
+                None => {
+                    return Err(format!(
+                        "environment variable {} (in '{}') is not set",
+                        shown(name),
+                        shown(value)
+                    ));
+                }
             }
             rest = &body[close + 1..];
             continue;
@@ -1876,7 +2193,10 @@ fn expand(
             continue;
         };
         let Some(token) = rest.chars().next() else {
-            return Err(format!("'{value}' ends with a lone '%'; write %% for a literal %"));
+            return Err(format!(
+                "'{}' ends with a lone '%'; write %% for a literal %",
+                shown(value)
+            ));
         };
         rest = &rest[token.len_utf8()..];
         if token == '%' {
@@ -1889,8 +2209,10 @@ fn expand(
                 let known: Vec<String> = std::iter::once("%%".to_string())
                     .chain(tokens.iter().map(|(t, _)| format!("%{t}")))
                     .collect();
+                let token = shown(token.encode_utf8(&mut [0; 4]));
                 return Err(format!(
-                    "unknown token %{token} in '{value}' (OpenSSH: percent_expand: unknown key %{token}); this directive accepts {}",
+                    "unknown token %{token} in '{}' (OpenSSH: percent_expand: unknown key %{token}); this directive accepts {}",
+                    shown(value),
                     known.join(" ")
                 ));
             }
@@ -1925,7 +2247,7 @@ fn home_of(user: &str, local: &Local) -> std::result::Result<PathBuf, String> {
         .into_iter()
         .find(|(name, _, _)| name == user)
         .map(|(_, _, home)| home)
-        .ok_or_else(|| format!("~{user}: no such user in /etc/passwd; write the full path"))
+        .ok_or_else(|| format!("~{}: no such user in /etc/passwd; write the full path", shown(user)))
 }
 
 /// (name, uid, home) from /etc/passwd.
@@ -2022,7 +2344,7 @@ fn parse_jump(spec: &str) -> std::result::Result<String, String> {
 
 /// One hop: `ssh://[user@]host[:port][/]` or `[user@]host[:port]`.
 fn parse_hop(hop: &str) -> std::result::Result<(Option<String>, String, Option<u16>), String> {
-    let bad = |why: &str| format!("hop '{hop}' {why}");
+    let bad = |why: &str| format!("hop '{}' {why}", shown(hop));
     if let Some(uri) = hop.strip_prefix("ssh://") {
         let (user, rest) = match uri.find('@') {
             Some(i) => {
@@ -2158,30 +2480,82 @@ fn glob(pattern: &str) -> Vec<PathBuf> {
 }
 
 /// fnmatch(3) for one path component: `*`, `?`, `[…]` (with `!`/`^` and ranges), `\` escapes.
+///
+/// Every element but `*` matches exactly one character, so the greedy two-pointer match that, on a
+/// mismatch, backtracks only to the most recent `*` is exact, and takes at most
+/// `pattern × name` steps (a recursive match takes exponential time on `****…*b`).
 fn fnmatch(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    fnmatch_at(&p, &n)
+    let elements = glob_elements(&p);
+    let one = |element: &GlobElement, c: char| match *element {
+        GlobElement::Star => false,
+        GlobElement::Any => true,
+        GlobElement::Char(lit) => c == lit,
+        GlobElement::Class(at) => bracket(&p[at..], c).is_some_and(|(matched, _)| matched),
+    };
+    let (mut ei, mut ni) = (0, 0);
+    // After the last `*` seen: where the rest of the pattern starts, and where in the name it was
+    // last tried.
+    let mut retry: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match elements.get(ei) {
+            Some(GlobElement::Star) => {
+                ei += 1;
+                retry = Some((ei, ni));
+            }
+            Some(element) if one(element, n[ni]) => {
+                ei += 1;
+                ni += 1;
+            }
+            _ => match retry {
+                // Let the `*` take one more character and try the rest again.
+                Some((after_star, tried)) => {
+                    ei = after_star;
+                    ni = tried + 1;
+                    retry = Some((after_star, ni));
+                }
+                None => return false,
+            },
+        }
+    }
+    elements[ei..].iter().all(|e| matches!(e, GlobElement::Star))
 }
 
-fn fnmatch_at(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => (0..=n.len()).any(|skip| fnmatch_at(&p[1..], &n[skip..])),
-        Some('?') => !n.is_empty() && fnmatch_at(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(&c) = n.first() else {
-                return false;
-            };
-            match bracket(&p[1..], c) {
-                Some((matched, used)) => matched && fnmatch_at(&p[1 + used..], &n[1..]),
+/// One element of a glob pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GlobElement {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Any,
+    /// A literal character (also an escaped one, and an unclosed `[`).
+    Char(char),
+    /// A bracket expression; the index of the character after its `[`.
+    Class(usize),
+}
+
+/// Splits a glob pattern into its elements.
+fn glob_elements(p: &[char]) -> Vec<GlobElement> {
+    let mut elements = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while let Some(&c) = p.get(i) {
+        let (element, used) = match c {
+            '*' => (GlobElement::Star, 1),
+            '?' => (GlobElement::Any, 1),
+            // How much of the pattern a bracket expression uses does not depend on the character.
+            '[' => match bracket(&p[i + 1..], '\0') {
+                Some((_, used)) => (GlobElement::Class(i + 1), 1 + used),
                 // An unclosed `[` is an ordinary character.
-                None => c == '[' && fnmatch_at(&p[1..], &n[1..]),
-            }
-        }
-        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && fnmatch_at(&p[2..], &n[1..]),
-        Some(&lit) => n.first() == Some(&lit) && fnmatch_at(&p[1..], &n[1..]),
+                None => (GlobElement::Char('['), 1),
+            },
+            '\\' if i + 1 < p.len() => (GlobElement::Char(p[i + 1]), 2),
+            lit => (GlobElement::Char(lit), 1),
+        };
+        elements.push(element);
+        i += used;
     }
+    elements
 }
 
 /// A bracket expression after its `[`: whether `c` matches and how many pattern chars it used.
@@ -2322,7 +2696,8 @@ fn validate_algorithms(key: Key, spec: &str) -> std::result::Result<(), String> 
                 _ => "HostKeyAlgorithms",
             };
             return Err(format!(
-                "unknown algorithm '{name}'; `ssh -Q {query}` lists the supported ones"
+                "unknown algorithm '{}'; `ssh -Q {query}` lists the supported ones",
+                shown(name)
             ));
         }
     }
@@ -2542,7 +2917,10 @@ mod tests {
             .expect_err("loops")
             .message()
             .to_string();
-        assert!(message.contains("Include nests more than 16 levels"), "{message}");
+        assert!(
+            message.contains("~/.ssh/loop.conf:1: Include nests more than 16 levels"),
+            "{message}"
+        );
     }
 
     /// An included file others can write could redirect connections; OpenSSH refuses it, so do we.
@@ -2644,7 +3022,7 @@ mod tests {
         };
         let mut active = true;
         let message = reader
-            .file(&config, flags, 0, &mut active)
+            .file(&config, flags, 0, &mut active, None)
             .expect_err("refused")
             .message()
             .to_string();
@@ -2754,6 +3132,197 @@ mod tests {
         assert_eq!(match_pattern_list("db.bad", "*.bad,!db.*", false), Some(false));
         assert_eq!(match_pattern_list("x", "a,b", false), None);
         assert!(match_hostname("DB.Example", "db.*"));
+    }
+
+    /// Include globs: fnmatch(3)'s semantics, in polynomial time even for many stars (a recursive
+    /// matcher takes exponential time on `***…*b` against a long name that does not match).
+    #[test]
+    fn include_globs_match_like_fnmatch_in_polynomial_time() {
+        assert!(fnmatch("*.conf", "a.conf"));
+        assert!(fnmatch("*", ""));
+        assert!(!fnmatch("?", ""));
+        assert!(fnmatch("a*b*c", "aXbYbZc"));
+        assert!(!fnmatch("a*b*c", "aXbYbZ"));
+        assert!(fnmatch("[a-c]?.conf", "bx.conf"));
+        assert!(!fnmatch("[!a-c]x", "bx"));
+        assert!(fnmatch("[^a-c]x", "dx"));
+        assert!(fnmatch("[]]", "]"));
+        assert!(!fnmatch("[z-a]*", "zebra"));
+        assert!(fnmatch("[unclosed", "[unclosed"));
+        assert!(fnmatch(r"\*x", "*x"));
+        assert!(!fnmatch(r"\*x", "ax"));
+        assert!(fnmatch("*[0-9]", "host7"));
+        assert!(fnmatch("**a**", "bab"));
+        let started = std::time::Instant::now();
+        let pattern = format!("{}b", "*".repeat(60));
+        assert!(!fnmatch(&pattern, &"a".repeat(40)));
+        let pattern = format!("{}b", "*a".repeat(5000));
+        assert!(!fnmatch(&pattern, &"a".repeat(5000)));
+        assert!(!match_pattern(&"a".repeat(5000), &format!("{}b", "*a".repeat(5000))));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Messages quote values with control and invisible characters escaped, and long ones cut.
+    #[test]
+    fn messages_escape_and_cut_what_they_quote() {
+        assert_eq!(shown("a\0b\x1b[2J\x7f\t\r\n"), r"a\0b\x1b[2J\x7f\t\r\n");
+        assert_eq!(shown("\u{feff}#\u{202e}x\u{85}"), r"\u{feff}#\u{202e}x\u{85}");
+        assert_eq!(shown("café ok"), "café ok");
+        let long = shown(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_QUOTED_CHARS + 1);
+        assert!(long.ends_with('…'));
+
+        let message = error("Host h\n  Port \x1b[2J22\n", "h");
+        assert!(message.contains(r"config:2: bad port '\x1b[2J22'"), "{message}");
+        let message = error("Ho\0st h\n", "h");
+        assert!(
+            message.contains(r"config:1: unknown ssh_config directive 'Ho\0st'"),
+            "{message}"
+        );
+        let message = error(&format!("Host h\n  Port {}\n", "9".repeat(1 << 20)), "h");
+        assert!(message.contains("config:2: bad port '999"), "{message}");
+        assert!(message.len() < 500, "{} bytes", message.len());
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+    }
+
+    /// A control character in a value is refused by line, even where the value would be accepted.
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        let message = error("Host h\n  HostName db\0internal\n", "h");
+        assert!(
+            message.contains(r"config:2: HostName: 'db\0internal' contains the control character \0"),
+            "{message}"
+        );
+        let message = error("Host h\n  User bob\x7f\n", "h");
+        assert!(message.contains(r"config:2: User: 'bob\x7f'"), "{message}");
+        let message = error("Host h\n  ProxyCommand nc %h %p\x07\n", "h");
+        assert!(message.contains("config:2: ProxyCommand"), "{message}");
+        let message = error("Host h\x01\n  User bob\n", "h");
+        assert!(message.contains(r"config:1: Host: 'h\x01'"), "{message}");
+        // Tabs separate words; a control character in a comment is harmless.
+        let r = ok("Host h\n\tUser\tbob\n# \x07 bell\n", "h");
+        assert_eq!(r.get("user"), Some("bob"));
+    }
+
+    /// A UTF-8 byte-order mark is refused as OpenSSH refuses it, with a message that names it.
+    #[test]
+    fn byte_order_mark_is_named() {
+        let message = error("\u{feff}Host h\n  User bob\n", "h");
+        assert!(
+            message.contains("config:1: the file starts with a UTF-8 byte-order mark"),
+            "{message}"
+        );
+    }
+
+    /// Only regular files are read: a FIFO or a device named by Include is refused by the Include
+    /// line before it is opened (opening a FIFO nobody writes to blocks); `-F /dev/null` is empty; a
+    /// directory Include names is skipped, as in OpenSSH.
+    #[test]
+    fn special_files_are_refused_without_opening_them() {
+        let lab = Scratch::new("special");
+        let fifo = lab.path().join("fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        std::fs::create_dir_all(lab.path().join("dir")).expect("mkdir");
+        let local = local_for(lab.path());
+        let resolve_config = |text: &str| {
+            let config = lab.write("config", text);
+            resolve_at(&query("h", &config), &local, lab.path())
+        };
+        let message = resolve_config(&format!("Host h\n  Port 2\nInclude {}\n", fifo.display()))
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.contains("config:3: Include ~/fifo: a FIFO (named pipe), not a regular file"),
+            "{message}"
+        );
+        let message = resolve_config("Include /dev/zero\n")
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.contains("config:1: Include /dev/zero: a character device"),
+            "{message}"
+        );
+        let r = resolve_config(&format!("Include {}/dir\nUser bob\n", lab.path().display())).expect("skipped");
+        assert_eq!(r.get("user"), Some("bob"));
+
+        for (path, says) in [
+            (Path::new("/dev/zero"), "/dev/zero: a character device"),
+            (fifo.as_path(), "~/fifo: a FIFO"),
+            (lab.path(), "a directory"),
+        ] {
+            let message = resolve_at(&query("h", path), &local, lab.path())
+                .expect_err("refused")
+                .message()
+                .to_string();
+            assert!(message.contains(says), "{message}");
+        }
+        let r = resolve_at(&query("h", Path::new("/dev/null")), &local, lab.path()).expect("empty");
+        assert_eq!(r.get("port"), Some("22"));
+    }
+
+    /// Size bounds: a file over 4 MiB is refused by name, and Includes reading more than 16 MiB or
+    /// 1024 files in all are refused by the Include line.
+    #[test]
+    fn reading_is_bounded() {
+        let lab = Scratch::new("bounds");
+        let local = local_for(lab.path());
+        let big = lab.write("big.conf", &format!("# {}\n", "x".repeat(4 << 20)));
+        let message = resolve_at(&query("h", &big), &local, lab.path())
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.ends_with("~/big.conf: larger than 4 MiB; is this really an ssh config file?"),
+            "{message}"
+        );
+        let config = lab.write("config", &format!("Host h\nInclude {}\n", big.display()));
+        let message = resolve_at(&query("h", &config), &local, lab.path())
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.contains("~/config:2: Include ~/big.conf: larger than 4 MiB"),
+            "{message}"
+        );
+
+        let part = lab.write("part.conf", &format!("# {}\n", "x".repeat(3 << 20)));
+        let config = lab.write(
+            "config",
+            &format!("Include {}\n", vec![part.display().to_string(); 6].join(" ")),
+        );
+        let message = resolve_at(&query("h", &config), &local, lab.path())
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.contains("~/config:1: Include ~/part.conf: the configuration read so far"),
+            "{message}"
+        );
+
+        // No loop, just fan-out: each level includes the next one 8 times, 8^4 reads in all.
+        for level in 1..=4 {
+            let next = format!("level{}.conf", level + 1);
+            lab.write(
+                &format!(".ssh/level{level}.conf"),
+                &format!("Include {}\n", vec![next; 8].join(" ")),
+            );
+        }
+        lab.write(".ssh/level5.conf", "");
+        let message = resolve_at(&query("h", &lab.path().join(".ssh/level1.conf")), &local, lab.path())
+            .expect_err("refused")
+            .message()
+            .to_string();
+        assert!(
+            message.contains(".conf: more than 1024 files included in all"),
+            "{message}"
+        );
     }
 
     /// Times, integers and ports parse as OpenSSH's convtime, strtonum and a2port do.

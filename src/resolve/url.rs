@@ -10,10 +10,11 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use crate::plan::Target;
-use crate::resolve::dest::{Destination, parse_destination};
+use crate::resolve::dest::{Destination, parse_destination, printable};
 use crate::secret::Secret;
 
-const SUPPORTED: &str = "postgres, postgresql, mysql, mariadb, redis, rediss, mongodb, sqlserver, clickhouse";
+pub(crate) const SUPPORTED: &str =
+    "postgres, postgresql, mysql, mariadb, redis, rediss, mongodb, sqlserver, clickhouse";
 const SSH_FORM: &str =
     "postgres+ssh://[ssh_user@]ssh_host[:port]/[db_user[:db_pass]@]db_host[:db_port][/db_name][?params]";
 
@@ -188,18 +189,22 @@ impl DbUrl {
         self.password.as_ref().map(|p| Secret::new(decode_lossy(p.expose())))
     }
 
+    /// The user info is written with any unencoded `@` in it as `%40`: the parser above takes the last `@`
+    /// as the end of the user info, but libpq takes the first, so `postgres://u:x@evil,@db` handed back as
+    /// typed would make libpq read host `evil` (and a list of hosts after it) instead of the tunnel.
     fn render(&self, host: &str, port: Option<u16>, password: Option<&str>, rest: &str) -> String {
         let mut out = format!("{}://", self.scheme.name());
+        let encoded = |text: &str| text.replace('@', "%40");
         match (self.user.as_deref(), password) {
             (None, None) => {}
             (Some(user), None) => {
-                out.push_str(user);
+                out.push_str(&encoded(user));
                 out.push('@');
             }
             (user, Some(password)) => {
-                out.push_str(user.unwrap_or(""));
+                out.push_str(&encoded(user.unwrap_or("")));
                 out.push(':');
-                out.push_str(password);
+                out.push_str(&encoded(password));
                 out.push('@');
             }
         }
@@ -312,7 +317,8 @@ pub fn parse_ssh_url(input: &str) -> Result<SshUrl, String> {
         }
         None if is_scheme_text(base) => {
             return Err(fail(format!(
-                "unknown scheme `{base}+ssh`: +ssh URLs are read for postgres, postgresql, mysql and mariadb"
+                "unknown scheme `{}+ssh`: +ssh URLs are read for postgres, postgresql, mysql and mariadb",
+                printable(base)
             )));
         }
         None => {
@@ -384,14 +390,22 @@ pub fn parse_ssh_url(input: &str) -> Result<SshUrl, String> {
             "useprivatekey" => use_private_key = Some(flag(key, value).map_err(fail)?),
             "usesshagent" => use_agent = Some(flag(key, value).map_err(fail)?),
             "agentsocket" => {
-                let path = decode_utf8(value)
-                    .ok_or_else(|| fail(format!("`{key}` is not valid percent-encoding (write `%` as %25)")))?;
+                let path = decode_utf8(value).ok_or_else(|| {
+                    fail(format!(
+                        "`{}` is not valid percent-encoding (write `%` as %25)",
+                        printable(key)
+                    ))
+                })?;
                 agent_socket = (!path.is_empty()).then(|| PathBuf::from(path));
             }
             "name" => {
                 // Form-encoded, as browsers and TablePro write it: `+` is a space.
-                let text = decode_utf8(&value.replace('+', " "))
-                    .ok_or_else(|| fail(format!("`{key}` is not valid percent-encoding (write `%` as %25)")))?;
+                let text = decode_utf8(&value.replace('+', " ")).ok_or_else(|| {
+                    fail(format!(
+                        "`{}` is not valid percent-encoding (write `%` as %25)",
+                        printable(key)
+                    ))
+                })?;
                 label = (!text.is_empty()).then_some(text);
             }
             k if GUI_ONLY_KEYS.contains(&k) => ignored_params.push(key.to_string()),
@@ -519,7 +533,10 @@ fn split_scheme(text: &str) -> Result<(Scheme, &str), String> {
         "mssql" => "write sqlserver:// for SQL Server".into(),
         "ch" => "write clickhouse:// for ClickHouse".into(),
         s if is_scheme_text(s) => {
-            format!("unknown scheme `{s}`: sqltun reads {SUPPORTED} URLs; for another database give host:port")
+            format!(
+                "unknown scheme `{}`: sqltun reads {SUPPORTED} URLs; for another database give host:port",
+                printable(s)
+            )
         }
         _ => format!("the text before `://` is not a URL scheme; sqltun reads {SUPPORTED} URLs"),
     })
@@ -575,15 +592,11 @@ fn parse_after(scheme: Scheme, after: &str) -> Result<DbUrl, String> {
     if sqlserver && port.is_none() && !matches!(path, "" | "/") {
         return Err(named_instance());
     }
-    let overriding: &[&str] = match scheme.family() {
-        // libpq lets these query parameters override the URL's host part: the client would bypass the tunnel.
-        Family::Postgres => &["host", "hostaddr", "port"],
-        Family::Sqlserver => &["servername", "portnumber", "instancename"],
-        _ => &[],
-    };
-    if let Some((key, _)) = params(rest).find(|(k, _)| overriding.contains(&k.to_ascii_lowercase().as_str())) {
+    refuse_misread_tail(scheme, rest)?;
+    if let Some((key, _)) = params(rest).find(|(k, _)| is_overriding(scheme, k)) {
         return Err(format!(
-            "the `{key}` parameter would take the client past the tunnel; put the database host and port in the URL's host part"
+            "the `{}` parameter would take the client past the tunnel; put the database host and port in the URL's host part",
+            printable(key)
         ));
     }
 
@@ -658,6 +671,60 @@ fn port_number(text: &str) -> Result<u16, String> {
     }
 }
 
+/// Parameters that would make the client connect somewhere other than the URL's host and port, so that the
+/// URL handed back (pointing at the tunnel) would bypass it.
+fn is_overriding(scheme: Scheme, key: &str) -> bool {
+    let keys: &[&str] = match scheme.family() {
+        // libpq, pgx and node-postgres let these override the host part; a `service` entry in
+        // pg_service.conf can set host/hostaddr too.
+        Family::Postgres => &["host", "hostaddr", "port", "service"],
+        // The JDBC driver's names and its synonyms `server` and `port`, go-mssqldb's `server` and `port`, and
+        // the failover partner both drivers dial directly when the first server does not answer.
+        Family::Sqlserver => &[
+            "servername",
+            "portnumber",
+            "instancename",
+            "server",
+            "port",
+            "failoverpartner",
+            "failoverport",
+        ],
+        _ => &[],
+    };
+    // Compared as typed and percent-decoded: libpq and Go's URL parser decode keys (`h%6Fst` is `host`),
+    // the JDBC driver does not; refusing on either reading covers both.
+    let raw = key.to_ascii_lowercase();
+    let decoded = decode_lossy(key).to_ascii_lowercase();
+    keys.contains(&raw.as_str()) || keys.contains(&decoded.as_str())
+}
+
+/// Refuse what follows `host[:port]` when a client would read part of it as a user, host or port.
+///
+/// libpq and the JDBC driver know no fragments: to them a `#` right after `host:port` is part of the port,
+/// and to libpq a `,` after it starts another host (`postgres://db#,evil/app`). libpq also takes the first
+/// `@` before any `/` as the end of a user name and password, even inside the query, so
+/// `postgres://db?x=@evil` would reach `evil`. Go's URL parser (go-mssqldb, sqlcmd) takes the last `@`
+/// before the first `/`, `?` or `#` as the end of the user info, so SQL Server's `;` parameters may not
+/// hold one either.
+fn refuse_misread_tail(scheme: Scheme, rest: &str) -> Result<(), String> {
+    let (hash_reader, at_reader, at_scope) = match scheme.family() {
+        Family::Postgres => ("libpq", "libpq", rest.find('/')),
+        Family::Sqlserver => ("the JDBC driver", "go-mssqldb (sqlcmd)", rest.find(['/', '?', '#'])),
+        _ => return Ok(()),
+    };
+    if rest.starts_with('#') {
+        return Err(format!(
+            "a `#` right after the host: {hash_reader} reads it as part of the port, not as the start of a fragment; remove it (percent-encode a `#` in a password as %23)"
+        ));
+    }
+    if rest[..at_scope.unwrap_or(rest.len())].contains('@') {
+        return Err(format!(
+            "an `@` in the parameters after the host: {at_reader} would read the text before it as a user name and password and connect to the host after it; percent-encode it as %40"
+        ));
+    }
+    Ok(())
+}
+
 fn named_instance() -> String {
     "a SQL Server named instance is found through the SQL Browser service (UDP 1434), which the tunnel cannot carry; give the instance's TCP port: sqlserver://host:port".into()
 }
@@ -668,7 +735,7 @@ fn flag(key: &str, value: &str) -> Result<bool, String> {
     } else if value.eq_ignore_ascii_case("false") {
         Ok(false)
     } else {
-        Err(format!("`{key}` must be true or false"))
+        Err(format!("`{}` must be true or false", printable(key)))
     }
 }
 
@@ -679,13 +746,14 @@ fn is_scheme_text(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
 }
 
-/// `key=value` parameters after the path: `?a=1&b=2` or SQL Server's `;a=1;b=2`.
+/// `key=value` parameters after the path: `?a=1&b=2` or SQL Server's `;a=1;b=2`, every one of them.
+///
+/// A `#` does not end them: libpq reads everything after the `?` as parameters (`?x=#&host=evil` sets
+/// `host`), and the JDBC driver everything after the first `;` (`;password={a#b};portNumber=1444` sets
+/// `portNumber`). Splitting at every `?`, `&` and `;`, braces or not, finds each parameter those clients
+/// see and perhaps a few more (a `;` inside `{…}`): for refusing overrides, too many beats too few.
 fn params(rest: &str) -> impl Iterator<Item = (&str, &str)> {
-    let before_fragment = rest.split('#').next().unwrap_or("");
-    before_fragment
-        .split(['?', '&', ';'])
-        .skip(1)
-        .filter_map(|p| p.split_once('='))
+    rest.split(['?', '&', ';']).skip(1).filter_map(|p| p.split_once('='))
 }
 
 /// An IPv6 literal in brackets, anything else as it is.
@@ -701,8 +769,9 @@ fn bracketed(host: &str) -> String {
 /// between a `:` and the `@` ending the user info, so the span from the first `:` after `://` to the last
 /// `@` is masked: that still holds when a password has an unencoded `/`, `?` or `#` that makes the URL
 /// unparsable. It hides more than needed when an `@` appears in the query; a message that hides too much
-/// beats one that leaks. Secret parameters and control characters are masked too.
-fn redact_input(input: &str) -> String {
+/// beats one that leaks. Secret parameters are masked too, and the result is [`printable`]: control
+/// characters escaped (before `://` as well), long input cut short.
+pub(crate) fn redact_input(input: &str) -> String {
     let (head, after) = match input.find("://") {
         Some(i) => input.split_at(i + 3),
         None => ("", input),
@@ -711,20 +780,14 @@ fn redact_input(input: &str) -> String {
         (Some(colon), Some(at)) if colon < at => format!("{}***{}", &after[..=colon], &after[at..]),
         _ => after.to_string(),
     };
-    let mut out = head.to_string();
-    for c in redact_params(&masked).chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    printable(&format!("{head}{}", redact_params(&masked)))
 }
 
-/// `text` with the value of every secret parameter (`password=…`, `pwd=…`) replaced by `***`. The text
-/// before the first `?`, `&`, `;` or `#` is not a parameter and is kept. JDBC's braced values
-/// (`password={a;b}`) are masked up to their closing brace.
+/// `text` with the value of every secret parameter (`password=…`, `pwd=…`, also percent-encoded keys)
+/// replaced by `***`. The text before the first `?`, `&`, `;` or `#` is not a parameter and is kept. A
+/// secret value runs to the next `&` or `;`, since libpq and the JDBC driver read `#` and `?` as part of a
+/// value; JDBC's braced values (`password={a;b}`) are masked up to their closing brace and on to the next
+/// `&` or `;`.
 fn redact_params(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut start = 0;
@@ -733,15 +796,18 @@ fn redact_params(text: &str) -> String {
         let mut end = find_delimiter(text, start);
         let segment = &text[start..end];
         match segment.split_once('=') {
-            Some((key, value)) if !first && SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
+            Some((key, value)) if !first && is_secret_key(key) => {
                 out.push_str(key);
                 out.push_str("=***");
-                if value.starts_with('{') {
-                    let value_start = start + key.len() + 1;
-                    if let Some(close) = text[value_start..].find('}') {
-                        end = find_delimiter(text, value_start + close);
-                    }
-                }
+                let value_start = start + key.len() + 1;
+                let braced_end = value
+                    .starts_with('{')
+                    .then(|| text[value_start..].find('}').map(|close| value_start + close + 1))
+                    .flatten()
+                    .unwrap_or(value_start);
+                end = text[braced_end..]
+                    .find(['&', ';'])
+                    .map_or(text.len(), |i| braced_end + i);
             }
             _ => out.push_str(segment),
         }
@@ -752,6 +818,12 @@ fn redact_params(text: &str) -> String {
         start = end + delimiter.len_utf8();
         first = false;
     }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let raw = key.to_ascii_lowercase();
+    let decoded = decode_lossy(key).to_ascii_lowercase();
+    SECRET_KEYS.contains(&raw.as_str()) || SECRET_KEYS.contains(&decoded.as_str())
 }
 
 fn find_delimiter(text: &str, from: usize) -> usize {
@@ -995,6 +1067,84 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    /// Found by fuzzing: libpq and the JDBC driver read parameters after a `#`, libpq takes the first `@`
+    /// before any `/` as the end of a user name and password and reads a `#` after the port as part of it,
+    /// clients decode parameter names, and the JDBC driver has synonyms: none of that may carry a host or
+    /// port past the check.
+    #[test]
+    fn overrides_a_naive_reader_misses_are_refused() {
+        for bad in [
+            "postgres://db.internal/app?x=#&host=evil.example",
+            "postgres://db.internal/app?sslmode=require#&host=evil.example",
+            "postgresql://db.internal/app#?hostaddr=192.0.2.1",
+            "postgres://db.internal/app?h%6Fst=evil.example",
+            "postgres://db.internal?x=@evil.example",
+            "postgres://db.internal#,evil.example/app",
+            "postgres://db.internal:5432#x",
+            "sqlserver://mssql:1433;databaseName=x#;serverName=evil.example",
+            "sqlserver://mssql:1433;password={a#b};portNumber=1444",
+            "sqlserver://mssql:1433;server=evil.example",
+            "sqlserver://mssql:1433;port=1444",
+            "sqlserver://mssql?server=evil.example",
+            "sqlserver://mssql:1433;failoverPartner=evil.example",
+            "sqlserver://mssql;x=@evil.example:1433",
+        ] {
+            let err = parse_db_url(bad).map(|u| u.rewritten("127.0.0.1", 7)).unwrap_err();
+            assert!(!err.contains('\u{1b}'), "{bad}: {err}");
+        }
+        // Where no client reads them that way, `#` and `@` are kept as typed.
+        for (input, rewritten) in [
+            (
+                "postgres://db/app?application_name=a@b#x",
+                "postgres://127.0.0.1:7/app?application_name=a@b#x",
+            ),
+            ("mysql://db?x=@y", "mysql://127.0.0.1:7?x=@y"),
+            ("sqlserver://db?database=a@b", "sqlserver://127.0.0.1:7?database=a@b"),
+        ] {
+            assert_eq!(url(input).rewritten("127.0.0.1", 7), rewritten, "{input}");
+        }
+    }
+
+    /// The user info is handed back with an unencoded `@` encoded: libpq ends it at the first `@`, so
+    /// `a:x@evil.example,@db` as typed would send it to evil.example first.
+    #[test]
+    fn at_in_user_info_is_encoded_for_the_client() {
+        let u = url("postgres://a:x@evil.example,@db/app");
+        assert_eq!(u.host, "db");
+        assert_eq!(
+            u.rewritten("127.0.0.1", 7),
+            "postgres://a:x%40evil.example,@127.0.0.1:7/app"
+        );
+        assert_eq!(u.password_plain().as_ref().map(Secret::expose), Some("x@evil.example,"));
+    }
+
+    /// A secret parameter's value runs to the next `&` or `;` (libpq and JDBC read `#` and `?` as part of it),
+    /// and a percent-encoded key is still a secret key.
+    #[test]
+    fn secret_parameters_masked_whole() {
+        assert_eq!(
+            url("postgres://db/app?password=a#b?c&sslmode=require").redacted(),
+            "postgres://db/app?password=***&sslmode=require"
+        );
+        assert_eq!(
+            url("postgres://db/app?pass%77ord=hunter2").redacted(),
+            "postgres://db/app?pass%77ord=***"
+        );
+        let err = parse_db_url("postgres://db/app?password=hun#ter2&host=x").unwrap_err();
+        assert!(!err.contains("hun") && !err.contains("ter2"), "{err}");
+    }
+
+    /// Messages escape control characters everywhere in the input, the scheme too, and cut long input short.
+    #[test]
+    fn messages_are_printable() {
+        let err = parse_db_url("mongb\0b://u:pw@db/x").unwrap_err();
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+        assert!(!err.contains("pw"), "{err}");
+        let long = format!("postgres://db/{}", "a".repeat(5000));
+        let err = parse_db_url(&format!("{long} x")).unwrap_err();
+        assert!(err.len() < 600, "{} bytes", err.len());
     }
 
     /// Unknown and unusable schemes say what to do: the supported list, or the specific fix.

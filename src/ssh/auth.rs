@@ -42,6 +42,38 @@ struct Attempt<'a> {
     used_totp: bool,
 }
 
+/// Check the identity files the user named, before any dialling: a damaged or unsupported key, or an
+/// encrypted one whose passphrase cannot be had (no variable, no file, no terminal, no agent that might
+/// hold it), is a usage error now rather than a surprise after the network round trips. Missing files
+/// and keys with loose permissions are left to authentication, which skips them with a note, as
+/// OpenSSH does.
+pub(crate) fn check_identities(hop: &Hop, label: &HopLabel, interactive: bool) -> Result<()> {
+    if !hop.auth.identities_explicit || !hop.auth.pubkey {
+        return Ok(());
+    }
+    for path in &hop.auth.identities {
+        match keys::load_identity(path, None) {
+            Ok(_) | Err(KeyError::NotFound) | Err(KeyError::TooOpen { .. }) => {}
+            // `IdentityFile key.pub` selects which agent key to offer (with IdentitiesOnly), as in OpenSSH.
+            Err(KeyError::Unsupported {
+                format: keys::KeyFormat::PublicKey,
+            }) if matches!(hop.auth.agent, AgentSource::Socket(_)) => {}
+            Err(KeyError::NeedsPassphrase { .. }) => {
+                let agent = matches!(hop.auth.agent, AgentSource::Socket(_));
+                if hop.auth.passphrase.is_none() && !interactive && !agent {
+                    return Err(Error::usage(format!(
+                        "{label}: {} is encrypted and no passphrase is available: set SQLTUN_SSH_PASSPHRASE (or SQLTUN_SSH_PASSPHRASE_{}) or --passphrase-file (no terminal to ask)",
+                        path.display(),
+                        label.index + 1
+                    )));
+                }
+            }
+            Err(e) => return Err(Error::usage(format!("{label}: {}", e.describe(path)))),
+        }
+    }
+    Ok(())
+}
+
 /// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
 pub(crate) async fn authenticate(
     handle: &mut Handle<Client>,
@@ -412,6 +444,12 @@ impl Attempt<'_> {
                     self.ui.notice(self.label, &why);
                     self.tried
                         .push(format!("{}: ignored (permissions too open)", path.display()));
+                    return Ok(None);
+                }
+                Err(KeyError::Unsupported {
+                    format: keys::KeyFormat::PublicKey,
+                }) if matches!(self.hop.auth.agent, AgentSource::Socket(_)) => {
+                    // Only selects an agent key; the agent attempt above already used it.
                     return Ok(None);
                 }
                 Err(e) => {

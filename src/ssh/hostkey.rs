@@ -120,6 +120,18 @@ impl HostKeyCheck<'_> {
             ));
         }
         let also = String::new();
+        // A known_hosts file that exists but cannot be read may hold this host's real key: accepting an
+        // "unknown" key then could accept a changed one. Refuse until the file is fixed.
+        if let Some((path, why)) = self.unreadable_files().into_iter().next() {
+            return Err(Error::new(
+                Kind::HostKey,
+                format!(
+                    "{}: cannot read {} ({why}), which may list this host's key; not accepting the unknown key {algorithm} {fingerprint} for '{name}' until it is readable",
+                    self.label,
+                    path.display()
+                ),
+            ));
+        }
         let accept = match self.settings.strict {
             StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
             StrictHostKeyChecking::Ask if self.interactive => {
@@ -300,6 +312,16 @@ impl HostKeyCheck<'_> {
             }
         }
         types
+    }
+
+    /// known_hosts files that exist but cannot be read (missing files are fine).
+    fn unreadable_files(&self) -> Vec<(PathBuf, String)> {
+        self.settings
+            .user_known_hosts
+            .iter()
+            .chain(&self.settings.global_known_hosts)
+            .filter_map(|path| KnownHosts::load(path).err().map(|e| (path.clone(), e.to_string())))
+            .collect()
     }
 
     fn load_files(&self) -> Vec<KnownHosts> {

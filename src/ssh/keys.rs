@@ -63,6 +63,45 @@ use crate::secret::Secret;
 /// Larger files are refused unread: no private key comes close.
 const MAX_KEY_FILE_LEN: u64 = 1 << 20;
 
+/// Passphrase-derivation costs a key file may ask for. The KDF runs before the passphrase
+/// can be checked, so a damaged or hostile file could otherwise keep sqltun (and the
+/// `--batch` job waiting on it) busy for days: 4294967295 bcrypt rounds is over a year.
+/// The bounds sit far above what the tools write, and allow roughly a minute or two of
+/// work at most on a current machine.
+///
+/// bcrypt_pbkdf rounds (OpenSSH format): ssh-keygen writes 16, `-a` is rarely above 1000.
+const MAX_BCRYPT_ROUNDS: u64 = 10_000;
+/// Argon2 memory in KiB (PuTTY v3): puttygen writes 8192 (8 MiB).
+const MAX_ARGON2_MEMORY_KIB: u64 = 1 << 20;
+/// Argon2 work, memory (KiB) times passes: 32 GiB·passes. puttygen by default picks as
+/// many passes over 8 MiB as take 0.1 s (`--ppk-param time=`), some 100 MiB·passes; this
+/// leaves room for a `time=` hundreds of times as long. A plain cap on passes would
+/// refuse such a slow-but-legitimate key (little memory, many passes).
+const MAX_ARGON2_WORK: u64 = 1 << 25;
+/// Argon2 lanes (PuTTY v3): puttygen writes 1. Lanes split the memory rather than add
+/// work, so this only rejects values no tool would write.
+const MAX_ARGON2_PARALLELISM: u64 = 255;
+/// PBKDF2 iterations (encrypted PKCS#8): OpenSSL and ssh-keygen write 2048; NIST SP
+/// 800-132 names 10,000,000 for keys where speed does not matter.
+const MAX_PBKDF2_ITERATIONS: u64 = 10_000_000;
+/// scrypt memory (128·N·r bytes) and work (times p) in encrypted PKCS#8: OpenSSL writes
+/// N=16384, r=8, p=1 (16 MiB).
+const MAX_SCRYPT_MEMORY: u64 = 1 << 30;
+const MAX_SCRYPT_WORK: u64 = 1 << 34;
+/// Rough costs measured with the optimised dependencies sqltun is built with, used only
+/// to say in an error how long a refused derivation would have taken: bcrypt_pbkdf for
+/// the 48 bytes of an aes256-ctr key and IV (two bcrypt blocks per round), and Argon2
+/// per MiB and pass (ssh-key derives a PuTTY key twice: once for the key, once for the MAC).
+const BCRYPT_MS_PER_ROUND: u64 = 8;
+const ARGON2_MS_PER_MIB_PASS: u64 = 2;
+const PBKDF2_MS_PER_MILLION_ITERATIONS: u64 = 500;
+const SCRYPT_MS_PER_MIB: u64 = 4;
+
+/// Longest quoted piece of key text (a cipher or algorithm name) in a message.
+const NAME_CHARS: usize = 80;
+/// Longest description of damage in a message.
+const DETAIL_CHARS: usize = 300;
+
 /// Ciphers the OpenSSH private-key format may name that russh can decrypt.
 const OPENSSH_CIPHERS: &[&str] = &[
     "aes128-cbc",
@@ -153,16 +192,28 @@ pub enum KeyError {
     UnsupportedAlgorithm { format: KeyFormat, algorithm: String },
     /// The file is damaged, truncated or not a key at all.
     Corrupt { format: KeyFormat, detail: String },
+    /// The key asks for a passphrase derivation far costlier than any key tool writes
+    /// (`cost`, e.g. "4294967295 bcrypt rounds"); deriving it would take about `seconds`.
+    /// Refused before any passphrase is asked for or tried.
+    KdfTooCostly {
+        format: KeyFormat,
+        cost: String,
+        seconds: u64,
+    },
 }
 
 impl KeyError {
     /// One sentence a user can act on, naming the file (shown as given) and the fix.
+    ///
+    /// Everything quoted from the file (names, damage) and the path itself are shown with
+    /// control characters escaped, so a hostile file cannot drive the terminal.
     pub fn describe(&self, path: &Path) -> String {
-        let p = path.display();
+        let p = printable(&path.display().to_string(), usize::MAX);
         let q = shell_quote(path);
         match self {
             Self::NotFound => format!("Identity file {p} does not exist; check the path."),
             Self::Unreadable(why) => {
+                let why = printable(why, DETAIL_CHARS);
                 format!("Cannot read identity file {p} ({why}); check that it is a file you may read.")
             }
             Self::TooOpen { mode } => format!(
@@ -179,6 +230,7 @@ impl KeyError {
             }
             Self::Unsupported { format } => describe_unsupported(*format, path),
             Self::UnsupportedCipher { format, cipher } => {
+                let cipher = printable(cipher, NAME_CHARS);
                 let fix = if *format == KeyFormat::Putty {
                     putty_fix(path)
                 } else {
@@ -190,33 +242,85 @@ impl KeyError {
                 )
             }
             Self::UnsupportedAlgorithm { algorithm, .. } if algorithm.starts_with("sk-") => {
+                let algorithm = printable(algorithm, NAME_CHARS);
                 format!(
                     "Identity file {p} is a FIDO security-key ({algorithm}) key, which sqltun \
                      cannot sign with directly; load it into ssh-agent with `ssh-add {q}`."
                 )
             }
             Self::UnsupportedAlgorithm { format, algorithm } => format!(
-                "Identity file {p} ({format}) holds a key of type {algorithm}, which sqltun \
+                "Identity file {p} ({format}) holds a key of type {}, which sqltun \
                  cannot use; create a new key with `ssh-keygen -t ed25519` and install its \
-                 public half on the server."
+                 public half on the server.",
+                printable(algorithm, NAME_CHARS)
             ),
             Self::Corrupt {
                 format: KeyFormat::Unknown,
                 detail,
             } => format!(
-                "Identity file {p} is not a private key sqltun recognises: {detail}; \
-                 check the path."
+                "Identity file {p} is not a private key sqltun recognises: {}; \
+                 check the path.",
+                printable(detail, DETAIL_CHARS)
             ),
             Self::Corrupt { format, detail } => format!(
-                "Identity file {p} ({format}) cannot be read: {detail}; the file may be \
-                 truncated or damaged, restore it or create a new key."
+                "Identity file {p} ({format}) cannot be read: {}; the file may be \
+                 truncated or damaged, restore it or create a new key.",
+                printable(detail, DETAIL_CHARS)
             ),
+            Self::KdfTooCostly { format, cost, seconds } => {
+                let cost = printable(cost, NAME_CHARS);
+                let took = duration_words(*seconds);
+                let fix = if *seconds > 24 * 60 * 60 {
+                    // No tool decrypts it any faster: converting is no way out.
+                    "no tool can decrypt it in reasonable time, so the file is most likely \
+                     damaged: restore it from a backup or create a new key"
+                        .to_string()
+                } else if *format == KeyFormat::Putty {
+                    format!(
+                        "if that cost is intended, rewrite the key once with {} (which takes \
+                         as long), else restore it or create a new key",
+                        putty_fix(path)
+                    )
+                } else {
+                    format!(
+                        "if that cost is intended, rewrite the key once with a usual one, \
+                         `ssh-keygen -p -a 100 -f {q}` (which takes as long), else restore \
+                         it or create a new key"
+                    )
+                };
+                // What a huge Argon2 memory costs is memory more than time: no estimate.
+                let why = if *seconds >= 60 {
+                    format!(", as deriving its key would take {took}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "Identity file {p} ({format}) asks for {cost}, far more than key tools \
+                     write; refusing{why}; {fix}."
+                )
+            }
         }
     }
 }
 
+/// Roughly how long `seconds` is, in words ("about 3 minutes", "over a year").
+fn duration_words(seconds: u64) -> String {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    const YEAR: u64 = 365 * DAY;
+    let (n, unit) = match seconds {
+        s if s >= YEAR => return format!("over {} year{}", s / YEAR, if s / YEAR == 1 { "" } else { "s" }),
+        s if s >= 2 * DAY => (s / DAY, "days"),
+        s if s >= 2 * HOUR => (s / HOUR, "hours"),
+        s if s >= 2 * MINUTE => (s / MINUTE, "minutes"),
+        s => (s.max(1), if s <= 1 { "second" } else { "seconds" }),
+    };
+    format!("about {n} {unit}")
+}
+
 fn describe_unsupported(format: KeyFormat, path: &Path) -> String {
-    let p = path.display();
+    let p = printable(&path.display().to_string(), usize::MAX);
     let q = shell_quote(path);
     match format {
         KeyFormat::PublicKey => format!(
@@ -261,6 +365,8 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// The path as given, single-quoted for a shell command when it needs to be.
 /// A leading `~/` stays outside the quotes so that the shell still expands it.
+/// A path holding control characters is written `$'…'` with them escaped, so the
+/// command still names the file and the terminal never receives them raw.
 fn shell_quote(path: &Path) -> String {
     let text = path.display().to_string();
     let plain = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
@@ -271,6 +377,30 @@ fn shell_quote(path: &Path) -> String {
     if !rest.is_empty() && plain(rest) {
         return text;
     }
+    if rest.chars().any(|c| c.is_control() || is_invisible(c)) {
+        let mut quoted = format!("{home}$'");
+        for c in rest.chars() {
+            match c {
+                '\'' | '\\' => {
+                    quoted.push('\\');
+                    quoted.push(c);
+                }
+                c if c.is_control() || is_invisible(c) => {
+                    let n = u32::from(c);
+                    if n < 0x80 {
+                        quoted.push_str(&format!("\\x{n:02x}"));
+                    } else if n <= 0xffff {
+                        quoted.push_str(&format!("\\u{n:04x}"));
+                    } else {
+                        quoted.push_str(&format!("\\U{n:08x}"));
+                    }
+                }
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('\'');
+        return quoted;
+    }
     format!("{home}'{}'", rest.replace('\'', r"'\''"))
 }
 
@@ -278,7 +408,7 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotFound => f.write_str("identity file not found"),
-            Self::Unreadable(why) => write!(f, "cannot read identity file: {why}"),
+            Self::Unreadable(why) => write!(f, "cannot read identity file: {}", printable(why, DETAIL_CHARS)),
             Self::TooOpen { mode } => write!(f, "unprotected private key file: permissions {mode:04o} are too open"),
             Self::NeedsPassphrase { format } => {
                 write!(f, "the key ({format}) needs a passphrase")
@@ -286,14 +416,70 @@ impl fmt::Display for KeyError {
             Self::WrongPassphrase => f.write_str("incorrect passphrase"),
             Self::Unsupported { format } => write!(f, "unsupported key format: {format}"),
             Self::UnsupportedCipher { format, cipher } => {
-                write!(f, "unsupported key encryption {cipher} ({format})")
+                write!(
+                    f,
+                    "unsupported key encryption {} ({format})",
+                    printable(cipher, NAME_CHARS)
+                )
             }
             Self::UnsupportedAlgorithm { format, algorithm } => {
-                write!(f, "unsupported key algorithm {algorithm} ({format})")
+                write!(
+                    f,
+                    "unsupported key algorithm {} ({format})",
+                    printable(algorithm, NAME_CHARS)
+                )
             }
-            Self::Corrupt { format, detail } => write!(f, "unreadable {format} key: {detail}"),
+            Self::Corrupt { format, detail } => {
+                write!(f, "unreadable {format} key: {}", printable(detail, DETAIL_CHARS))
+            }
+            Self::KdfTooCostly { format, cost, .. } => {
+                write!(
+                    f,
+                    "key derivation too costly: {} ({format})",
+                    printable(cost, NAME_CHARS)
+                )
+            }
         }
     }
+}
+
+/// `text` made safe to show inside a message: control characters and invisible formatting
+/// characters (terminal escapes, bidi overrides) escaped (`\u{1b}`), and at most `max_chars`
+/// characters of output, escapes included (then `…`). Text from key and known_hosts files
+/// goes through this before it reaches a terminal.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0usize;
+    for c in text.chars() {
+        let escape = c.is_control() || is_invisible(c);
+        let width = if escape { c.escape_unicode().count() } else { 1 };
+        if shown.saturating_add(width) > max_chars {
+            out.push('…');
+            break;
+        }
+        if escape {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+        shown += width;
+    }
+    out
+}
+
+/// Formatting characters that print as nothing but can reorder or hide text.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 impl std::error::Error for KeyError {}
@@ -311,10 +497,14 @@ pub fn is_encrypted(text: &str) -> bool {
 /// Refuses a private key file that group or others may read or write, as
 /// OpenSSH does ("UNPROTECTED PRIVATE KEY FILE"). Like OpenSSH, only files
 /// owned by the current user are checked (on Linux; elsewhere every file is).
+///
+/// Anything but a regular file (a directory, a FIFO that would block the read, a device
+/// such as `/dev/zero` that never ends) is refused as unreadable first: its mode says
+/// nothing about a key, and `chmod 600 /dev/zero` is no advice to give.
 pub fn check_permissions(path: &Path) -> Result<(), KeyError> {
     let meta = fs::metadata(path).map_err(|e| io_error(&e))?;
-    if meta.is_dir() {
-        return Err(KeyError::Unreadable("it is a directory".into()));
+    if let Some(kind) = special_file_kind(&meta) {
+        return Err(KeyError::Unreadable(format!("it is {kind}, not a regular file")));
     }
     #[cfg(unix)]
     {
@@ -378,15 +568,18 @@ pub fn decode_identity(text: &str, passphrase: Option<&Secret>) -> Result<Privat
     if a.unsupported_format {
         return Err(KeyError::Unsupported { format });
     }
-    if a.encrypted {
-        // Without a sound container, neither a passphrase nor a conversion could
-        // help: say so before asking for one.
-        if let Some(detail) = a.damage {
-            return Err(KeyError::Corrupt { format, detail });
-        }
+    // Damage found in the container is reported as such, encrypted or not: no passphrase
+    // (asked for, or given and then "wrong") could help, and russh, which skips lines it
+    // cannot read and stops at the end of the text, might even load what is left of it.
+    if let Some(detail) = a.damage {
+        return Err(KeyError::Corrupt { format, detail });
     }
     if let Some(cipher) = a.unsupported_cipher {
         return Err(KeyError::UnsupportedCipher { format, cipher });
+    }
+    // Before asking for a passphrase: none would be of use within days.
+    if let Some((cost, seconds)) = a.kdf_cost {
+        return Err(KeyError::KdfTooCostly { format, cost, seconds });
     }
     let pass = if a.encrypted {
         match passphrase {
@@ -407,24 +600,44 @@ pub fn decode_identity(text: &str, passphrase: Option<&Secret>) -> Result<Privat
 }
 
 /// Maps a russh failure to a [`KeyError`], given what the detection found.
+///
+/// Only a key the analysis found encrypted, sound and decryptable can end in
+/// NeedsPassphrase or WrongPassphrase; anything else russh trips over is damage.
 fn classify(a: &Analysis, e: &russh::keys::Error, had_passphrase: bool) -> KeyError {
     use russh::keys::Error as E;
     let format = a.format;
+    if let Some(detail) = &a.damage {
+        return KeyError::Corrupt {
+            format,
+            detail: detail.clone(),
+        };
+    }
     match e {
         E::UnknownAlgorithm(oid) => {
             let algorithm = oid_name(&oid.to_string());
             return KeyError::UnsupportedAlgorithm { format, algorithm };
         }
-        E::KeyIsEncrypted if !had_passphrase => return KeyError::NeedsPassphrase { format },
+        E::KeyIsEncrypted if a.encrypted && !had_passphrase => return KeyError::NeedsPassphrase { format },
+        E::KeyIsEncrypted => {
+            // russh found encryption the analysis did not (or wanted a passphrase it was
+            // given): the markings in the file contradict each other.
+            return KeyError::Corrupt {
+                format,
+                detail: format!("it is marked as encrypted in a way a {format} key cannot be"),
+            };
+        }
         _ => {}
     }
-    if had_passphrase {
+    if had_passphrase && a.encrypted {
         // The container was checked and its cipher is supported, so what failed
         // is the decryption: a checkint mismatch or AEAD tag failure (OpenSSH),
         // a MAC mismatch (PuTTY), bad padding or garbage plaintext (PEM, PKCS#8).
         let wrong = match format {
             KeyFormat::OpenSsh { .. } => matches!(e, E::SshKey(ssh_key::Error::Crypto)),
-            KeyFormat::Putty => matches!(e, E::SshKey(ssh_key::Error::Ppk(_))),
+            // Only the MAC check: a missing or malformed line is also a Ppk error.
+            KeyFormat::Putty => {
+                matches!(e, E::SshKey(ssh_key::Error::Ppk(p)) if p.to_string() == "incorrect MAC")
+            }
             KeyFormat::PemRsa { .. } | KeyFormat::Pkcs8Encrypted => true,
             _ => false,
         };
@@ -432,8 +645,10 @@ fn classify(a: &Analysis, e: &russh::keys::Error, had_passphrase: bool) -> KeyEr
             return KeyError::WrongPassphrase;
         }
     }
-    let detail = a.damage.clone().unwrap_or_else(|| explain(e));
-    KeyError::Corrupt { format, detail }
+    KeyError::Corrupt {
+        format,
+        detail: explain(e),
+    }
 }
 
 /// A russh error in words, with the original text kept for bug reports.
@@ -517,9 +732,92 @@ fn io_error(e: &io::Error) -> KeyError {
     }
 }
 
-/// Reads a key file as text; the buffer is wiped when dropped.
+/// What a file that is not a regular file is, in words for a message ("a FIFO (named
+/// pipe)"); `None` for a regular file.
+pub(crate) fn special_file_kind(meta: &fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_char_device() {
+            return Some("a character device");
+        }
+        if kind.is_block_device() {
+            return Some("a block device");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// Opens `path` for reading if it is a regular file, without ever blocking: a FIFO is
+/// opened non-blocking (an open for reading would otherwise wait for a writer forever)
+/// and then refused, like directories and devices, with `InvalidInput` and a message
+/// such as "it is a FIFO (named pipe), not a regular file". The check is made on the
+/// opened file, so the path cannot be swapped in between. With `allow_null`, the null
+/// device (`/dev/null`, which OpenSSH configurations use for "no file") is accepted too.
+pub(crate) fn open_regular(path: &Path, allow_null: bool) -> io::Result<(File, fs::Metadata)> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Reads of regular files ignore O_NONBLOCK; it only keeps the open from waiting.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    match special_file_kind(&meta) {
+        None => Ok((file, meta)),
+        Some(_) if allow_null && is_null_device(&meta) => Ok((file, meta)),
+        Some(kind) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file"),
+        )),
+    }
+}
+
+/// Whether `meta` is the null device (whatever name it was opened under).
+pub(crate) fn is_null_device(meta: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        meta.file_type().is_char_device()
+            && fs::metadata("/dev/null")
+                .is_ok_and(|null| null.file_type().is_char_device() && null.rdev() == meta.rdev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// Reads a key file as text, refusing anything but a regular file of at most
+/// [`MAX_KEY_FILE_LEN`] bytes; the buffer is wiped when dropped.
 fn read_key_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
-    let file = File::open(path).map_err(|e| io_error(&e))?;
+    let (file, meta) = open_regular(path, false).map_err(|e| io_error(&e))?;
+    // Refused unread when its size says so; the bounded read covers a file still growing.
+    if meta.len() > MAX_KEY_FILE_LEN {
+        return Err(KeyError::Corrupt {
+            format: KeyFormat::Unknown,
+            detail: format!(
+                "it is {} bytes long, far too large for a key file (at most 1 MiB)",
+                meta.len()
+            ),
+        });
+    }
     let mut buf = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_LEN + 1)
         .read_to_end(&mut buf)
@@ -527,7 +825,7 @@ fn read_key_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     if buf.len() as u64 > MAX_KEY_FILE_LEN {
         return Err(KeyError::Corrupt {
             format: KeyFormat::Unknown,
-            detail: "it is larger than 1 MiB, far too large for a key".into(),
+            detail: "it is larger than 1 MiB, far too large for a key file".into(),
         });
     }
     match std::str::from_utf8(&buf) {
@@ -555,6 +853,9 @@ struct Analysis {
     public: Option<PublicKey>,
     /// Damage found in the container, before any decryption.
     damage: Option<String>,
+    /// The passphrase derivation asks for more work than any key tool writes: what it
+    /// asks for ("4294967295 bcrypt rounds") and roughly how many seconds it would take.
+    kdf_cost: Option<(String, u64)>,
     /// The key re-assembled for russh: the armour lines and the trimmed body.
     text: Zeroizing<String>,
 }
@@ -569,6 +870,7 @@ impl Analysis {
             algorithm: None,
             public: None,
             damage: None,
+            kdf_cost: None,
             text: Zeroizing::new(String::new()),
         }
     }
@@ -629,7 +931,10 @@ fn analyze(text: &str) -> Analysis {
         return a;
     }
     if let Some(other) = find_armour(&lines, "-----", |_| true) {
-        return Analysis::unknown(format!("it holds a PEM \"{}\" block, not a private key", other.label));
+        return Analysis::unknown(format!(
+            "it holds a PEM \"{}\" block, not a private key",
+            printable(&other.label, NAME_CHARS)
+        ));
     }
     Analysis::unknown("it has no private-key header such as -----BEGIN OPENSSH PRIVATE KEY-----")
 }
@@ -794,6 +1099,9 @@ fn analyze_pem(block: &Armour) -> Analysis {
     );
     let body = block.decode();
     a.damage = body.as_ref().err().cloned();
+    if format == KeyFormat::Pkcs8 && a.damage.is_none() {
+        a.damage = misplaced_pem_headers(block, format);
+    }
     match format {
         KeyFormat::PemDsa { .. } => a.algorithm = Some(Algorithm::Dsa),
         // russh decrypts legacy PEM only as PKCS#1 RSA: it would parse an EC key as RSA.
@@ -845,13 +1153,17 @@ fn analyze_openssh(block: &Armour) -> Analysis {
     let data = block.decode_prefix();
     let mut a = Analysis::new(KeyFormat::OpenSsh { encrypted: false });
     a.text = block.reassemble();
+    // Damage to the armour itself (no END line, stray characters) says best what is wrong;
+    // the header below is still read from what decodes, for the format and public key.
+    let whole = block.decode();
+    let armour_damage = whole.as_ref().err().cloned();
     let Some(rest) = data.strip_prefix(b"openssh-key-v1\0") else {
-        a.damage = Some("it lacks the openssh-key-v1 header".into());
+        a.damage = Some(armour_damage.unwrap_or_else(|| "it lacks the openssh-key-v1 header".into()));
         return a;
     };
     let mut wire = Wire(rest);
     let (Some(cipher), Some(kdf)) = (wire.string(), wire.string()) else {
-        a.damage = Some("its header is cut short".into());
+        a.damage = Some(armour_damage.unwrap_or_else(|| "its header is cut short".into()));
         return a;
     };
     a.encrypted = cipher != "none";
@@ -861,18 +1173,50 @@ fn analyze_openssh(block: &Armour) -> Analysis {
     } else if a.encrypted && kdf != "bcrypt" {
         a.unsupported_cipher = Some(format!("{cipher} with key derivation {kdf}"));
     }
-    let _kdf_options = wire.bytes();
+    // kdfoptions for bcrypt: string salt, uint32 rounds (what ssh-key reads, in order).
+    let kdf_options = wire.bytes();
+    let mut kdf_damage = None;
+    if a.encrypted
+        && kdf == "bcrypt"
+        && let Some(options) = kdf_options
+    {
+        let mut options = Wire(options);
+        if let (Some(salt), Some(rounds)) = (options.bytes(), options.u32()) {
+            if salt.is_empty() || rounds == 0 {
+                // bcrypt_pbkdf refuses these with the same error as a wrong passphrase.
+                kdf_damage = Some(format!(
+                    "its bcrypt key derivation is invalid ({} bytes of salt, {rounds} rounds)",
+                    salt.len()
+                ));
+            } else if u64::from(rounds) > MAX_BCRYPT_ROUNDS {
+                let seconds = u64::from(rounds) * BCRYPT_MS_PER_ROUND / 1000;
+                a.kdf_cost = Some((format!("{rounds} bcrypt rounds"), seconds));
+            }
+        }
+    }
     if wire.u32().is_some() {
         a.public = wire.bytes().and_then(|b| PublicKey::from_bytes(b).ok());
     }
     // The same container parse russh does, short of decrypting.
-    a.damage = match block.decode() {
+    a.damage = match whole {
         Err(damage) => Some(damage),
         Ok(full) => ssh_key::PrivateKey::from_bytes(&full)
             .err()
-            .map(|e| format!("its key data is cut short or damaged ({e})")),
+            .map(|e| format!("its key data is cut short or damaged ({e})"))
+            .or(kdf_damage)
+            .or_else(|| misplaced_pem_headers(block, a.format)),
     };
     a
+}
+
+/// PEM encryption headers (`Proc-Type`, `DEK-Info`) in a block whose format has none
+/// (OpenSSH, PKCS#8): russh would then decrypt the block as a PEM RSA key, and ask for a
+/// passphrase that cannot help.
+fn misplaced_pem_headers(block: &Armour, format: KeyFormat) -> Option<String> {
+    ["Proc-Type", "DEK-Info"]
+        .iter()
+        .any(|name| block.header(name).is_some())
+        .then(|| format!("it has PEM encryption headers (Proc-Type, DEK-Info), which a {format} key never has"))
 }
 
 fn analyze_pkcs8_encrypted(block: &Armour) -> Analysis {
@@ -880,11 +1224,71 @@ fn analyze_pkcs8_encrypted(block: &Armour) -> Analysis {
     a.text = block.reassemble();
     a.encrypted = true;
     match block.decode().and_then(|der| pkcs8_scheme(&der)) {
-        Ok((_, true)) => {}
-        Ok((scheme, false)) => a.unsupported_cipher = Some(scheme),
+        Ok(scheme) if scheme.supported => {
+            a.damage = misplaced_pem_headers(block, a.format);
+            a.kdf_cost = scheme.cost;
+        }
+        Ok(scheme) => a.unsupported_cipher = Some(scheme.name),
         Err(damage) => a.damage = Some(damage),
     }
     a
+}
+
+/// What [`pkcs8_scheme`] finds in an EncryptedPrivateKeyInfo.
+struct Pkcs8Scheme {
+    /// "PBES2 (scrypt, AES-256-CBC)"
+    name: String,
+    /// Whether russh (the pkcs5 crate) can decrypt it.
+    supported: bool,
+    /// A key derivation beyond the bounds: what it asks for, and roughly how many seconds.
+    cost: Option<(String, u64)>,
+}
+
+/// A DER INTEGER's contents as an unsigned number (saturating; None if negative or empty).
+fn der_uint(contents: &[u8]) -> Option<u64> {
+    if contents.first().is_none_or(|&b| b & 0x80 != 0) {
+        return None;
+    }
+    Some(contents.iter().fold(0u64, |n, &b| {
+        if n > u64::MAX >> 8 {
+            u64::MAX
+        } else {
+            (n << 8) | u64::from(b)
+        }
+    }))
+}
+
+const INTEGER: u8 = 0x02;
+
+/// PBKDF2-params: the iteration count beyond the bound, if it is.
+fn pbkdf2_cost(fields: &[u8]) -> Option<(String, u64)> {
+    let (_salt, rest) = der_tagged(fields, OCTET_STRING)?;
+    let (count, _) = der_tagged(rest, INTEGER)?;
+    let iterations = der_uint(count)?;
+    (iterations > MAX_PBKDF2_ITERATIONS).then(|| {
+        let seconds = iterations / 1_000_000 * PBKDF2_MS_PER_MILLION_ITERATIONS / 1000;
+        (format!("{iterations} PBKDF2 iterations"), seconds)
+    })
+}
+
+/// scrypt-params (RFC 7914): salt, N, r, p; the cost beyond the bounds, if it is.
+fn scrypt_cost(params: &[u8]) -> Option<(String, u64)> {
+    let (fields, _) = der_tagged(params, SEQUENCE)?;
+    let (_salt, rest) = der_tagged(fields, OCTET_STRING)?;
+    let (n, rest) = der_tagged(rest, INTEGER)?;
+    let (r, rest) = der_tagged(rest, INTEGER)?;
+    let (p, _) = der_tagged(rest, INTEGER)?;
+    let (n, r, p) = (der_uint(n)?, der_uint(r)?, der_uint(p)?);
+    let memory = n.saturating_mul(r).saturating_mul(128);
+    let work = memory.saturating_mul(p);
+    if memory <= MAX_SCRYPT_MEMORY && work <= MAX_SCRYPT_WORK {
+        return None;
+    }
+    let seconds = work / (1 << 20) * SCRYPT_MS_PER_MIB / 1000;
+    Some((
+        format!("scrypt with N={n}, r={r}, p={p} ({} MiB of memory)", memory >> 20),
+        seconds,
+    ))
 }
 
 /// Next DER element: (tag, contents, rest), or None if cut short.
@@ -919,7 +1323,7 @@ const OCTET_STRING: u8 = 0x04;
 
 /// Encryption scheme of an EncryptedPrivateKeyInfo (RFC 5208/8018) and whether
 /// russh (the pkcs5 crate) can decrypt it; Err describes structural damage.
-fn pkcs8_scheme(doc: &[u8]) -> Result<(String, bool), String> {
+fn pkcs8_scheme(doc: &[u8]) -> Result<Pkcs8Scheme, String> {
     let damaged = || "its ASN.1 (DER) structure is damaged or cut short".to_string();
     let (info, trailing) = der_tagged(doc, SEQUENCE).ok_or_else(damaged)?;
     if !trailing.is_empty() {
@@ -930,7 +1334,11 @@ fn pkcs8_scheme(doc: &[u8]) -> Result<(String, bool), String> {
     let (scheme, params) = der_tagged(alg, OID).ok_or_else(damaged)?;
     let scheme = oid_string(scheme);
     if scheme != "1.2.840.113549.1.5.13" {
-        return Ok((oid_name(&scheme), false));
+        return Ok(Pkcs8Scheme {
+            name: oid_name(&scheme),
+            supported: false,
+            cost: None,
+        });
     }
     let (pbes2, _) = der_tagged(params, SEQUENCE).ok_or_else(damaged)?;
     let (kdf, rest) = der_tagged(pbes2, SEQUENCE).ok_or_else(damaged)?;
@@ -938,10 +1346,12 @@ fn pkcs8_scheme(doc: &[u8]) -> Result<(String, bool), String> {
     let (kdf_oid, kdf_params) = der_tagged(kdf, OID).ok_or_else(damaged)?;
     let (cipher_oid, _) = der_tagged(cipher, OID).ok_or_else(damaged)?;
     let (kdf_oid, cipher_oid) = (oid_string(kdf_oid), oid_string(cipher_oid));
+    let mut cost = None;
     let (kdf_name, kdf_ok) = match kdf_oid.as_str() {
         "1.2.840.113549.1.5.12" => {
             // PBKDF2-params: salt, iterations, [keyLength], [prf] (default HMAC-SHA1).
             let (fields, _) = der_tagged(kdf_params, SEQUENCE).ok_or_else(damaged)?;
+            cost = pbkdf2_cost(fields);
             let mut prf = "1.2.840.113549.2.7".to_string();
             let mut rest = fields;
             while let Some((tag, contents, next)) = der(rest) {
@@ -960,7 +1370,10 @@ fn pkcs8_scheme(doc: &[u8]) -> Result<(String, bool), String> {
             .contains(&prf.as_str());
             (format!("PBKDF2-{}", oid_name(&prf)), ok)
         }
-        "1.3.6.1.4.1.11591.4.11" => ("scrypt".to_string(), true),
+        "1.3.6.1.4.1.11591.4.11" => {
+            cost = scrypt_cost(kdf_params);
+            ("scrypt".to_string(), true)
+        }
         other => (oid_name(other), false),
     };
     let cipher_ok = [
@@ -971,8 +1384,11 @@ fn pkcs8_scheme(doc: &[u8]) -> Result<(String, bool), String> {
         "2.16.840.1.101.3.4.1.46",
     ]
     .contains(&cipher_oid.as_str());
-    let name = format!("PBES2 ({kdf_name}, {})", oid_name(&cipher_oid));
-    Ok((name, kdf_ok && cipher_ok))
+    Ok(Pkcs8Scheme {
+        name: format!("PBES2 ({kdf_name}, {})", oid_name(&cipher_oid)),
+        supported: kdf_ok && cipher_ok,
+        cost,
+    })
 }
 
 /// DER object identifier contents to dotted form.
@@ -1046,6 +1462,7 @@ fn analyze_putty(lines: &[&str]) -> Analysis {
     a.algorithm = Algorithm::new(algorithm.trim()).ok();
     let mut encryption = None;
     let mut kdf = None;
+    let mut argon2 = Argon2Lines::default();
     let mut mac = None;
     let mut public = None;
     let mut private_len = None;
@@ -1060,6 +1477,11 @@ fn analyze_putty(lines: &[&str]) -> Analysis {
         match name {
             "Encryption" => encryption = Some(value),
             "Key-Derivation" => kdf = Some(value),
+            // The last of repeated lines counts, as in ssh-key.
+            "Argon2-Memory" => argon2.memory = Some(value),
+            "Argon2-Passes" => argon2.passes = Some(value),
+            "Argon2-Parallelism" => argon2.parallelism = Some(value),
+            "Argon2-Salt" => argon2.salt = Some(value),
             "Private-MAC" => mac = Some(value),
             "Public-Lines" | "Private-Lines" => {
                 let count = value.parse::<usize>().unwrap_or(0);
@@ -1086,6 +1508,11 @@ fn analyze_putty(lines: &[&str]) -> Analysis {
         let kdf = kdf.unwrap_or("(none)");
         if !["Argon2id", "Argon2i", "Argon2d"].contains(&kdf) {
             a.unsupported_cipher = Some(format!("{encryption} with key derivation {kdf}"));
+        } else {
+            match argon2.check(kdf) {
+                Ok(cost) => a.kdf_cost = cost,
+                Err(damage) => a.damage = Some(damage),
+            }
         }
     }
     let mac_len = if version == "2" { 40 } else { 64 };
@@ -1096,6 +1523,60 @@ fn analyze_putty(lines: &[&str]) -> Analysis {
         a.damage = Some("its key lines or MAC are missing (the file looks cut short)".into());
     }
     a
+}
+
+/// The Argon2 lines of a PuTTY v3 key, as written (the last of each).
+#[derive(Default)]
+struct Argon2Lines<'a> {
+    memory: Option<&'a str>,
+    passes: Option<&'a str>,
+    parallelism: Option<&'a str>,
+    salt: Option<&'a str>,
+}
+
+impl Argon2Lines<'_> {
+    /// Checks the parameters ssh-key hands to Argon2 before it runs: Err describes damage
+    /// (a missing or invalid value, which Argon2 would refuse with the same error as a wrong
+    /// passphrase), Ok(Some) a cost beyond the bounds, with roughly how long it would take.
+    fn check(&self, kdf: &str) -> Result<Option<(String, u64)>, String> {
+        let number = |name: &str, value: Option<&str>| -> Result<u64, String> {
+            let value = value.ok_or_else(|| format!("its {name} line is missing"))?;
+            // ssh-key reads a u32.
+            value
+                .parse::<u32>()
+                .map(u64::from)
+                .map_err(|_| format!("its {name} value is not a number below 2^32"))
+        };
+        let memory = number("Argon2-Memory", self.memory)?;
+        let passes = number("Argon2-Passes", self.passes)?;
+        let parallelism = number("Argon2-Parallelism", self.parallelism)?;
+        let salt = self.salt.ok_or("its Argon2-Salt line is missing")?;
+        let salt_ok = salt.len() % 2 == 0 && salt.len() >= 16 && salt.chars().all(|c| c.is_ascii_hexdigit());
+        if !salt_ok {
+            return Err("its Argon2-Salt is not 8 or more bytes of hex".into());
+        }
+        if passes == 0 || parallelism == 0 || memory < 8 * parallelism {
+            return Err(format!(
+                "its Argon2 parameters are invalid ({memory} KiB of memory, {passes} passes, \
+                 {parallelism} lanes)"
+            ));
+        }
+        if parallelism > MAX_ARGON2_PARALLELISM {
+            return Err(format!(
+                "its Argon2-Parallelism of {parallelism} is far beyond what puttygen writes"
+            ));
+        }
+        let work = memory.saturating_mul(passes);
+        let cost = if memory > MAX_ARGON2_MEMORY_KIB {
+            format!("{kdf} with {} MiB of memory", memory / 1024)
+        } else if work > MAX_ARGON2_WORK {
+            format!("{passes} {kdf} passes over {memory} KiB of memory")
+        } else {
+            return Ok(None);
+        };
+        let seconds = work / 1024 * ARGON2_MS_PER_MIB_PASS / 1000;
+        Ok(Some((cost, seconds)))
+    }
 }
 
 /// SSH.com/Tectia: magic 0x3f6ff9eb, uint32 length, string key type, string cipher.
@@ -2183,5 +2664,360 @@ Jc8DrjgattU6c+LO5kMnI5wPrkR4GBcXi1LxNlyBb5adWRiPy1lQDchmOfNoQQkELJt99p
             assert_eq!(detect_format(&untidy), detect_format(&text), "{name}");
             assert!(decode(&untidy, pass).is_ok(), "{name}");
         }
+    }
+
+    /// An OpenSSH key with its bcrypt rounds replaced (the rest, salt and all, as it was).
+    fn with_bcrypt_rounds(text: &str, rounds: u32) -> String {
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut data = STANDARD.decode(body).expect("fixture base64");
+        let kdf = data.windows(6).position(|w| w == b"bcrypt").expect("bcrypt kdf") + 6;
+        // kdfoptions: uint32 length, string salt, uint32 rounds.
+        let salt_len = data
+            .get(kdf + 4..kdf + 8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .expect("salt length") as usize;
+        let at = kdf + 8 + salt_len;
+        data.splice(at..at + 4, rounds.to_be_bytes());
+        let encoded = STANDARD.encode(&data);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(70)
+            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+            .collect();
+        format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// Found by fuzzing: a key file sets its own key-derivation cost, and 4294967295
+    /// bcrypt rounds or Argon2 passes kept load_identity busy for days. Costs far beyond
+    /// what the tools write are refused at once, with or without a passphrase (none would
+    /// help), naming the cost; invalid parameters are damage, not a wrong passphrase.
+    #[test]
+    fn excessive_key_derivation_is_refused_at_once() {
+        let d = Scratch::new("kdf_cost");
+        let text = read(&d.keygen("os", &["-t", "ed25519", "-N", PASS]));
+        let started = std::time::Instant::now();
+        for (rounds, bound) in [(u32::MAX, "4294967295 bcrypt rounds"), (10_001, "10001 bcrypt rounds")] {
+            let path = d.write("huge", with_bcrypt_rounds(&text, rounds));
+            for pass in [None, Some(PASS)] {
+                let err = load(&path, pass).expect_err("refused");
+                assert!(
+                    matches!(&err, KeyError::KdfTooCostly { cost, .. } if cost == bound),
+                    "{rounds}: {err:?}"
+                );
+            }
+            let said = load(&path, Some(PASS)).expect_err("refused").describe(&path);
+            assert!(
+                said.contains(&path.display().to_string()) && said.contains(bound),
+                "{said}"
+            );
+            if rounds == u32::MAX {
+                assert!(said.contains("over 1 year") && said.contains("restore"), "{said}");
+            } else {
+                // Within reach of ssh-keygen: say how to lower it.
+                assert!(
+                    said.contains(&format!("ssh-keygen -p -a 100 -f {}", path.display())),
+                    "{said}"
+                );
+            }
+        }
+        assert!(analyze(&with_bcrypt_rounds(&text, 10_000)).kdf_cost.is_none());
+        // bcrypt_pbkdf refuses 0 rounds with the error a wrong passphrase gives.
+        let zero = with_bcrypt_rounds(&text, 0);
+        assert!(matches!(decode(&zero, Some(PASS)), Err(KeyError::Corrupt { .. })));
+
+        let ppk = |line: &str, value: &str| {
+            let prefix = format!("{line}: ");
+            PPK_V3_ENCRYPTED
+                .lines()
+                .map(|l| match l.strip_prefix(&prefix) {
+                    Some(_) => format!("{prefix}{value}\n"),
+                    None => format!("{l}\n"),
+                })
+                .collect::<String>()
+        };
+        for (text, cost) in [
+            (
+                ppk("Argon2-Passes", "4294967295"),
+                "4294967295 Argon2id passes over 32 KiB of memory",
+            ),
+            (ppk("Argon2-Memory", "4194304"), "Argon2id with 4096 MiB of memory"),
+            (
+                ppk("Argon2-Memory", "1048576").replace("Passes: 1\n", "Passes: 33\n"),
+                "33 Argon2id passes over 1048576 KiB of memory",
+            ),
+        ] {
+            for pass in [None, Some(PASS)] {
+                let err = decode(&text, pass).expect_err("refused");
+                assert!(
+                    matches!(&err, KeyError::KdfTooCostly { format: KeyFormat::Putty, cost: c, .. } if c == cost),
+                    "{err:?}"
+                );
+                assert!(err.describe(Path::new("k.ppk")).contains("puttygen") || text.contains("4294967295"));
+            }
+        }
+        // A repeated line counts as ssh-key reads it: the last one.
+        let repeated = PPK_V3_ENCRYPTED.replace("Argon2-Passes: 1\n", "Argon2-Passes: 1\nArgon2-Passes: 4294967295\n");
+        assert!(matches!(
+            decode(&repeated, Some(PASS)),
+            Err(KeyError::KdfTooCostly { .. })
+        ));
+        // Values Argon2 refuses (with the error a wrong MAC gives) are damage.
+        let no_salt: String = PPK_V3_ENCRYPTED
+            .lines()
+            .filter(|l| !l.starts_with("Argon2-Salt"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for text in [
+            ppk("Argon2-Passes", "0"),
+            ppk("Argon2-Parallelism", "0"),
+            ppk("Argon2-Parallelism", "5"),
+            ppk("Argon2-Parallelism", "100000"),
+            ppk("Argon2-Memory", "x"),
+            ppk("Argon2-Salt", "abc"),
+            no_salt,
+        ] {
+            for pass in [None, Some(PASS)] {
+                assert!(
+                    matches!(decode(&text, pass), Err(KeyError::Corrupt { .. })),
+                    "{text}: {:?}",
+                    decode(&text, pass)
+                );
+            }
+        }
+        // Encrypted PKCS#8: PBKDF2 iterations and scrypt parameters, in hand-made DER.
+        let tlv = |tag: u8, parts: &[&[u8]]| {
+            let body = parts.concat();
+            let mut out = vec![tag];
+            if body.len() < 0x80 {
+                out.push(u8::try_from(body.len()).expect("short"));
+            } else {
+                out.push(0x82);
+                out.extend(u16::try_from(body.len()).expect("fits").to_be_bytes());
+            }
+            out.extend(body);
+            out
+        };
+        let oid = |der: &[u8]| tlv(OID, &[der]);
+        let int = |n: u64| {
+            let bytes = n.to_be_bytes();
+            let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
+            let mut v = bytes.get(skip..).unwrap_or_default().to_vec();
+            if v.first().is_some_and(|&b| b & 0x80 != 0) {
+                v.insert(0, 0);
+            }
+            tlv(INTEGER, &[&v])
+        };
+        let salt = tlv(OCTET_STRING, &[&[7u8; 16]]);
+        let aes256 = tlv(
+            SEQUENCE,
+            &[
+                &oid(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a]),
+                &tlv(OCTET_STRING, &[&[1u8; 16]]),
+            ],
+        );
+        let sha256 = tlv(
+            SEQUENCE,
+            &[&oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09]), &[0x05, 0x00]],
+        );
+        let pbkdf2 = |iterations: u64| {
+            tlv(
+                SEQUENCE,
+                &[
+                    &oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c]),
+                    &tlv(SEQUENCE, &[&salt, &int(iterations), &sha256]),
+                ],
+            )
+        };
+        let scrypt = |n: u64, r: u64, p: u64| {
+            tlv(
+                SEQUENCE,
+                &[
+                    &oid(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x04, 0x0b]),
+                    &tlv(SEQUENCE, &[&salt, &int(n), &int(r), &int(p)]),
+                ],
+            )
+        };
+        let pem = |kdf: Vec<u8>| {
+            let pbes2 = tlv(
+                SEQUENCE,
+                &[
+                    &oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d]),
+                    &tlv(SEQUENCE, &[&kdf, &aes256]),
+                ],
+            );
+            let info = tlv(SEQUENCE, &[&pbes2, &tlv(OCTET_STRING, &[&[9u8; 48]])]);
+            format!(
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                STANDARD.encode(info)
+            )
+        };
+        assert_eq!(analyze(&pem(pbkdf2(2048))).kdf_cost, None);
+        assert_eq!(analyze(&pem(pbkdf2(10_000_000))).kdf_cost, None);
+        assert_eq!(analyze(&pem(scrypt(16384, 8, 1))).kdf_cost, None);
+        for (text, cost) in [
+            (pem(pbkdf2(u64::from(u32::MAX))), "4294967295 PBKDF2 iterations"),
+            (
+                pem(scrypt(1 << 30, 8, 1)),
+                "scrypt with N=1073741824, r=8, p=1 (1048576 MiB of memory)",
+            ),
+            (
+                pem(scrypt(1 << 20, 8, 64)),
+                "scrypt with N=1048576, r=8, p=64 (1024 MiB of memory)",
+            ),
+        ] {
+            assert_eq!(detect_format(&text), KeyFormat::Pkcs8Encrypted);
+            for pass in [None, Some(PASS)] {
+                let err = decode(&text, pass).expect_err("refused");
+                assert!(
+                    matches!(&err, KeyError::KdfTooCostly { cost: c, .. } if c == cost),
+                    "{err:?}"
+                );
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Found by fuzzing: damaged keys were reported as needing a passphrase, even when it
+    /// had been given ("asked for a passphrase that was given"). Damage is reported as
+    /// damage, naming the format and what is wrong, whatever the passphrase.
+    #[test]
+    fn damaged_keys_are_never_passphrase_errors() {
+        let d = Scratch::new("damaged_not_passphrase");
+        let encrypted = read(&d.keygen("os", &["-t", "ed25519", "-N", PASS]));
+        let plain = read(&d.keygen("p8", &["-t", "ecdsa", "-m", "PKCS8", "-N", ""]));
+        let body_start = encrypted.find('\n').expect("BEGIN line") + 1;
+        let end = encrypted.find("-----END").expect("END line");
+        let cases = [
+            (
+                "-----BEGIN PRIVATE KEY-----\nDEK-Info:AES-128-CBC,B93A892866C741880E23B892866C7418".to_string(),
+                "END",
+            ),
+            (
+                format!(
+                    "{}b3Blbz-\n{}--\n",
+                    encrypted.get(..body_start).unwrap_or_default(),
+                    encrypted.get(body_start..end).unwrap_or_default()
+                ),
+                "END",
+            ),
+            // The whole key, intact but for a garbage line russh would skip.
+            (
+                format!(
+                    "{}b3Blbz-\n{}",
+                    encrypted.get(..body_start).unwrap_or_default(),
+                    encrypted.get(body_start..).unwrap_or_default()
+                ),
+                "stray",
+            ),
+            // PEM encryption headers where they do not belong (russh would then decrypt
+            // the block as PEM RSA and want a passphrase).
+            (
+                plain.replacen('\n', "\nDEK-Info: AES-128-CBC,B93A892866C741880E23B892866C7418\n\n", 1),
+                "PEM encryption headers",
+            ),
+            (
+                encrypted.replacen('\n', "\nDEK-Info: AES-128-CBC,B93A892866C741880E23B892866C7418\n\n", 1),
+                "PEM encryption headers",
+            ),
+        ];
+        for (text, needle) in cases {
+            for pass in [None, Some(PASS), Some(WRONG)] {
+                let err = decode(&text, pass).expect_err("damaged");
+                assert!(matches!(err, KeyError::Corrupt { .. }), "{text:?} {pass:?}: {err:?}");
+                let said = err.describe(Path::new("k"));
+                assert!(said.contains(needle), "{said}");
+            }
+        }
+    }
+
+    /// Text quoted from a key file (a PEM label, a cipher or algorithm name, a decoder's
+    /// message) and the path itself never reach the terminal with control characters.
+    #[test]
+    fn messages_escape_control_characters() {
+        let hostile = "\u{1b}[2J\u{7}\u{202e}evil";
+        let path = Path::new("/k/id\u{1b}]0;x\u{7}\nkey");
+        let errors = [
+            KeyError::Unreadable(hostile.into()),
+            KeyError::UnsupportedCipher {
+                format: KeyFormat::OpenSsh { encrypted: true },
+                cipher: hostile.into(),
+            },
+            KeyError::UnsupportedAlgorithm {
+                format: KeyFormat::Putty,
+                algorithm: hostile.into(),
+            },
+            KeyError::Corrupt {
+                format: KeyFormat::Pkcs8,
+                detail: hostile.repeat(1000),
+            },
+            KeyError::KdfTooCostly {
+                format: KeyFormat::Putty,
+                cost: hostile.into(),
+                seconds: 100,
+            },
+            KeyError::Unsupported {
+                format: KeyFormat::Ssh2,
+            },
+            KeyError::NotFound,
+        ];
+        let clean = |s: &str| !s.chars().any(|c| c.is_control() || is_invisible(c));
+        for err in errors {
+            let said = err.describe(path);
+            assert!(clean(&said), "{said:?}");
+            assert!(said.len() < 2000, "{} bytes", said.len());
+            assert!(said.contains("/k/id\\u{1b}]0;x\\u{7}\\u{a}key"), "{said}");
+            assert!(clean(&err.to_string()), "{err}");
+        }
+        assert_eq!(shell_quote(path), r"$'/k/id\x1b]0;x\x07\x0akey'");
+        assert_eq!(shell_quote(Path::new("~/a'\u{202e}")), r"~/$'a\'\u202e'");
+        let label = decode("-----BEGIN \u{1b}[31mX-----\nAAAA\n-----END \u{1b}[31mX-----\n", None)
+            .expect_err("not a key")
+            .describe(Path::new("k"));
+        assert!(clean(&label) && label.contains("\\u{1b}[31mX"), "{label}");
+        assert_eq!(printable("abc", 2), "ab…");
+        assert_eq!(printable("a\u{1b}", 6), "a…");
+    }
+
+    /// Only regular files are read, at most 1 MiB of them: a FIFO must not block the
+    /// read (nobody may ever write to it), `/dev/zero` must not eat memory, and neither
+    /// gets "chmod 600" advice.
+    #[test]
+    fn special_and_oversized_files_are_refused() {
+        let d = Scratch::new("special");
+        let fifo = d.path("fifo");
+        run("mkfifo", &[fifo.to_str().expect("utf-8")]);
+        chmod(&fifo, 0o600);
+        let started = std::time::Instant::now();
+        for (path, kind) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "a character device"),
+            (Path::new("/dev/null"), "a character device"),
+        ] {
+            let err = load(path, None).expect_err("not a regular file");
+            assert!(
+                matches!(&err, KeyError::Unreadable(why) if why.contains(kind)),
+                "{err:?}"
+            );
+            assert!(!err.describe(path).contains("chmod"), "{}", err.describe(path));
+            // The reader checks what it opened as well (public_key_for reads FILE.pub).
+            assert!(matches!(read_key_text(path), Err(KeyError::Unreadable(_))));
+        }
+        assert!(public_key_for(&fifo).is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let big = d.write("big", vec![b'A'; (1 << 20) + 1]);
+        let err = load(&big, None).expect_err("too large");
+        assert!(
+            matches!(&err, KeyError::Corrupt { detail, .. } if detail.contains("1048577 bytes")),
+            "{err:?}"
+        );
     }
 }

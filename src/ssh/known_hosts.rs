@@ -22,6 +22,8 @@ use russh::keys::ssh_key::Algorithm;
 use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{HashAlg, PublicKey};
 
+use super::keys::{is_null_device, open_regular, printable, special_file_kind};
+
 /// `|1|` introduces a hashed host field (HMAC-SHA1, the only scheme OpenSSH has).
 const HASH_MAGIC: &str = "|1|";
 /// OpenSSH rejects hashed entries whose salt is not exactly one SHA-1 output long.
@@ -32,6 +34,10 @@ const SHA1_LEN: usize = 20;
 const MAX_SUBPATTERN: usize = 1023;
 /// Problem messages quote the offending field; keep a garbage line from flooding `-v`.
 const EXCERPT_CHARS: usize = 40;
+/// Longest text from a decoder error quoted in a problem message.
+const ERROR_CHARS: usize = 100;
+/// Larger files are refused unread: at ~100 bytes a line, this is over 150,000 hosts.
+const MAX_FILE_LEN: u64 = 16 << 20;
 
 type HmacSha1 = Hmac<sha1::Sha1>;
 
@@ -125,12 +131,33 @@ impl KnownHosts {
     }
 
     /// Reads and parses a known_hosts file; `Ok(None)` when it does not exist.
+    ///
+    /// Only a regular file of at most 16 MiB is read (or the null device, which stands for
+    /// "no file" in many configurations); anything else, such as a FIFO that would block,
+    /// `/dev/zero` or a directory, is refused with an `InvalidInput` error saying what it
+    /// is, and a larger file with `InvalidData` giving its size. The message does not
+    /// repeat the path: callers put it in front.
     pub fn load(path: &Path) -> io::Result<Option<KnownHosts>> {
-        let bytes = match fs::read(path) {
-            Ok(bytes) => bytes,
+        let (file, meta) = match open_regular(path, true) {
+            Ok(opened) => opened,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
+        let too_large = |len: u64| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("it is {len} bytes long, more than the 16 MiB a known_hosts file may be"),
+            )
+        };
+        if meta.len() > MAX_FILE_LEN {
+            return Err(too_large(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        // Bounded as well: the file may grow while it is read.
+        file.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE_LEN {
+            return Err(too_large(bytes.len() as u64));
+        }
         // OpenSSH reads bytes; a stray Latin-1 comment must not make the whole file
         // unreadable. Invalid sequences become U+FFFD, which no lookup name contains.
         let text = String::from_utf8_lossy(&bytes);
@@ -269,12 +296,22 @@ pub fn append(path: &Path, name: &str, key: &PublicKey, hash: bool) -> io::Resul
         create_private_dir(parent)?;
     }
     let mut file = open_private_append(path)?;
-    let mut existing = Vec::new();
-    file.read_to_end(&mut existing)?;
-
-    let newlines = existing.iter().filter(|&&b| b == b'\n').count();
+    // Counted as it streams by: the file may be large, and only its lines matter here.
+    let (mut newlines, mut last) = (0usize, None);
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        let read = chunk.get(..n).unwrap_or_default();
+        newlines += read.iter().filter(|&&b| b == b'\n').count();
+        last = read.last().copied().or(last);
+    }
     // A last line without its newline would otherwise be glued to our entry.
-    let missing_newline = existing.last().is_some_and(|&b| b != b'\n');
+    let missing_newline = last.is_some_and(|b| b != b'\n');
     let mut out = Vec::with_capacity(entry.len() + 1);
     if missing_newline {
         out.push(b'\n');
@@ -331,14 +368,10 @@ fn split_field(s: &str) -> (&str, &str) {
     }
 }
 
-/// Quotes a piece of a bad line for a problem message, shortened and with control
-/// characters escaped.
+/// Quotes a piece of a bad line for a problem message: control and invisible formatting
+/// characters escaped, at most [`EXCERPT_CHARS`] characters shown (escapes included).
 fn excerpt(s: &str) -> String {
-    let mut short: String = s.chars().take(EXCERPT_CHARS).collect();
-    if short.len() < s.len() {
-        short.push('…');
-    }
-    format!("{short:?}")
+    format!("\"{}\"", printable(s, EXCERPT_CHARS))
 }
 
 type ParsedLine = (Marker, HostSpec, PublicKey);
@@ -413,7 +446,14 @@ fn parse_key(type_name: &str, b64: &str, comment: &str) -> Result<PublicKey, Str
     let blob = BASE64
         .decode(b64)
         .map_err(|_| format!("key data is not valid base64: {}", excerpt(b64)))?;
-    let mut key = PublicKey::from_bytes(&blob).map_err(|err| format!("cannot decode {type_name} key data: {err}"))?;
+    // The decoder's message may quote the blob (an invalid label): escaped, shortened.
+    let mut key = PublicKey::from_bytes(&blob).map_err(|err| {
+        format!(
+            "cannot decode {} key data: {}",
+            printable(type_name, EXCERPT_CHARS),
+            printable(&err.to_string(), ERROR_CHARS)
+        )
+    })?;
     if key.key_data().is_certificate() {
         return Err("certificates are not host keys; use @cert-authority with the CA key".to_owned());
     }
@@ -425,9 +465,11 @@ fn parse_key(type_name: &str, b64: &str, comment: &str) -> Result<PublicKey, Str
         other => other.as_str().to_owned(),
     };
     if actual != wanted {
+        // `actual` comes from the blob: an unknown algorithm there is any bytes.
         return Err(format!(
-            "key type {} does not match the key data ({actual})",
-            excerpt(type_name)
+            "key type {} does not match the key data ({})",
+            excerpt(type_name),
+            excerpt(&actual)
         ));
     }
     key.set_comment(comment);
@@ -536,6 +578,8 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Opens (or creates) the file for appending; anything but a regular file (or the null
+/// device) is refused, as reading a FIFO or a device to count its lines would not end.
 fn open_private_append(path: &Path) -> io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     // Read too: the line number and the missing-newline fix need the current contents.
@@ -544,8 +588,20 @@ fn open_private_append(path: &Path) -> io::Result<fs::File> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
+        // Opening a FIFO must not wait for a peer; it is refused just below.
+        options.custom_flags(libc::O_NONBLOCK);
     }
-    options.open(path)
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if let Some(kind) = special_file_kind(&meta)
+        && !is_null_device(&meta)
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file"),
+        ));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -1028,5 +1084,66 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(!HostSpec::Patterns(vec![pattern]).matches(&name));
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// Found by fuzzing: key blobs whose type label holds control bytes put them raw into
+    /// problem messages, which `-v` prints. Every quoted piece is escaped and shortened.
+    #[test]
+    fn problem_messages_escape_what_they_quote() {
+        let text = "\
+host.example ssh-ed25519 AAAAC3NzaC1lZDI1NTECAAAAICXd8cGJXs7FfUn5Hdy0/IR3ZRUHpn6eA8RyK0ICCdpO
+host.example ssh-rsa AAAACC1AC3NzaC15AAAAAhka
+\u{1b}[2J\u{202e}host ssh-ed25519\u{7}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b}\u{1b} AAAA
+|1|\u{1b}]0;x\u{7}|x ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICXd8cGJXs7FfUn5Hdy0/IR3ZRUHpn6eA8RyK0ICCdpO
+";
+        let kh = file("kh", text);
+        assert_eq!(kh.problems.len(), 4, "{:?}", kh.problems);
+        for p in &kh.problems {
+            assert!(!p.message.chars().any(|c| c.is_control() || c == '\u{202e}'), "{p:?}");
+            assert!(p.message.chars().count() < 200, "{p:?}");
+        }
+        assert!(
+            kh.problems[0].message.contains(r"ssh-ed2551\u{2}"),
+            "{:?}",
+            kh.problems[0]
+        );
+        assert!(kh.problems[1].message.contains(r"\u{b}ssh-y"), "{:?}", kh.problems[1]);
+    }
+
+    /// Only a regular file of at most 16 MiB is read (or the null device, which configs use
+    /// for "no file"): a FIFO would block forever and `/dev/zero` would never end. append()
+    /// refuses them too instead of reading them to count lines.
+    #[test]
+    fn special_and_oversized_files_are_refused() {
+        let dir = scratch_dir("special");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let started = std::time::Instant::now();
+        for (path, kind) in [
+            (fifo.as_path(), "FIFO"),
+            (Path::new("/dev/zero"), "character device"),
+            (dir.as_path(), "directory"),
+        ] {
+            let err = KnownHosts::load(path).expect_err("not a regular file");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains(kind), "{err}");
+        }
+        let err = append(&fifo, "db.example.com", &key(ED_A), false).expect_err("a FIFO");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let null = KnownHosts::load(Path::new("/dev/null")).expect("the null device reads as empty");
+        assert!(null.is_some_and(|kh| kh.entries.is_empty() && kh.problems.is_empty()));
+
+        let big = dir.join("big");
+        let line = format!("db.example.com {ED_A}\n");
+        let count = usize::try_from(MAX_FILE_LEN).expect("fits") / line.len() + 1;
+        fs::write(&big, line.repeat(count)).expect("write");
+        let err = KnownHosts::load(&big).expect_err("too large");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("16 MiB"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -156,6 +156,9 @@ impl Chain {
 
     /// As [`Chain::connect`], holding every hop to the host keys in `pins` (and pinning new ones).
     pub async fn connect_pinned(plan: &TunnelPlan, ui: Arc<dyn Interaction>, pins: &Arc<Pins>) -> Result<Chain> {
+        for (index, hop) in plan.hops.iter().enumerate() {
+            auth::check_identities(hop, &HopLabel::new(plan, index), plan.interactive)?;
+        }
         let mut sessions: Vec<(HopLabel, Handle<Client>)> = Vec::with_capacity(plan.hops.len());
         for (index, hop) in plan.hops.iter().enumerate() {
             let label = HopLabel::new(plan, index);
