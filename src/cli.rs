@@ -16,7 +16,7 @@ const ABOUT: &str = "Open a tunnel to a private database through SSH bastions an
 const CONNECT_EXAMPLES: &str = "\
 Examples:
   sqltun connect --ssh deploy@bastion.example.com --db 10.0.12.7:5432
-  PORT=$(sqltun connect --ssh bastion --db db.internal:5432 &) ...
+  PORT=$(sqltun connect --background --pid-file /tmp/db.pid --ssh bastion --db db.internal:5432)
   sqltun connect --ssh ssh://deploy@[2001:db8::1]:2222 --db db.internal:3306 --local-port 13306
   SQLTUN_SSH_PASSWORD=... sqltun connect --batch --ssh deploy@bastion --db 10.0.0.5:6379
 
