@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -90,22 +90,8 @@ pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
     if let Some(url) = &forward.url {
         return url.rewritten(&host, addr.port());
     }
-    let scheme = match forward.target.port {
-        5432 => "postgres",
-        3306 => "mysql",
-        6379 => "redis",
-        27017 => "mongodb",
-        1433 => "sqlserver",
-        _ => "tcp",
-    };
+    let scheme = crate::resolve::url::Scheme::for_port(forward.target.port).map_or("tcp", |s| s.name());
     format!("{scheme}://{addr}")
-}
-
-/// Why `connect` stopped, for the exit code and the `closed` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Signal,
-    Lifetime,
 }
 
 async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {
@@ -115,21 +101,17 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         return crate::background::launch(plan.output, plan.forwards.len()).await;
     }
     let ui = Arc::new(Terminal::new(args.verbosity.quiet));
-    let stop = Arc::new(Mutex::new(None));
-    let stop_reason = stop.clone();
-    let lifetime = args.max_lifetime;
+    // Stop on a signal or at the end of --max-lifetime; which one it was is read off the deadline.
+    let deadline = args.max_lifetime.map(|d| tokio::time::Instant::now() + d);
     let stopped = async move {
-        let reason = tokio::select! {
-            _ = shutdown => Stop::Signal,
+        tokio::select! {
+            _ = shutdown => {},
             _ = async {
-                match lifetime {
-                    Some(d) => tokio::time::sleep(d).await,
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
-            } => Stop::Lifetime,
-        };
-        if let Ok(mut s) = stop_reason.lock() {
-            *s = Some(reason);
+            } => {},
         }
     };
     tokio::pin!(stopped);
@@ -168,10 +150,10 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     let events = reporter(plan.output, args.verbosity.quiet);
     let served = tunnel::serve(opened.listeners, opened.chain, options, Some(redial), events, stopped).await;
     drop(pid_file);
-    let reason = stop.lock().ok().and_then(|s| *s);
-    let (code, why) = match (&served, reason) {
+    let lifetime_over = deadline.is_some_and(|at| tokio::time::Instant::now() >= at);
+    let (code, why) = match (&served, lifetime_over) {
         (Ok(End::Idle), _) => (EXIT_IDLE, "idle-timeout"),
-        (Ok(End::Shutdown), Some(Stop::Lifetime)) => (EXIT_MAX_LIFETIME, "max-lifetime"),
+        (Ok(End::Shutdown), true) => (EXIT_MAX_LIFETIME, "max-lifetime"),
         (Ok(End::Shutdown), _) => (0, "signal"),
         (Err(e), _) if e.kind() == Kind::GaveUp => (0, "gave-up"),
         (Err(_), _) => (0, "session-lost"),

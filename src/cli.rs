@@ -284,15 +284,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
 /// A message for one line: control characters escaped. Not cut short (the parsers shorten what they
 /// quote), so the reason at its end is kept.
 fn printable_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for c in message.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::escaped(message, usize::MAX)
 }
 
 /// `--local-port`: 0 lets the OS choose, as when it is not given.

@@ -158,12 +158,7 @@ fn client_env(forward: &Forward, ready: &Ready) -> Vec<(String, String)> {
         .url
         .as_ref()
         .map(|u| u.scheme.family())
-        .or(match forward.target.port {
-            5432 => Some(url::Family::Postgres),
-            3306 => Some(url::Family::Mysql),
-            6379 => Some(url::Family::Redis),
-            _ => None,
-        });
+        .or_else(|| url::Scheme::for_port(forward.target.port).map(|s| s.family()));
     url::client_env(
         forward.url.as_ref(),
         family,

@@ -28,6 +28,7 @@ pub mod report;
 pub mod resolve;
 pub mod secret;
 pub mod ssh;
+pub mod text;
 pub mod totp;
 pub mod tunnel;
 

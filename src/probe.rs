@@ -89,10 +89,11 @@ impl ProbeKind {
 
 /// The kind of server usually found on `port`, for targets whose URL scheme does not say.
 pub fn kind_for_port(port: u16) -> ProbeKind {
-    match port {
-        5432 => ProbeKind::Postgres,
-        3306 => ProbeKind::Mysql,
-        6379 => ProbeKind::Redis,
+    use crate::resolve::url::{Family, Scheme};
+    match Scheme::for_port(port).map(|s| s.family()) {
+        Some(Family::Postgres) => ProbeKind::Postgres,
+        Some(Family::Mysql) => ProbeKind::Mysql,
+        Some(Family::Redis) => ProbeKind::Redis,
         _ => ProbeKind::Tcp,
     }
 }
@@ -705,20 +706,7 @@ fn truncate_chars(text: &str, max_chars: usize) -> String {
     cut
 }
 
-/// Formatting characters that print as nothing but can reorder or hide text.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{61c}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{e0000}'..='\u{e007f}'
-    )
-}
+use crate::text::is_invisible;
 
 /// A short, safe description of unexpected bytes: their first line as text when it reads as text,
 /// a TLS record when it is one, else the first bytes in hex.

@@ -8,6 +8,19 @@ use hmac::{Hmac, Mac};
 
 use crate::secret::Secret;
 
+/// HMAC of `msg` under `key` with the digest `$d` (hmac's generic bounds are unwieldy to spell out).
+macro_rules! hmac_with {
+    ($d:ty, $key:expr, $msg:expr) => {
+        match <Hmac<$d> as hmac::KeyInit>::new_from_slice($key) {
+            Ok(mut m) => {
+                m.update($msg);
+                m.finalize().into_bytes().to_vec()
+            }
+            Err(_) => Vec::new(),
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     Sha1,
@@ -112,9 +125,9 @@ impl Totp {
     pub fn code_at_step(&self, step: u64) -> String {
         let msg = step.to_be_bytes();
         let digest: Vec<u8> = match self.algorithm {
-            Algorithm::Sha1 => hmac_sha1(&self.key, &msg),
-            Algorithm::Sha256 => hmac_sha256(&self.key, &msg),
-            Algorithm::Sha512 => hmac_sha512(&self.key, &msg),
+            Algorithm::Sha1 => hmac_with!(sha1::Sha1, &self.key, &msg),
+            Algorithm::Sha256 => hmac_with!(sha2::Sha256, &self.key, &msg),
+            Algorithm::Sha512 => hmac_with!(sha2::Sha512, &self.key, &msg),
         };
         // RFC 4226 dynamic truncation.
         let offset = (digest.last().copied().unwrap_or(0) & 0x0f) as usize;
@@ -154,36 +167,6 @@ impl Totp {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         now / self.period.as_secs().max(1)
-    }
-}
-
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    match <Hmac<sha1::Sha1> as hmac::KeyInit>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    match <Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-fn hmac_sha512(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    match <Hmac<sha2::Sha512> as hmac::KeyInit>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
     }
 }
 

@@ -6,35 +6,7 @@
 use crate::plan::Target;
 use crate::resolve::url::{SUPPORTED, redact_input};
 
-/// How much of a value a message quotes: enough to recognise it, not a screenful.
-const QUOTE_LIMIT: usize = 200;
-
-/// `text` made safe to print in a one-line message: control characters (escape sequences, line breaks,
-/// NUL) and invisible formatting characters (bidirectional overrides, zero-width spaces) are written as
-/// escapes (`\u{1b}`, `\n`), so a value typed or pasted on the command line cannot drive the terminal or
-/// split the line, and text longer than 200 characters is cut short with `…`.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(QUOTE_LIMIT * 4));
-    for (i, c) in text.chars().enumerate() {
-        if i == QUOTE_LIMIT {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else if is_invisible_format(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Unicode format characters that reorder or hide text on a terminal (Trojan Source style).
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-}
+pub use crate::text::printable;
 
 /// A destination for a message: printable, and with a `user:password@` part masked (ssh would take
 /// `user:password` as the user name, but it is almost certainly a password).
@@ -279,7 +251,7 @@ mod tests {
         }
         let err = parse_destination(&format!("{}:x", "h".repeat(10_000))).unwrap_err();
         assert!(err.len() < 600, "{} bytes", err.len());
-        assert_eq!(printable("a\u{1b}b\n\u{202e}c"), "a\\u{1b}b\\n\\u{202e}c");
+        assert_eq!(printable("a\u{1b}b\n\u{202e}c"), "a\\x1bb\\n\\u{202e}c");
         assert_eq!(printable(&"x".repeat(300)), format!("{}…", "x".repeat(200)));
     }
 

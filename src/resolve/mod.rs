@@ -343,8 +343,10 @@ fn hop_from(
     let files = |key: &str| -> Option<Vec<PathBuf>> {
         let all = r.all(key);
         (!all.is_empty()).then(|| {
+            // `UserKnownHostsFile none` (as ssh_config writes "no file"): nothing read, nothing recorded.
             all.iter()
                 .flat_map(|v| v.split_whitespace())
+                .filter(|f| !f.eq_ignore_ascii_case("none"))
                 .map(|f| expand_tilde(Path::new(f), home))
                 .collect()
         })

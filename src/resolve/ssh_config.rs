@@ -1693,68 +1693,15 @@ const MAX_QUOTED_CHARS: usize = 200;
 /// The most characters of a file's path a message shows (real paths are far shorter).
 const MAX_PATH_CHARS: usize = 500;
 
-/// Text from a config file (or the command line) as a message may quote it: see [`escaped`], cut
+/// Text from a config file (or the command line) as a message may quote it: see [`crate::text::escaped`], cut
 /// after [`MAX_QUOTED_CHARS`] characters.
 fn shown(text: &str) -> String {
-    escaped(text, MAX_QUOTED_CHARS)
+    crate::text::escaped(text, MAX_QUOTED_CHARS)
 }
 
-/// A path as a message shows it: see [`escaped`].
+/// A path as a message shows it: see [`crate::text::escaped`].
 fn shown_path(path: &Path) -> String {
-    escaped(&path.to_string_lossy(), MAX_PATH_CHARS)
-}
-
-/// `text` with every control character (`\0`, `\t`, `\x1b`, `\x7f`, `\u{85}`) and every invisible
-/// formatting character (`\u{feff}`, `\u{200b}`, bidirectional overrides) escaped, so that nothing
-/// quoted from a file can drive the terminal or hide in a message; cut after `max` characters with `…`.
-fn escaped(text: &str, max: usize) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\0' => out.push_str("\\0"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_ascii_control() => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            c if c.is_control() || invisible(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Characters that show as nothing (or reorder what follows) but are not control characters:
-/// Unicode's format characters that terminals and editors commonly render invisibly.
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{34f}'
-            | '\u{61c}'
-            | '\u{115f}'
-            | '\u{1160}'
-            | '\u{17b4}'
-            | '\u{17b5}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{3164}'
-            | '\u{fe00}'..='\u{fe0f}'
-            | '\u{feff}'
-            | '\u{ffa0}'
-            | '\u{fff0}'..='\u{fffb}'
-            | '\u{e0000}'..='\u{e0fff}'
-    )
+    crate::text::escaped(&path.to_string_lossy(), MAX_PATH_CHARS)
 }
 
 /// What reading one configuration file gave.

@@ -102,6 +102,20 @@ impl Scheme {
         }
     }
 
+    /// The scheme a plain `host:port` target most likely speaks, from its well-known port (ClickHouse's
+    /// 9000 is left out: too many other services use it). The one table sqltun guesses from.
+    pub fn for_port(port: u16) -> Option<Scheme> {
+        [
+            Scheme::Postgres,
+            Scheme::Mysql,
+            Scheme::Redis,
+            Scheme::Mongodb,
+            Scheme::Sqlserver,
+        ]
+        .into_iter()
+        .find(|s| s.default_port() == port)
+    }
+
     pub fn family(&self) -> Family {
         match self {
             Scheme::Postgres | Scheme::Postgresql => Family::Postgres,

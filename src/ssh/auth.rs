@@ -55,9 +55,7 @@ pub(crate) fn check_identities(hop: &Hop, label: &HopLabel, interactive: bool) -
         match keys::load_identity(path, None) {
             Ok(_) | Err(KeyError::NotFound) | Err(KeyError::TooOpen { .. }) => {}
             // `IdentityFile key.pub` selects which agent key to offer (with IdentitiesOnly), as in OpenSSH.
-            Err(KeyError::Unsupported {
-                format: keys::KeyFormat::PublicKey,
-            }) if matches!(hop.auth.agent, AgentSource::Socket(_)) => {}
+            Err(e) if selects_agent_key(hop, &e) => {}
             Err(KeyError::NeedsPassphrase { .. }) => {
                 let agent = matches!(hop.auth.agent, AgentSource::Socket(_));
                 if hop.auth.passphrase.is_none() && !interactive && !agent {
@@ -72,6 +70,17 @@ pub(crate) fn check_identities(hop: &Hop, label: &HopLabel, interactive: bool) -
         }
     }
     Ok(())
+}
+
+/// `IdentityFile key.pub` with an agent selects which agent key to offer (IdentitiesOnly), as in
+/// OpenSSH: a public key there is not an error.
+fn selects_agent_key(hop: &Hop, error: &KeyError) -> bool {
+    matches!(
+        error,
+        KeyError::Unsupported {
+            format: keys::KeyFormat::PublicKey
+        }
+    ) && matches!(hop.auth.agent, AgentSource::Socket(_))
 }
 
 /// Authenticate as `hop.user`; returns the method that succeeded, for progress and `check`.
@@ -262,16 +271,17 @@ impl Attempt<'_> {
         self.rsa_hash.flatten()
     }
 
-    fn wanted_by_identities_only(&self, key: &PublicKey) -> bool {
-        if !self.hop.auth.identities_only {
-            return true;
-        }
-        self.hop
-            .auth
-            .identities
-            .iter()
-            .filter_map(|p| keys::public_key_for(p))
-            .any(|k| k.key_data() == key.key_data())
+    /// With IdentitiesOnly, the public halves of the configured identities (read once): only agent keys
+    /// among them are offered. `None` offers every agent key.
+    fn identities_only_keys(&self) -> Option<Vec<PublicKey>> {
+        self.hop.auth.identities_only.then(|| {
+            self.hop
+                .auth
+                .identities
+                .iter()
+                .filter_map(|p| keys::public_key_for(p))
+                .collect()
+        })
     }
 
     async fn try_agent(&mut self) -> Result<Option<String>> {
@@ -292,10 +302,14 @@ impl Attempt<'_> {
                 return Ok(None);
             }
         };
+        let only = self.identities_only_keys();
         let mut count = 0;
         for identity in identities {
             let key = identity.public_key().into_owned();
-            if !self.wanted_by_identities_only(&key) || !self.allows(MethodKind::PublicKey) {
+            let wanted = only
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k.key_data() == key.key_data()));
+            if !wanted || !self.allows(MethodKind::PublicKey) {
                 continue;
             }
             let comment = identity.comment().to_string();
@@ -446,9 +460,7 @@ impl Attempt<'_> {
                         .push(format!("{}: ignored (permissions too open)", path.display()));
                     return Ok(None);
                 }
-                Err(KeyError::Unsupported {
-                    format: keys::KeyFormat::PublicKey,
-                }) if matches!(self.hop.auth.agent, AgentSource::Socket(_)) => {
+                Err(e) if selects_agent_key(self.hop, &e) => {
                     // Only selects an agent key; the agent attempt above already used it.
                     return Ok(None);
                 }

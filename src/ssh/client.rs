@@ -24,6 +24,8 @@ pub struct Client {
     pub(crate) offered: Arc<Mutex<Option<hostkey::Offered>>>,
     /// Keys accepted earlier in this process (reconnects must meet the same ones).
     pub(crate) pins: Arc<super::Pins>,
+    /// This hop's known_hosts files, read once when it was dialled.
+    pub(crate) known: Arc<hostkey::Loaded>,
 }
 
 impl std::fmt::Debug for Client {
@@ -46,6 +48,7 @@ impl russh::client::Handler for Client {
             interactive: self.interactive,
             ui: self.ui.as_ref(),
             clock: &self.clock,
+            known: &self.known,
         };
         let key = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),

@@ -237,6 +237,7 @@ where
     } = dialing;
     let failure = Arc::new(Mutex::new(None));
     let offered = Arc::new(Mutex::new(None));
+    let known = Arc::new(super::hostkey::Loaded::read(&hop.host_keys));
     let handler = Client {
         label: label.clone(),
         host: hop.host.clone(),
@@ -248,6 +249,7 @@ where
         failure: failure.clone(),
         offered: offered.clone(),
         pins,
+        known: known.clone(),
     };
     let check = super::hostkey::HostKeyCheck {
         label,
@@ -257,6 +259,7 @@ where
         interactive,
         ui: ui.as_ref(),
         clock: &clock,
+        known: &known,
     };
     let known_types = check.known_types();
     let want_certificates = !check.cert_authorities().is_empty();

@@ -50,6 +50,45 @@ pub struct HostKeyCheck<'a> {
     pub interactive: bool,
     pub ui: &'a dyn Interaction,
     pub clock: &'a PromptClock,
+    /// The known_hosts files as read once for this dial.
+    pub known: &'a Loaded,
+}
+
+/// The known_hosts files of one hop, read once per dial (they can be large, and every step of the
+/// verification consults them).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    files: Vec<KnownHosts>,
+    /// Files that exist but could not be read, with why.
+    unreadable: Vec<(PathBuf, String)>,
+}
+
+impl Loaded {
+    /// Read the user's and the global files, warning once about lines that are ignored.
+    pub fn read(settings: &HostKeySettings) -> Loaded {
+        let mut loaded = Loaded::default();
+        for path in settings.user_known_hosts.iter().chain(&settings.global_known_hosts) {
+            match KnownHosts::load(path) {
+                Ok(Some(file)) => {
+                    for problem in &file.problems {
+                        tracing::warn!(
+                            "{}:{}: {} (line ignored)",
+                            path.display(),
+                            problem.line,
+                            problem.message
+                        );
+                    }
+                    loaded.files.push(file);
+                }
+                Ok(None) => tracing::debug!("{} does not exist", path.display()),
+                Err(e) => {
+                    tracing::warn!("cannot read {}: {e}", path.display());
+                    loaded.unreadable.push((path.clone(), e.to_string()));
+                }
+            }
+        }
+        loaded
+    }
 }
 
 impl HostKeyCheck<'_> {
@@ -63,10 +102,10 @@ impl HostKeyCheck<'_> {
 
     pub fn verify(&self, key: &PublicKey) -> Result<Acceptance> {
         let name = self.lookup_name();
-        let files = self.load_files();
+        let files = &self.known.files;
         let fingerprint = known_hosts::fingerprint(key);
         let algorithm = key.algorithm().to_string();
-        match known_hosts::check(&files, std::slice::from_ref(&name), key) {
+        match known_hosts::check(files, std::slice::from_ref(&name), key) {
             Verdict::Trusted { path, line } => {
                 tracing::info!(hop = %self.label, "host key {algorithm} {fingerprint} matches {}:{line}", path.display());
                 Ok(Acceptance::Known(path, line))
@@ -105,8 +144,8 @@ impl HostKeyCheck<'_> {
         if !other_types.is_empty() {
             // As OpenSSH: a host pinned with keys of other types that now shows a new type is treated as
             // changed, or offering an unpinned type would be enough to get past the pin.
-            let files = self.load_files();
-            let place = known_hosts::known_keys(&files, &[name.to_string()])
+            let files = &self.known.files;
+            let place = known_hosts::known_keys(files, &[name.to_string()])
                 .first()
                 .map(|(path, entry)| format!("{}:{}", path.display(), entry.line))
                 .unwrap_or(searched.clone());
@@ -122,7 +161,7 @@ impl HostKeyCheck<'_> {
         let also = String::new();
         // A known_hosts file that exists but cannot be read may hold this host's real key: accepting an
         // "unknown" key then could accept a changed one. Refuse until the file is fixed.
-        if let Some((path, why)) = self.unreadable_files().into_iter().next() {
+        if let Some((path, why)) = self.known.unreadable.first() {
             return Err(Error::new(
                 Kind::HostKey,
                 format!(
@@ -174,7 +213,7 @@ impl HostKeyCheck<'_> {
         let Some(path) = self.settings.user_known_hosts.first() else {
             return Acceptance::AcceptedUnrecorded;
         };
-        if path == std::path::Path::new("/dev/null") || path == std::path::Path::new("none") {
+        if path == std::path::Path::new("/dev/null") {
             return Acceptance::AcceptedUnrecorded;
         }
         match known_hosts::append(path, name, key, self.settings.hash_known_hosts) {
@@ -199,7 +238,8 @@ impl HostKeyCheck<'_> {
     pub fn cert_authorities(&self) -> Vec<(PathBuf, usize, PublicKey)> {
         let name = self.lookup_name();
         let bare = self.principal_name();
-        self.load_files()
+        self.known
+            .files
             .iter()
             .flat_map(|f| f.entries.iter().map(move |e| (f.path.clone(), e)))
             .filter(|(_, e)| {
@@ -225,8 +265,8 @@ impl HostKeyCheck<'_> {
         let key = PublicKey::new(cert.public_key().clone(), "");
         let ca = PublicKey::new(cert.signature_key().clone(), "");
         let name = self.lookup_name();
-        let files = self.load_files();
-        for file in &files {
+        let files = &self.known.files;
+        for file in files {
             for e in &file.entries {
                 let revoked = e.marker == known_hosts::Marker::Revoked
                     && (e.hosts.matches(&name) || e.hosts.matches(&self.principal_name()))
@@ -303,52 +343,15 @@ impl HostKeyCheck<'_> {
 
     /// Key types already known for this host, so negotiation can prefer them (as OpenSSH does).
     pub fn known_types(&self) -> Vec<String> {
-        let files = self.load_files();
+        let files = &self.known.files;
         let mut types: Vec<String> = Vec::new();
-        for (_, entry) in known_hosts::known_keys(&files, &[self.lookup_name()]) {
+        for (_, entry) in known_hosts::known_keys(files, &[self.lookup_name()]) {
             let t = known_hosts::key_type(&entry.key);
             if !types.contains(&t) {
                 types.push(t);
             }
         }
         types
-    }
-
-    /// known_hosts files that exist but cannot be read (missing files are fine).
-    fn unreadable_files(&self) -> Vec<(PathBuf, String)> {
-        self.settings
-            .user_known_hosts
-            .iter()
-            .chain(&self.settings.global_known_hosts)
-            .filter_map(|path| KnownHosts::load(path).err().map(|e| (path.clone(), e.to_string())))
-            .collect()
-    }
-
-    fn load_files(&self) -> Vec<KnownHosts> {
-        let mut files = Vec::new();
-        for path in self
-            .settings
-            .user_known_hosts
-            .iter()
-            .chain(&self.settings.global_known_hosts)
-        {
-            match KnownHosts::load(path) {
-                Ok(Some(file)) => {
-                    for problem in &file.problems {
-                        tracing::warn!(
-                            "{}:{}: {} (line ignored)",
-                            path.display(),
-                            problem.line,
-                            problem.message
-                        );
-                    }
-                    files.push(file);
-                }
-                Ok(None) => tracing::debug!("{} does not exist", path.display()),
-                Err(e) => tracing::warn!("cannot read {}: {e}", path.display()),
-            }
-        }
-        files
     }
 
     fn searched_files(&self) -> String {

@@ -443,44 +443,7 @@ impl fmt::Display for KeyError {
     }
 }
 
-/// `text` made safe to show inside a message: control characters and invisible formatting
-/// characters (terminal escapes, bidi overrides) escaped (`\u{1b}`), and at most `max_chars`
-/// characters of output, escapes included (then `…`). Text from key and known_hosts files
-/// goes through this before it reaches a terminal.
-pub(crate) fn printable(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut shown = 0usize;
-    for c in text.chars() {
-        let escape = c.is_control() || is_invisible(c);
-        let width = if escape { c.escape_unicode().count() } else { 1 };
-        if shown.saturating_add(width) > max_chars {
-            out.push('…');
-            break;
-        }
-        if escape {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-        shown += width;
-    }
-    out
-}
-
-/// Formatting characters that print as nothing but can reorder or hide text.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{61c}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{e0000}'..='\u{e007f}'
-    )
-}
+pub(crate) use crate::text::{escaped as printable, is_invisible};
 
 impl std::error::Error for KeyError {}
 
@@ -2973,7 +2936,7 @@ Jc8DrjgattU6c+LO5kMnI5wPrkR4GBcXi1LxNlyBb5adWRiPy1lQDchmOfNoQQkELJt99p
             let said = err.describe(path);
             assert!(clean(&said), "{said:?}");
             assert!(said.len() < 2000, "{} bytes", said.len());
-            assert!(said.contains("/k/id\\u{1b}]0;x\\u{7}\\u{a}key"), "{said}");
+            assert!(said.contains(r"/k/id\x1b]0;x\x07\nkey"), "{said}");
             assert!(clean(&err.to_string()), "{err}");
         }
         assert_eq!(shell_quote(path), r"$'/k/id\x1b]0;x\x07\x0akey'");
@@ -2981,9 +2944,9 @@ Jc8DrjgattU6c+LO5kMnI5wPrkR4GBcXi1LxNlyBb5adWRiPy1lQDchmOfNoQQkELJt99p
         let label = decode("-----BEGIN \u{1b}[31mX-----\nAAAA\n-----END \u{1b}[31mX-----\n", None)
             .expect_err("not a key")
             .describe(Path::new("k"));
-        assert!(clean(&label) && label.contains("\\u{1b}[31mX"), "{label}");
+        assert!(clean(&label) && label.contains(r"\x1b[31mX"), "{label}");
         assert_eq!(printable("abc", 2), "ab…");
-        assert_eq!(printable("a\u{1b}", 6), "a…");
+        assert_eq!(printable("a\u{1b}", 4), "a…");
     }
 
     /// Only regular files are read, at most 1 MiB of them: a FIFO must not block the

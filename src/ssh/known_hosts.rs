@@ -1103,11 +1103,11 @@ host.example ssh-rsa AAAACC1AC3NzaC15AAAAAhka
             assert!(p.message.chars().count() < 200, "{p:?}");
         }
         assert!(
-            kh.problems[0].message.contains(r"ssh-ed2551\u{2}"),
+            kh.problems[0].message.contains(r"ssh-ed2551\x02"),
             "{:?}",
             kh.problems[0]
         );
-        assert!(kh.problems[1].message.contains(r"\u{b}ssh-y"), "{:?}", kh.problems[1]);
+        assert!(kh.problems[1].message.contains(r"\x0bssh-y"), "{:?}", kh.problems[1]);
     }
 
     /// Only a regular file of at most 16 MiB is read (or the null device, which configs use

@@ -1,0 +1,92 @@
+//! Text from outside (files, the command line, the far end of a tunnel) made safe to quote in a
+//! one-line message: nothing quoted may drive the terminal, split the line, hide or reorder text.
+
+use std::fmt::Write as _;
+
+/// How much of a value a message quotes by default.
+pub const QUOTE_LIMIT: usize = 200;
+
+/// `text` with every control character written as an escape (`\0`, `\t`, `\n`, `\r`, `\x1b`,
+/// `\u{85}`) and every invisible formatting character as `\u{…}`, cut with `…` so that at most
+/// `max_chars` characters are shown, escapes included.
+pub fn escaped(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0usize;
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.clear();
+        match c {
+            '\0' => piece.push_str("\\0"),
+            '\t' => piece.push_str("\\t"),
+            '\n' => piece.push_str("\\n"),
+            '\r' => piece.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(piece, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() || is_invisible(c) => {
+                let _ = write!(piece, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => piece.push(c),
+        }
+        let width = piece.chars().count();
+        if shown.saturating_add(width) > max_chars {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+        shown += width;
+    }
+    out
+}
+
+/// [`escaped`] with the default [`QUOTE_LIMIT`].
+pub fn printable(text: &str) -> String {
+    escaped(text, QUOTE_LIMIT)
+}
+
+/// Characters that show as nothing (or reorder what follows) but are not control characters:
+/// Unicode's format characters that terminals and editors commonly render invisibly.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of control and invisible character comes out as a visible escape.
+    #[test]
+    fn escapes() {
+        assert_eq!(escaped("a\0b\x1b[2J\x7f\t\r\n", 100), r"a\0b\x1b[2J\x7f\t\r\n");
+        assert_eq!(escaped("\u{feff}#\u{202e}x\u{85}", 100), r"\u{feff}#\u{202e}x\u{85}");
+    }
+
+    /// The cap counts what is shown, escapes included, so a run of control bytes cannot make a message
+    /// longer than the cap.
+    #[test]
+    fn cap_counts_escapes() {
+        assert_eq!(escaped("abc", 2), "ab…");
+        assert_eq!(escaped("a\u{1b}", 4), "a…");
+        assert_eq!(escaped("a\u{1b}", 5), r"a\x1b");
+        assert_eq!(printable(&"x".repeat(300)), format!("{}…", "x".repeat(200)));
+    }
+}
