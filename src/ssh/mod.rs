@@ -405,10 +405,11 @@ fn is_sha1_rsa(algorithm: &russh::keys::Algorithm) -> bool {
 /// Whether the hop opted in to SHA-1 RSA signatures (`HostKeyAlgorithms` naming `ssh-rsa`, e.g.
 /// `-o HostKeyAlgorithms=+ssh-rsa`), for host keys, host certificates and their CA's signature.
 pub(crate) fn allows_sha1_rsa(hop: &Hop) -> bool {
-    hop.algorithms
-        .host_key
-        .as_ref()
-        .is_some_and(|names| names.iter().any(|n| n == "ssh-rsa" || n == "ssh-rsa-cert-v01@openssh.com"))
+    hop.algorithms.host_key.as_ref().is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n == "ssh-rsa" || n == "ssh-rsa-cert-v01@openssh.com")
+    })
 }
 
 /// The names from a configured list that russh implements, in the user's order; an error naming the
@@ -483,7 +484,12 @@ mod tests {
         let hop = hop(&["-o", "HostKeyAlgorithms=+ssh-rsa"]);
         assert!(allows_sha1_rsa(&hop));
         let config = client_config(&hop, &[], true).expect("config");
-        assert_eq!(config.preferred.key.last(), Some(&SHA1_RSA), "{:?}", config.preferred.key);
+        assert_eq!(
+            config.preferred.key.last(),
+            Some(&SHA1_RSA),
+            "{:?}",
+            config.preferred.key
+        );
         assert!(config.preferred.host_key_certificates.contains(&Algorithm::Ed25519));
         assert!(!config.preferred.host_key_certificates.contains(&SHA1_RSA));
     }
@@ -504,6 +510,10 @@ mod tests {
         };
         let refused = dial::sha1_only(&e, &label).expect("refused");
         assert_eq!(refused.kind(), Kind::HostKey);
-        assert!(refused.message().contains("HostKeyAlgorithms=+ssh-rsa"), "{}", refused.message());
+        assert!(
+            refused.message().contains("HostKeyAlgorithms=+ssh-rsa"),
+            "{}",
+            refused.message()
+        );
     }
 }
