@@ -181,7 +181,8 @@ pub struct TunnelArgs {
     #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
     pub local_port: Vec<u16>,
 
-    /// Local address to listen on. Anything but loopback also needs --expose-to-network.
+    /// Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also
+    /// needs --expose-to-network.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = Checked::new("--bind", parse_bind))]
     pub bind: IpAddr,
 

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+/// A bind failure and the address it happened on.
+pub type BindError = (SocketAddr, io::Error);
+
 /// How many OS-assigned ports are tried when `::1` already has the one `127.0.0.1` got.
 const LOOPBACK_PAIR_ATTEMPTS: usize = 8;
 
@@ -65,7 +68,7 @@ impl LocalListener {
 
 /// Bind TCP listeners for one forward: on `127.0.0.1`, the same port on `::1` as well; elsewhere the
 /// address alone. An error names the address that failed.
-pub fn bind_tcp(ip: IpAddr, port: u16) -> Result<Vec<TcpListener>, (SocketAddr, io::Error)> {
+pub fn bind_tcp(ip: IpAddr, port: u16) -> Result<Vec<TcpListener>, BindError> {
     let listeners = if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) {
         bind_loopback_pair(port, bind_std)?
     } else {
@@ -95,7 +98,7 @@ fn bind_std(addr: SocketAddr) -> io::Result<(std::net::TcpListener, u16)> {
 fn bind_loopback_pair<L>(
     port: u16,
     mut bind: impl FnMut(SocketAddr) -> io::Result<(L, u16)>,
-) -> Result<Vec<L>, (SocketAddr, io::Error)> {
+) -> Result<Vec<L>, BindError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -250,7 +253,7 @@ mod tests {
 
     /// Binds through a script of results for `[::1]` (`127.0.0.1` always works and gets ports 40000,
     /// 40001, …); returns what was bound and every address tried.
-    fn pair(port: u16, v6: Vec<io::Result<()>>) -> (Result<Vec<SocketAddr>, (SocketAddr, io::Error)>, Vec<SocketAddr>) {
+    fn pair(port: u16, v6: Vec<io::Result<()>>) -> (Result<Vec<SocketAddr>, BindError>, Vec<SocketAddr>) {
         let tried = RefCell::new(Vec::new());
         let v6 = RefCell::new(v6.into_iter());
         let next = RefCell::new(40000u16);
