@@ -195,7 +195,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__connect)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +278,10 @@ _sqltun() {
                     return 0
                     ;;
                 --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unix-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,7 +34,7 @@ complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "help" -d 'Print this 
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l ssh -d 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l db -d 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l local-port -d 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order' -r
-complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l bind -d 'Local address to listen on. Anything but loopback also needs --expose-to-network' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l bind -d 'Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also needs --expose-to-network' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
@@ -52,6 +52,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l reconnect-time
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l pid-file -d 'Write the tunnel\'s pid to FILE once it is ready (removed when it stops)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l max-lifetime -d 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l idle-timeout -d 'Close the tunnel after no connection has been open for this long; exit code 11' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l unix-socket -d 'Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT` works. With one --db' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l expose-to-network -d 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l no-reconnect -d 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'
@@ -63,7 +64,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s V -l version -
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l ssh -d 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l db -d 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l local-port -d 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order' -r
-complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l bind -d 'Local address to listen on. Anything but loopback also needs --expose-to-network' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l bind -d 'Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also needs --expose-to-network' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
@@ -88,7 +89,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s V -l version -d '
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l ssh -d 'SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals in brackets' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l db -d 'Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://, mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). Repeatable' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l local-port -d 'Fixed local port (default: chosen by the OS); repeatable, paired with --db in order' -r
-complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l bind -d 'Local address to listen on. Anything but loopback also needs --expose-to-network' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l bind -d 'Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also needs --expose-to-network' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F

@@ -2,17 +2,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
-
-use tokio::net::TcpListener;
 
 use crate::cli::{Command, ConfigArgs, ConnectArgs};
 use crate::error::{Error, Kind, Result};
-use crate::output::{self, Ready, Replay, Terminal};
+use crate::output::{self, Ready, Replay, SocketReady, Terminal};
 use crate::plan::{Forward, TunnelPlan};
-use crate::resolve::{self, env::ProcessEnv};
+use crate::resolve::{self, env::ProcessEnv, url::Family};
 use crate::ssh::{Chain, Pins};
-use crate::tunnel::{self, End, Event, Listener, Reconnect, Redial, ServeOptions};
+use crate::tunnel::{self, End, Event, Listener, Reconnect, Redial, ServeOptions, listen};
 
 /// Exit code when --max-lifetime ended the tunnel.
 pub const EXIT_MAX_LIFETIME: u8 = 10;
@@ -35,12 +34,25 @@ pub struct Opened {
     pub chain: Chain,
     pub listeners: Vec<Listener>,
     pub ready: Vec<Ready>,
+    /// The Unix socket listener's facts, with `--unix-socket` (then `ready` is empty).
+    pub socket: Option<SocketReady>,
 }
 
 /// Connect every hop, then bind (only now: a script that sees the port can use it at once).
 /// `None` when `shutdown` resolved first.
 pub async fn open(
     plan: &TunnelPlan,
+    ui: Arc<Terminal>,
+    pins: &Arc<Pins>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Option<Opened>> {
+    open_at(plan, None, ui, pins, shutdown).await
+}
+
+/// As [`open`], listening on the Unix socket `unix_socket` instead of TCP when given.
+pub async fn open_at(
+    plan: &TunnelPlan,
+    unix_socket: Option<&Path>,
     ui: Arc<Terminal>,
     pins: &Arc<Pins>,
     shutdown: impl Future<Output = ()>,
@@ -54,6 +66,21 @@ pub async fn open(
     };
     ui.finish();
     let chain = chain?;
+    let hops: Vec<String> = plan.hops.iter().map(|h| h.address()).collect();
+    if let Some(path) = unix_socket {
+        return match bind_socket(plan, path, &hops) {
+            Ok((listener, socket)) => Ok(Some(Opened {
+                chain,
+                listeners: vec![listener],
+                ready: Vec::new(),
+                socket: Some(socket),
+            })),
+            Err(e) => {
+                chain.close().await;
+                Err(e)
+            }
+        };
+    }
     let listeners = match bind(plan).await {
         Ok(listeners) => listeners,
         Err(e) => {
@@ -61,12 +88,11 @@ pub async fn open(
             return Err(e);
         }
     };
-    let hops: Vec<String> = plan.hops.iter().map(|h| h.address()).collect();
     let ready = listeners
         .iter()
         .zip(&plan.forwards)
         .filter_map(|(l, f)| {
-            let addr = l.listener.local_addr().ok()?;
+            let addr = l.sockets.first()?.tcp_addr()?;
             Some(Ready {
                 addr,
                 target: f.target.to_string(),
@@ -80,7 +106,71 @@ pub async fn open(
         chain,
         listeners,
         ready,
+        socket: None,
     }))
+}
+
+/// `--unix-socket PATH`: the one forward on a Unix socket only this user can reach.
+fn bind_socket(plan: &TunnelPlan, path: &Path, hops: &[String]) -> Result<(Listener, SocketReady)> {
+    let [forward] = plan.forwards.as_slice() else {
+        return Err(Error::usage(format!(
+            "--unix-socket serves one --db, and {} are given; run one sqltun per target",
+            plan.forwards.len()
+        )));
+    };
+    let postgres = forward
+        .url
+        .as_ref()
+        .map(|u| u.scheme.family() == Family::Postgres)
+        .unwrap_or(forward.target.port == 5432);
+    let port = if forward.local_port != 0 {
+        forward.local_port
+    } else {
+        forward.target.port
+    };
+    let socket = listen::unix_socket_path(path, postgres.then_some(port)).map_err(Error::usage)?;
+    let bound = listen::bind_unix(&socket).map_err(|e| Error::new(Kind::LocalBind, e))?;
+    let path = match &bound {
+        listen::LocalListener::Unix(_, file) => file.path.clone(),
+        listen::LocalListener::Tcp(_) => socket,
+    };
+    // libpq finds a server by directory and port only under this name.
+    let pg_name = format!(".s.PGSQL.{port}");
+    let directory = path
+        .parent()
+        .filter(|_| postgres && path.file_name().is_some_and(|n| n == pg_name.as_str()))
+        .map(|dir| (dir.to_path_buf(), port));
+    let url = match (&directory, &forward.url) {
+        (Some((dir, port)), Some(url)) => url.rewritten(&percent_encoded(dir), *port),
+        (Some((dir, port)), None) => format!("postgresql://{}:{port}", percent_encoded(dir)),
+        (None, _) => format!("unix://{}", path.display()),
+    };
+    let ready = SocketReady {
+        path,
+        postgres: directory,
+        target: forward.target.to_string(),
+        url,
+        hops: hops.to_vec(),
+        pid: std::process::id(),
+    };
+    let listener = Listener {
+        sockets: vec![bound],
+        target: forward.target.clone(),
+    };
+    Ok((listener, ready))
+}
+
+/// A path as a URL's host: libpq takes a percent-encoded socket directory there.
+fn percent_encoded(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The forward's URL pointing at the local end; for a plain target, a URL guessed from the well-known
@@ -116,14 +206,28 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     };
     tokio::pin!(stopped);
     let pins = Arc::new(Pins::default());
-    let Some(opened) = open(&plan, ui.clone(), &pins, &mut stopped).await? else {
+    let Some(opened) = open_at(&plan, args.unix_socket.as_deref(), ui.clone(), &pins, &mut stopped).await? else {
         return Ok(0);
     };
     let pid_file = match &args.pid_file {
         Some(path) => Some(PidFile::write(path)?),
         None => None,
     };
-    output::ready(plan.output, &opened.ready)?;
+    match &opened.socket {
+        Some(socket) => {
+            output::socket_ready(plan.output, socket)?;
+            output::status(
+                args.verbosity.quiet,
+                &format!(
+                    "forwarding {} -> {} via {}; Ctrl-C to stop",
+                    socket.path.display(),
+                    socket.target,
+                    socket.hops.join(" -> ")
+                ),
+            );
+        }
+        None => output::ready(plan.output, &opened.ready)?,
+    }
     if crate::background::is_child() {
         crate::background::detach();
     }
@@ -274,9 +378,11 @@ fn config(args: ConfigArgs) -> Result<()> {
 async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
     let mut listeners = Vec::with_capacity(plan.forwards.len());
     for forward in &plan.forwards {
-        let addr = SocketAddr::new(plan.bind, forward.local_port);
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
+        let sockets = listen::bind_tcp(plan.bind, forward.local_port).map_err(|(addr, e)| {
             let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse if addr.ip().is_ipv6() && plan.bind.is_ipv4() => {
+                    "; another process holds it and would receive the clients that try localhost over IPv6 first (libpq does): stop it or pick another --local-port"
+                }
                 std::io::ErrorKind::AddrInUse => {
                     "; another process uses it: pick another --local-port or omit it to let the OS choose"
                 }
@@ -288,6 +394,7 @@ async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
             };
             Error::new(Kind::LocalBind, format!("cannot listen on {addr}: {e}{hint}"))
         })?;
+        let addr = SocketAddr::new(plan.bind, forward.local_port);
         if !plan.bind.is_loopback() {
             output::status(
                 false,
@@ -298,7 +405,7 @@ async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
             );
         }
         listeners.push(Listener {
-            listener,
+            sockets: sockets.into_iter().map(listen::LocalListener::Tcp).collect(),
             target: forward.target.clone(),
         });
     }

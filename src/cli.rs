@@ -149,6 +149,11 @@ pub struct ConnectArgs {
     /// Close the tunnel after no connection has been open for this long; exit code 11.
     #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = Checked::new("--idle-timeout", parse_duration))]
     pub idle_timeout: Option<std::time::Duration>,
+    /// Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a
+    /// directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory
+    /// gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT` works. With one --db.
+    #[arg(long = "unix-socket", value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
@@ -176,7 +181,8 @@ pub struct TunnelArgs {
     #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
     pub local_port: Vec<u16>,
 
-    /// Local address to listen on. Anything but loopback also needs --expose-to-network.
+    /// Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also
+    /// needs --expose-to-network.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = Checked::new("--bind", parse_bind))]
     pub bind: IpAddr,
 

@@ -76,6 +76,15 @@ fn man_page() -> Vec<u8> {
             }
         }
     }
+    buf.extend_from_slice(
+        b".SH \"HOST KEYS\"\n\
+Host keys are checked against known_hosts with OpenSSH's rules on every hop. A changed or revoked key is \
+always refused, whatever StrictHostKeyChecking says. A host known only through an @cert\\-authority line \
+must present a host certificate from that CA: a plain key is refused like a changed key, and the message \
+names the @cert\\-authority file and line. SHA\\-1 RSA signatures (ssh\\-rsa) are refused by default, as \
+in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
+\\fB\\-o HostKeyAlgorithms=+ssh\\-rsa\\fR accepts them.\n",
+    );
     buf.extend_from_slice(b".SH \"EXIT STATUS\"\n");
     buf.extend_from_slice(b".TP\n\\fB0\\fR\nsuccess (for connect: stopped by SIGINT or SIGTERM)\n");
     for kind in Kind::ALL {

@@ -26,6 +26,56 @@ pub struct Ready {
     pub pid: u32,
 }
 
+/// What a script learns about a Unix socket listener (`--unix-socket`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketReady {
+    pub path: std::path::PathBuf,
+    /// For PostgreSQL's `DIR/.s.PGSQL.PORT`: the directory and port libpq takes (`psql -h DIR -p PORT`).
+    pub postgres: Option<(std::path::PathBuf, u16)>,
+    pub target: String,
+    pub url: String,
+    pub hops: Vec<String>,
+    pub pid: u32,
+}
+
+/// The ready output for a Unix socket: its path where a port would be (`port`, `addr`), and in `env` and
+/// `json` the directory and port a PostgreSQL client takes.
+pub fn socket_ready_text(format: OutputFormat, r: &SocketReady) -> String {
+    let path = r.path.display().to_string();
+    let (host, port) = match &r.postgres {
+        Some((dir, port)) => (dir.display().to_string(), Some(*port)),
+        None => (path.clone(), None),
+    };
+    match format {
+        OutputFormat::Port | OutputFormat::Addr => format!("{path}\n"),
+        OutputFormat::Url => format!("{}\n", r.url),
+        OutputFormat::Env => [
+            ("SQLTUN_HOST", host),
+            ("SQLTUN_PORT", port.map(|p| p.to_string()).unwrap_or_default()),
+            ("SQLTUN_ADDR", path),
+            ("SQLTUN_URL", r.url.clone()),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{name}={}\n", shell_quote(value)))
+        .collect(),
+        OutputFormat::Json => {
+            let event = serde_json::json!({
+                "event": "ready",
+                "index": 1,
+                "local_socket": path,
+                "local_host": host,
+                "local_port": port,
+                "local_addr": path,
+                "target": r.target,
+                "url": r.url,
+                "hops": r.hops,
+                "pid": r.pid,
+            });
+            format!("{event}\n")
+        }
+    }
+}
+
 /// The text stdout carries once the tunnel is ready.
 pub fn ready_text(format: OutputFormat, ready: &[Ready]) -> String {
     let mut text = String::new();
@@ -96,7 +146,15 @@ fn shell_quote(value: &str) -> String {
 
 /// Print the ready output and flush.
 pub fn ready(format: OutputFormat, ready: &[Ready]) -> Result<()> {
-    let text = ready_text(format, ready);
+    write_ready(&ready_text(format, ready))
+}
+
+/// Print the ready output of a Unix socket listener and flush.
+pub fn socket_ready(format: OutputFormat, ready: &SocketReady) -> Result<()> {
+    write_ready(&socket_ready_text(format, ready))
+}
+
+fn write_ready(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     // A closed stdout (the script went away) is not worth failing the tunnel over, but say so.
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -320,6 +378,27 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             "41873|postgres://app:it's@127.0.0.1:41873/appdb"
         );
+    }
+
+    /// A Unix socket's ready output names the socket where a port would be, one line per format as the
+    /// background parent expects, and for PostgreSQL the directory and port psql takes.
+    #[test]
+    fn socket_ready_output() {
+        let r = SocketReady {
+            path: "/run/me/pg/.s.PGSQL.5432".into(),
+            postgres: Some(("/run/me/pg".into(), 5432)),
+            target: "db:5432".into(),
+            url: "postgresql://%2Frun%2Fme%2Fpg:5432".into(),
+            hops: vec![],
+            pid: 7,
+        };
+        assert_eq!(socket_ready_text(OutputFormat::Port, &r), "/run/me/pg/.s.PGSQL.5432\n");
+        let env = socket_ready_text(OutputFormat::Env, &r);
+        assert!(env.contains("SQLTUN_HOST='/run/me/pg'\nSQLTUN_PORT='5432'\n"), "{env}");
+        assert_eq!(env.lines().count(), ready_line_count(OutputFormat::Env, 1));
+        let json: serde_json::Value = serde_json::from_str(&socket_ready_text(OutputFormat::Json, &r)).unwrap();
+        assert_eq!(json["local_socket"], "/run/me/pg/.s.PGSQL.5432");
+        assert_eq!(json["local_port"], 5432);
     }
 
     /// Each ready JSON line is one object with what a script needs.

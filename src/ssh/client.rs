@@ -26,6 +26,8 @@ pub struct Client {
     pub(crate) pins: Arc<super::Pins>,
     /// This hop's known_hosts files, read once when it was dialled.
     pub(crate) known: Arc<hostkey::Loaded>,
+    /// Whether the hop accepts SHA-1 RSA signatures (`HostKeyAlgorithms` names `ssh-rsa`).
+    pub(crate) sha1_rsa: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -49,6 +51,7 @@ impl russh::client::Handler for Client {
             ui: self.ui.as_ref(),
             clock: &self.clock,
             known: &self.known,
+            sha1_rsa: self.sha1_rsa,
         };
         let key = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),

@@ -250,6 +250,7 @@ where
         offered: offered.clone(),
         pins,
         known: known.clone(),
+        sha1_rsa: super::allows_sha1_rsa(hop),
     };
     let check = super::hostkey::HostKeyCheck {
         label,
@@ -260,6 +261,7 @@ where
         ui: ui.as_ref(),
         clock: &clock,
         known: &known,
+        sha1_rsa: super::allows_sha1_rsa(hop),
     };
     let known_types = check.known_types();
     let want_certificates = !check.cert_authorities().is_empty();
@@ -290,6 +292,9 @@ where
             if let Some(rejected) = failure.lock().ok().and_then(|mut f| f.take()) {
                 return Err(rejected);
             }
+            if let Some(refused) = sha1_only(&e, label) {
+                return Err(refused);
+            }
             return Err(Error::new(
                 classify(&e),
                 format!("{label}: SSH handshake failed: {}", describe_handshake_error(&e)),
@@ -316,6 +321,30 @@ where
             Ok(handle)
         }
     }
+}
+
+/// A server that can sign only with `ssh-rsa` (SHA-1) finds no common host key algorithm: say why, and
+/// how to accept it, rather than report a bare negotiation failure.
+pub(super) fn sha1_only(e: &russh::Error, label: &HopLabel) -> Option<Error> {
+    let russh::Error::NoCommonAlgo {
+        kind: russh::AlgorithmKind::Key,
+        ours,
+        theirs,
+    } = e
+    else {
+        return None;
+    };
+    let sha1 = |n: &String| n == "ssh-rsa" || n == "ssh-rsa-cert-v01@openssh.com";
+    if !theirs.iter().any(sha1) || ours.iter().any(sha1) {
+        return None;
+    }
+    Some(Error::new(
+        Kind::HostKey,
+        format!(
+            "{label}: the server signs its host key only with ssh-rsa (SHA-1; it offers {}), which sqltun refuses by default as OpenSSH 8.8+ does; give the server an Ed25519 or ECDSA host key or let it use rsa-sha2-256/512, or accept SHA-1 for this host with -o HostKeyAlgorithms=+ssh-rsa",
+            theirs.join(",")
+        ),
+    ))
 }
 
 fn describe_handshake_error(e: &russh::Error) -> String {

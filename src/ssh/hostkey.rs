@@ -52,6 +52,8 @@ pub struct HostKeyCheck<'a> {
     pub clock: &'a PromptClock,
     /// The known_hosts files as read once for this dial.
     pub known: &'a Loaded,
+    /// Whether SHA-1 RSA signatures (`ssh-rsa`) are accepted, here from a host certificate's CA.
+    pub sha1_rsa: bool,
 }
 
 /// The known_hosts files of one hop, read once per dial (they can be large, and every step of the
@@ -141,6 +143,19 @@ impl HostKeyCheck<'_> {
         other_types: &[String],
     ) -> Result<Acceptance> {
         let searched = self.searched_files();
+        // A host trusted through a CA must prove itself with a certificate: a plain key it presents
+        // instead is treated like a changed key, whatever StrictHostKeyChecking says, or a policy like
+        // accept-new would record an impostor's key next to the CA line.
+        if let Some((path, line, _)) = self.cert_authorities().first() {
+            return Err(Error::new(
+                Kind::HostKey,
+                format!(
+                    "{}: '{name}' is trusted through the @cert-authority line at {}:{line} and is expected to present a host certificate signed by that CA, but it offered a plain {algorithm} key {fingerprint}; this may be an attack. If the host really has no certificate now, add its key to known_hosts after checking the fingerprint",
+                    self.label,
+                    path.display()
+                ),
+            ));
+        }
         if !other_types.is_empty() {
             // As OpenSSH: a host pinned with keys of other types that now shows a new type is treated as
             // changed, or offering an unpinned type would be enough to get past the pin.
@@ -286,6 +301,21 @@ impl HostKeyCheck<'_> {
         }
         let authorities = self.cert_authorities();
         let Some((path, line, _)) = authorities.iter().find(|(_, _, k)| k.key_data() == ca.key_data()) else {
+            let plain_known = matches!(
+                known_hosts::check(files, std::slice::from_ref(&name), &key),
+                Verdict::Trusted { .. }
+            );
+            if let (Some((path, line, _)), false) = (authorities.first(), plain_known) {
+                return Err(Error::new(
+                    Kind::HostKey,
+                    format!(
+                        "{}: '{name}' presented a host certificate signed by the CA {}, but the @cert-authority line for it at {}:{line} lists another CA; this may be an attack",
+                        self.label,
+                        known_hosts::fingerprint(&ca),
+                        path.display()
+                    ),
+                ));
+            }
             tracing::info!(hop = %self.label, "host certificate from an unlisted CA {}; checking its plain key", known_hosts::fingerprint(&ca));
             return self.verify(&key);
         };
@@ -300,6 +330,11 @@ impl HostKeyCheck<'_> {
                 ),
             )
         };
+        if cert.signature().algorithm() == (russh::keys::Algorithm::Rsa { hash: None }) && !self.sha1_rsa {
+            return Err(refuse(
+                "its CA signed it with ssh-rsa (SHA-1), which sqltun refuses by default as OpenSSH 8.8+ does; have the CA sign it again with `ssh-keygen -s CA -t rsa-sha2-512 …`, or accept SHA-1 for this host with -o HostKeyAlgorithms=+ssh-rsa".into(),
+            ));
+        }
         if cert.verify_signature().is_err() {
             return Err(refuse("its CA signature does not verify".into()));
         }

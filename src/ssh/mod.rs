@@ -275,14 +275,29 @@ pub(crate) fn client_config(
 
     // Host-key algorithms whose keys are already in known_hosts go first, as OpenSSH orders them, so a
     // host with several key types is verified against the one we know.
+    // `ssh-rsa` (RSA with SHA-1 signatures) is left out unless the list names it, as OpenSSH 8.8+ does.
     let mut key: Vec<russh::keys::Algorithm> = match &hop.algorithms.host_key {
-        None => russh::Preferred::DEFAULT.key.to_vec(),
-        Some(names) => pick("HostKeyAlgorithms", names, |n| {
-            n.parse::<russh::keys::Algorithm>()
-                .ok()
-                .filter(|a| !matches!(a, russh::keys::Algorithm::Other(_)))
-        })?,
+        None => russh::Preferred::DEFAULT
+            .key
+            .iter()
+            .filter(|a| !is_sha1_rsa(a))
+            .cloned()
+            .collect(),
+        Some(names) => {
+            let plain: Vec<String> = names.iter().filter(|n| !n.ends_with(CERT_SUFFIX)).cloned().collect();
+            // A list of certificate algorithms only is refused with all of them named.
+            let plain = if plain.is_empty() { names.clone() } else { plain };
+            pick("HostKeyAlgorithms", &plain, parse_host_key_algorithm)?
+        }
     };
+    // Certificate algorithms the list names (`X-cert-v01@openssh.com` is advertised for `X`).
+    let listed_certificates: Option<Vec<russh::keys::Algorithm>> = hop.algorithms.host_key.as_ref().map(|names| {
+        names
+            .iter()
+            .filter_map(|n| n.strip_suffix(CERT_SUFFIX))
+            .filter_map(parse_host_key_algorithm)
+            .collect()
+    });
     let type_of = |a: &russh::keys::Algorithm| {
         if a.clone().is_rsa() {
             "ssh-rsa".to_string()
@@ -340,7 +355,7 @@ pub(crate) fn client_config(
     // Ask for host certificates only when a CA is trusted for this host: otherwise a server that has
     // one would present it and we could only fall back to its plain key.
     let host_key_certificates = if want_certificates {
-        Cow::Owned(key.clone())
+        Cow::Owned(listed_certificates.unwrap_or_else(|| key.clone()))
     } else {
         Cow::Borrowed(&[][..])
     };
@@ -373,6 +388,30 @@ pub(crate) fn client_config(
     })
 }
 
+/// How OpenSSH names the certificate variant of a host key algorithm.
+const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
+
+fn parse_host_key_algorithm(name: &str) -> Option<russh::keys::Algorithm> {
+    name.parse::<russh::keys::Algorithm>()
+        .ok()
+        .filter(|a| !matches!(a, russh::keys::Algorithm::Other(_)))
+}
+
+/// `ssh-rsa` as a signature algorithm: RSA with SHA-1.
+fn is_sha1_rsa(algorithm: &russh::keys::Algorithm) -> bool {
+    *algorithm == russh::keys::Algorithm::Rsa { hash: None }
+}
+
+/// Whether the hop opted in to SHA-1 RSA signatures (`HostKeyAlgorithms` naming `ssh-rsa`, e.g.
+/// `-o HostKeyAlgorithms=+ssh-rsa`), for host keys, host certificates and their CA's signature.
+pub(crate) fn allows_sha1_rsa(hop: &Hop) -> bool {
+    hop.algorithms.host_key.as_ref().is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n == "ssh-rsa" || n == "ssh-rsa-cert-v01@openssh.com")
+    })
+}
+
 /// The names from a configured list that russh implements, in the user's order; an error naming the
 /// ones it lacks when none is left.
 fn pick<T>(directive: &str, names: &[String], known: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
@@ -397,4 +436,84 @@ fn pick<T>(directive: &str, names: &[String], known: impl Fn(&str) -> Option<T>)
         )));
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use russh::keys::{Algorithm, HashAlg};
+
+    /// The first hop of `sqltun connect --ssh bastion --db db:5432 ARGS`, resolved without any config file.
+    fn hop(extra: &[&str]) -> Hop {
+        let mut argv = vec!["sqltun", "connect", "-F", "none", "--ssh", "bastion", "--db", "db:5432"];
+        argv.extend_from_slice(extra);
+        let Ok(Command::Connect(args)) = Cli::try_parse_from(argv).map(|c| c.command) else {
+            panic!("not a connect command line");
+        };
+        let env = crate::resolve::env::FakeEnv {
+            home: Some("/home/me".into()),
+            user: "me".into(),
+            ..Default::default()
+        };
+        let plan = crate::resolve::plan(&args.tunnel, &env).expect("plan");
+        plan.hops[0].clone()
+    }
+
+    const SHA1_RSA: Algorithm = Algorithm::Rsa { hash: None };
+
+    /// SHA-1 RSA host key signatures are forgeable in principle (chosen-prefix collisions) and OpenSSH
+    /// 8.8+ no longer offers them: neither may sqltun unless asked, for plain keys nor certificates.
+    #[test]
+    fn ssh_rsa_is_not_offered_by_default() {
+        let hop = hop(&[]);
+        assert!(!allows_sha1_rsa(&hop));
+        let config = client_config(&hop, &[], true).expect("config");
+        assert!(!config.preferred.key.contains(&SHA1_RSA), "{:?}", config.preferred.key);
+        assert!(!config.preferred.host_key_certificates.contains(&SHA1_RSA));
+        assert!(config.preferred.key.contains(&Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512)
+        }));
+    }
+
+    /// `-o HostKeyAlgorithms=+ssh-rsa` is the documented opt-in: it adds ssh-rsa after the defaults, and
+    /// the certificate names the assembled list carries are not mistaken for unsupported algorithms.
+    #[test]
+    fn plus_ssh_rsa_opts_in() {
+        let hop = hop(&["-o", "HostKeyAlgorithms=+ssh-rsa"]);
+        assert!(allows_sha1_rsa(&hop));
+        let config = client_config(&hop, &[], true).expect("config");
+        assert_eq!(
+            config.preferred.key.last(),
+            Some(&SHA1_RSA),
+            "{:?}",
+            config.preferred.key
+        );
+        assert!(config.preferred.host_key_certificates.contains(&Algorithm::Ed25519));
+        assert!(!config.preferred.host_key_certificates.contains(&SHA1_RSA));
+    }
+
+    /// A server limited to ssh-rsa gets an error that names the opt-in and counts as a host key refusal.
+    #[test]
+    fn sha1_only_server_is_a_host_key_refusal() {
+        let label = HopLabel {
+            index: 0,
+            count: 1,
+            address: "me@bastion:22".into(),
+            name: String::new(),
+        };
+        let e = russh::Error::NoCommonAlgo {
+            kind: russh::AlgorithmKind::Key,
+            ours: vec!["ssh-ed25519".into(), "rsa-sha2-512".into()],
+            theirs: vec!["ssh-rsa".into()],
+        };
+        let refused = dial::sha1_only(&e, &label).expect("refused");
+        assert_eq!(refused.kind(), Kind::HostKey);
+        assert!(
+            refused.message().contains("HostKeyAlgorithms=+ssh-rsa"),
+            "{}",
+            refused.message()
+        );
+    }
 }

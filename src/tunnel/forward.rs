@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use russh::ChannelMsg;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::listen::LocalStream;
 use crate::plan::Target;
 use crate::ssh::Chain;
 
@@ -58,18 +58,62 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Forward `socket` to `target` through the chain's last hop until both sides are done.
+/// The local side's write half: how to end it so the client sees the data was cut short.
+pub trait LocalWrite: AsyncWrite + Unpin + Send + 'static {
+    /// Make closing reset the connection instead of ending it cleanly.
+    fn reset_on_close(&self);
+}
+
+impl LocalWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn reset_on_close(&self) {
+        // SO_LINGER 0: closing sends RST, which every client reports as an error.
+        let _ = socket2::SockRef::from(self.as_ref()).set_linger(Some(Duration::ZERO));
+    }
+}
+
+impl LocalWrite for tokio::net::unix::OwnedWriteHalf {
+    // A Unix socket has no reset; the client sees the close (libpq reports an unexpected EOF mid-message).
+    fn reset_on_close(&self) {}
+}
+
+/// Forward `socket` to `target` through the chain's last hop until both sides are done; the channel names
+/// `originator` as where the connection came from.
 pub async fn forward(
-    socket: TcpStream,
+    socket: LocalStream,
+    originator: SocketAddr,
+    target: &Target,
+    chain: Arc<Chain>,
+    open_limit: Duration,
+    cancel: watch::Receiver<bool>,
+) -> Outcome {
+    match socket {
+        LocalStream::Tcp(socket) => {
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!("set_nodelay on the local socket failed: {e}");
+            }
+            let (rx, tx) = socket.into_split();
+            pipe(rx, tx, originator, target, chain, open_limit, cancel).await
+        }
+        LocalStream::Unix(socket) => {
+            let (rx, tx) = socket.into_split();
+            pipe(rx, tx, originator, target, chain, open_limit, cancel).await
+        }
+    }
+}
+
+async fn pipe<R, W>(
+    mut local_rx: R,
+    mut local_tx: W,
     peer: SocketAddr,
     target: &Target,
     chain: Arc<Chain>,
     open_limit: Duration,
     mut cancel: watch::Receiver<bool>,
-) -> Outcome {
-    if let Err(e) = socket.set_nodelay(true) {
-        tracing::debug!("set_nodelay on the local socket failed: {e}");
-    }
+) -> Outcome
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: LocalWrite,
+{
     let channel = tokio::select! {
         opened = chain.open_forward(target, peer, open_limit) => match opened {
             Ok(channel) => channel,
@@ -80,7 +124,6 @@ pub async fn forward(
     drop(chain);
     let (mut channel_rx, channel_tx) = channel.split();
     let channel_tx = Arc::new(channel_tx);
-    let (mut local_rx, mut local_tx) = socket.into_split();
 
     let pending = Arc::new(AtomicUsize::new(0));
     let progress = Arc::new(Notify::new());
@@ -147,8 +190,7 @@ pub async fn forward(
                     break;
                 }
                 Down::Abort => {
-                    // SO_LINGER 0: closing sends RST, which every client reports as an error.
-                    let _ = socket2::SockRef::from(local_tx.as_ref()).set_linger(Some(Duration::ZERO));
+                    local_tx.reset_on_close();
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::ConnectionAborted,
                         "the SSH session ended mid-stream; reset the local connection",

@@ -4,6 +4,7 @@
 //! so the port a script captured keeps working.
 
 pub mod forward;
+pub mod listen;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -22,10 +22,11 @@ use crate::plan::Target;
 use crate::ssh::Chain;
 use forward::Outcome;
 
-/// A bound listener and the target its connections reach.
+/// The bound listeners of one forward (127.0.0.1 and ::1, or a Unix socket) and the target their
+/// connections reach.
 #[derive(Debug)]
 pub struct Listener {
-    pub listener: TcpListener,
+    pub sockets: Vec<listen::LocalListener>,
     pub target: Target,
 }
 
@@ -170,7 +171,10 @@ pub async fn serve(
     let ids = Arc::new(AtomicU64::new(0));
     let mut accepters = JoinSet::new();
     let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
-    for Listener { listener, target } in listeners {
+    let sockets = listeners
+        .into_iter()
+        .flat_map(|Listener { sockets, target }| sockets.into_iter().map(move |s| (s, target.clone())));
+    for (listener, target) in sockets {
         let chain_rx = chain_rx.clone();
         let cancel = cancel_rx.clone();
         let ids = ids.clone();
@@ -178,11 +182,11 @@ pub async fn serve(
         let activity = activity.clone();
         accepters.spawn(async move {
             loop {
-                let (socket, peer) = match listener.accept().await {
+                let (socket, peer, originator) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // EMFILE and friends: log, back off briefly, keep serving.
-                        tracing::warn!("accept on {:?} failed: {e}", listener.local_addr().ok());
+                        tracing::warn!("accept on {} failed: {e}", listener.describe());
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -210,7 +214,7 @@ pub async fn serve(
                             return;
                         };
                         drop(chain_rx);
-                        match forward::forward(socket, peer, &target, chain, open_limit, cancel).await {
+                        match forward::forward(socket, originator, &target, chain, open_limit, cancel).await {
                             Outcome::Done { up, down } => tracing::debug!(up, down, "closed"),
                             Outcome::Refused(why) => {
                                 tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it")

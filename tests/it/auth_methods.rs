@@ -264,14 +264,21 @@ impl HostCa {
     /// `ssh-keygen -s CA -h -n PRINCIPALS -V VALIDITY` on a new ed25519 host key, then sshd with it.
     /// `OWN_ADDRESS` in `principals` stands for the bastion's address (known once the lab exists).
     fn start(principals: &str, validity: &str) -> HostCa {
+        HostCa::signed_by(KeyKind::Ed25519, &[], principals, validity)
+    }
+
+    /// As `start`, with a CA of `ca_kind` and more `ssh-keygen -s` arguments (`-t ssh-rsa` picks the
+    /// CA's signature algorithm).
+    fn signed_by(ca_kind: KeyKind, sign_args: &[&str], principals: &str, validity: &str) -> HostCa {
         let lab = Lab::new();
         let principals = principals.replace(OWN_ADDRESS, &lab.bastion_addr().to_string());
-        let ca = lab.generate_key(KeyKind::Ed25519);
+        let ca = lab.generate_key(ca_kind);
         let host_key = lab.generate_key(KeyKind::Ed25519);
         run(Command::new("ssh-keygen")
             .arg("-q")
             .arg("-s")
             .arg(&ca.private)
+            .args(sign_args)
             .args(["-h", "-I", "sqltun-lab-host", "-n", &principals, "-V", validity])
             .arg(&host_key.public));
         let mut cert = host_key.private.clone().into_os_string();
@@ -417,6 +424,102 @@ fn host_certificate_for_the_host_key_alias_is_accepted() {
     command
         .args(["-o", &format!("HostKeyAlias={alias}")])
         .spawn_and_echo(b"certified under its alias");
+}
+
+/// A CA whose key is RSA may still sign with SHA-1 (`ssh-keygen -s CA -t ssh-rsa`), a signature
+/// OpenSSH 8.8+ no longer accepts: sqltun refuses such a host certificate by default (exit 4, the error
+/// naming SHA-1 and the opt-in) and accepts it with `-o HostKeyAlgorithms=+ssh-rsa`.
+#[test]
+fn host_certificate_with_an_ssh_rsa_sha1_ca_signature_needs_the_opt_in() {
+    let host = HostCa::signed_by(KeyKind::Rsa, &["-t", "ssh-rsa"], OWN_ADDRESS, "-5m:+1h");
+    host.assert_refused(
+        &[host.own_ca_line()],
+        &["ssh-rsa", "SHA-1", "HostKeyAlgorithms=+ssh-rsa"],
+    );
+    let (command, _) = host.connect(&[host.own_ca_line()]);
+    command
+        .args(["-o", "HostKeyAlgorithms=+ssh-rsa"])
+        .spawn_and_echo(b"sha1 CA signature, opted in");
+}
+
+/// The same RSA CA signing with rsa-sha2-512 is accepted without any opt-in: the refusal above is about
+/// the signature's hash, not about RSA CAs.
+#[test]
+fn host_certificate_with_an_rsa_sha2_ca_signature_is_accepted() {
+    let host = HostCa::signed_by(KeyKind::Rsa, &["-t", "rsa-sha2-512"], OWN_ADDRESS, "-5m:+1h");
+    let (command, _) = host.connect(&[host.own_ca_line()]);
+    command.spawn_and_echo(b"sha2 CA signature");
+}
+
+/// A host known only through an `@cert-authority` line must present a certificate. If it shows a plain
+/// key instead (an impostor without the CA's signature), `StrictHostKeyChecking=accept-new` must not
+/// record that key: the host is refused like a changed key (exit 4), the error names the CA line's
+/// file:line and says a certificate is expected, and known_hosts is left as it was.
+#[test]
+fn plain_key_from_a_host_known_only_by_its_ca_is_refused_under_accept_new() {
+    let lab = Lab::new();
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let bastion = start_bastion(lab, SshdOptions::default());
+    let client_key = bastion.lab.authorized_key(KeyKind::Ed25519);
+    let ca_line = format!(
+        "@cert-authority {} {}",
+        bastion.sshd.known_hosts_name(),
+        ca.public_key()
+    );
+    let known_hosts = bastion.lab.known_hosts_file(&[ca_line]);
+    let before = read(&known_hosts);
+    for policy in ["accept-new", "no"] {
+        let (code, stderr) = bastion
+            .lab
+            .connect()
+            .ssh(&bastion.sshd)
+            .known_hosts(&known_hosts)
+            .args(["-o", &format!("StrictHostKeyChecking={policy}")])
+            .identity(&client_key)
+            .db(bastion.targets.echo)
+            .spawn()
+            .run_to_exit(EXIT_TIMEOUT);
+        let place = format!("{}:1", known_hosts.display());
+        assert_error(code, &stderr, 4, &["@cert-authority", &place, "certificate"]);
+        assert_eq!(
+            read(&known_hosts),
+            before,
+            "StrictHostKeyChecking={policy} changed known_hosts"
+        );
+    }
+}
+
+/// An sshd that can sign only with `HostKeyAlgorithms ssh-rsa` (RSA with SHA-1) is refused by default, as
+/// OpenSSH 8.8+ does (exit 4, the error naming ssh-rsa and the opt-in), even though its RSA key is pinned
+/// in known_hosts; `-o HostKeyAlgorithms=+ssh-rsa` lets the same key in.
+#[test]
+fn server_limited_to_ssh_rsa_needs_the_opt_in() {
+    let lab = Lab::new();
+    let targets = lab.start_targets();
+    let sshd = lab.start_sshd(SshdOptions {
+        host_keys: vec![KeyKind::Rsa],
+        extra_config: vec!["HostKeyAlgorithms ssh-rsa".into()],
+        ..SshdOptions::default()
+    });
+    let client_key = lab.authorized_key(KeyKind::Ed25519);
+    let pin = format!(
+        "{} {}",
+        sshd.known_hosts_name(),
+        sshd.host_key(KeyKind::Rsa).public_key()
+    );
+    let known_hosts = lab.known_hosts_file(&[pin]);
+    let connect = || {
+        lab.connect()
+            .ssh(&sshd)
+            .known_hosts(&known_hosts)
+            .identity(&client_key)
+            .db(targets.echo)
+    };
+    let (code, stderr) = connect().spawn().run_to_exit(EXIT_TIMEOUT);
+    assert_error(code, &stderr, 4, &["ssh-rsa", "SHA-1", "HostKeyAlgorithms=+ssh-rsa"]);
+    connect()
+        .args(["-o", "HostKeyAlgorithms=+ssh-rsa"])
+        .spawn_and_echo(b"ssh-rsa, opted in");
 }
 
 // ---------------------------------------------------------------------------------------------------------

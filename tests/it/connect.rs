@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use crate::support::{
     Bastion, EXIT_TIMEOUT, KeyKind, Lab, Signal, Sqltun, SshdOptions, TEST_PASSWORD, TempHome, Tripwire,
     accepts_connections, assert_download_intact, assert_error, assert_upload_intact, connect, echo_concurrently,
-    echo_on, echo_roundtrip, error_line, free_local_port, local, psql, reachable_directly, set_mode, wait_until,
+    echo_on, echo_roundtrip, error_line, free_local_port, local, psql, psql_url, reachable_directly, set_mode,
+    wait_until,
 };
+use std::os::unix::fs::PermissionsExt as _;
 
 /// 100 MiB, for the bulk transfer tests.
 const BULK: u64 = 100 * 1024 * 1024;
@@ -446,6 +448,67 @@ fn psql_query_through_the_tunnel() {
     assert_eq!(answer.trim(), "42");
 }
 
+/// libpq tries `::1` first for `localhost`: the tunnel must hold `[::1]:PORT` too (or another local user
+/// could listen there and catch those clients), and a client that connects there must reach the database.
+#[test]
+fn psql_over_ipv6_loopback_reaches_the_database() {
+    let bastion = Bastion::start();
+    let postgres = bastion.lab.start_postgres();
+    let mut tunnel = bastion.connect_with_key().db(postgres.addr).spawn();
+    let port = tunnel.wait_ready();
+    let url = format!("postgresql://postgres@[::1]:{port}/postgres");
+    let answer = psql_url(&url, "select 6 * 7", &bastion.lab.home());
+    assert_eq!(answer.trim(), "42");
+}
+
+/// `--unix-socket DIR` with a PostgreSQL target makes the tunnel look like a local server to libpq:
+/// the ready line is `DIR/.s.PGSQL.5432`, psql with host DIR and port 5432 reaches the database, the
+/// socket is 0600 in a 0700 directory (no other user can connect), and it is gone once sqltun stops.
+#[test]
+fn unix_socket_directory_serves_psql_privately() {
+    let bastion = Bastion::start();
+    let postgres = bastion.lab.start_postgres();
+    let dir = bastion.lab.fresh_path("sockets", "");
+    fs::create_dir(&dir).expect("create the socket directory");
+    set_mode(&dir, 0o700);
+    let mut tunnel = bastion
+        .connect_with_key()
+        .args(["--db", &format!("postgres://postgres@{}/postgres", postgres.addr)])
+        .arg("--unix-socket")
+        .arg(&dir)
+        .spawn();
+    let socket = dir.join(".s.PGSQL.5432");
+    assert_eq!(tunnel.wait_ready_line(), socket.display().to_string());
+    let mode = |p: &std::path::Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&socket), 0o600, "socket mode");
+    assert_eq!(mode(&dir), 0o700, "directory mode");
+    let url = format!("postgresql://postgres@/postgres?host={}&port=5432", dir.display());
+    let answer = psql_url(&url, "select 42", &bastion.lab.home());
+    assert_eq!(answer.trim(), "42");
+    tunnel.stop(Signal::Term);
+    assert!(!socket.exists(), "the socket is still there after sqltun stopped");
+}
+
+/// A socket in a directory others can enter is reachable by them whatever its own mode: sqltun refuses
+/// it (exit 7), naming the directory and the `chmod 700` that fixes it, and creates no socket.
+#[test]
+fn unix_socket_in_a_directory_open_to_others_is_refused() {
+    let bastion = Bastion::start();
+    let dir = bastion.lab.fresh_path("open-sockets", "");
+    fs::create_dir(&dir).expect("create the socket directory");
+    set_mode(&dir, 0o755);
+    let socket = dir.join("db.sock");
+    let (code, stderr) = bastion
+        .connect_with_key()
+        .db(bastion.targets.echo)
+        .arg("--unix-socket")
+        .arg(&socket)
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    assert_error(code, &stderr, 7, &[&dir.display().to_string(), "chmod 700"]);
+    assert!(!socket.exists(), "a socket was left in the open directory");
+}
+
 /// Connection pools open many connections at once: 50 concurrent connections, each with its own
 /// payload, must each get exactly their own bytes back.
 #[test]
@@ -613,6 +676,22 @@ fn local_port_in_use_is_a_bind_error() {
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
     assert_error(code, &stderr, 7, &[&port.to_string()]);
+}
+
+/// A fixed local port whose `[::1]` side another process holds is refused too (exit 7, naming `[::1]`):
+/// serving on 127.0.0.1 alone would hand the clients that try IPv6 first to that process.
+#[test]
+fn local_port_taken_on_ipv6_loopback_is_a_bind_error() {
+    let bastion = Bastion::start();
+    let taken = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).expect("bind [::1]:0");
+    let port = taken.local_addr().expect("local address").port();
+    let (code, stderr) = bastion
+        .connect_with_key()
+        .db(bastion.targets.echo)
+        .args(["--local-port", &port.to_string()])
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    assert_error(code, &stderr, 7, &[&format!("[::1]:{port}"), "IPv6"]);
 }
 
 /// The lab's premise, checked: the target cannot be reached from the root namespace directly (the
