@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use crate::plan::Target;
-use crate::resolve::dest::{Destination, parse_destination, printable};
+use crate::resolve::dest::{Destination, NameKind, check_name, parse_destination, printable};
 use crate::secret::Secret;
 
 pub(crate) const SUPPORTED: &str =
@@ -380,6 +380,8 @@ pub fn parse_ssh_url(input: &str) -> Result<SshUrl, String> {
     if let Some(user) = ssh.user.take() {
         let decoded = decode_utf8(&user)
             .ok_or_else(|| fail("the SSH user has a `%` not followed by two hex digits (write `%` as %25)".into()))?;
+        // Checked again once decoded: `%0A` or `%3B` pass the check of the text as typed.
+        check_name(NameKind::User, &decoded, "the SSH user (percent-decoded)").map_err(fail)?;
         ssh.user = Some(decoded);
     }
 
@@ -1357,6 +1359,33 @@ mod tests {
             let err = parse_ssh_url(input).unwrap_err();
             assert!(err.contains(needle), "{input}: {err}");
         }
+    }
+
+    /// The SSH user is checked once percent-decoded: `%0A`, `%3B`, `%24%28`, `%60`, `%7C`, `%26`, `%20`
+    /// and a leading `%2D` look harmless as typed but would run commands through ProxyCommand's `%r`.
+    #[test]
+    fn ssh_url_user_checked_after_decoding() {
+        for (user, needle) in [
+            ("x%0Atouch%20%2Ftmp%2Fpwned%0A", r"control character \n"),
+            ("x%3B%3Em", "`;`"),
+            ("x%24%28%3Em%29", "`$`"),
+            ("x%60%3Em%60", "backtick"),
+            ("x%7C%3Em", "`|`"),
+            ("x%26%3Em", "`&`"),
+            ("a%20b", "whitespace"),
+            ("%2DoProxyCommand=x", "starts with `-`"),
+        ] {
+            let input = format!("postgres+ssh://{user}@127.0.0.1/app@db:5432/appdb");
+            let err = parse_ssh_url(&input).unwrap_err();
+            assert!(
+                err.contains("the SSH user (percent-decoded): the SSH user name"),
+                "{input}: {err}"
+            );
+            assert!(err.contains(needle), "{input}: {err}");
+            assert!(!err.chars().any(char::is_control), "{input}: {err:?}");
+        }
+        let ok = parse_ssh_url("postgres+ssh://d%65ploy@bastion/app@db/x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.ssh.user.as_deref(), Some("deploy"));
     }
 
     /// `--db` dispatch: URL versus host:port, and +ssh URLs recognised before the plain URL parser.
