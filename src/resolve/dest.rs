@@ -95,7 +95,7 @@ const SHELL_METACHARACTERS: &str = "'`\"$\\;&<>|(){}";
 /// `-J`, a `+ssh` URL after percent-decoding, `-o User=`/`-o HostName=`, a config file's `User` and
 /// `HostName` (also a jump host's own), the local user name as the default.
 ///
-/// As OpenSSH's `valid_ruser` and `valid_hostname` (ssh.c, OpenSSH 10), stricter where those leave
+/// As OpenSSH's `valid_ruser` and `valid_hostname` (misc.c, checked in ssh.c; OpenSSH 10), stricter where those leave
 /// room for trouble: a user name may not start with `-` nor hold a control character, whitespace, an
 /// invisible formatting character or a shell metacharacter (`'` `` ` `` `"` `$` `\` `;` `&` `<` `>` `|`
 /// `(` `)` `{` `}`); a host name is letters, digits, `.`, `-`, `_`, and `:` and `%` (IPv6 addresses,

@@ -29,7 +29,7 @@
 //! | `globalknownhostsfile` | one path per value, as written (OpenSSH does not expand it); or `none` |
 //! | `ciphers`, `kexalgorithms`, `hostkeyalgorithms`, `macs` | one string: the final list, comma-separated |
 //! | `proxyjump` | one string, the hops separated by commas, `%h %n %p %r %%` expanded |
-//! | `proxycommand` | one string, `%h %n %p %r %%` expanded |
+//! | `proxycommand` | one string, `%h %n %p %r %%` expanded, each token one shell word ([`shell_word`]) |
 //! | `identityagent` | one string, expanded; `none`, `SSH_AUTH_SOCK` and `$VAR` kept for the caller |
 //! | anything else | one string, as `ssh -G` prints it (`yes`/`no`, seconds, `true`/`ask`…) |
 //!
@@ -65,6 +65,10 @@
 //!     more than 1024 files (`Include` fanning out over 16 levels), is refused; OpenSSH has no bound.
 //! 11. A control character (other than tab) in a directive's value is an error naming file and
 //!     line; OpenSSH cuts the line at a NUL and keeps the others in the value.
+//! 12. The final `User` and `HostName`, from a file as well as from the command line, go through
+//!     [`check_name`] before any token is expanded: OpenSSH checks only command-line names (and, from
+//!     10.1, users with `%` tokens), and allows a space in a user name. `ProxyCommand`'s `%h %n %p %r`
+//!     are single-quoted when they are not plain names; OpenSSH puts them in as they are.
 //!
 //! A file that starts with a UTF-8 byte-order mark is refused by line, as OpenSSH refuses it, with a
 //! message that says what the invisible bytes are. Messages quote keywords, values, patterns and
