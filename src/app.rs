@@ -180,8 +180,7 @@ pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
     if let Some(url) = &forward.url {
         return url.rewritten(&host, addr.port());
     }
-    let scheme = crate::resolve::url::Scheme::for_port(forward.target.port).map_or("tcp", |s| s.name());
-    format!("{scheme}://{addr}")
+    crate::resolve::url::guessed_url(forward.target.port, addr)
 }
 
 async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {

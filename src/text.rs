@@ -44,6 +44,21 @@ pub fn printable(text: &str) -> String {
     escaped(text, QUOTE_LIMIT)
 }
 
+/// `text` as one word for a POSIX shell (`sh -c`): unchanged when it is made only of characters no
+/// shell gives a meaning to (letters, digits and `@%+=:,./_-`), else in single quotes, inside which
+/// nothing is special (a `'` in it is written `'\''`). The one quoter for values put into a command line.
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// Characters that show as nothing (or reorder what follows) but are not control characters:
 /// Unicode's format characters that terminals and editors commonly render invisibly.
 pub fn is_invisible(c: char) -> bool {
@@ -78,6 +93,25 @@ mod tests {
     fn escapes() {
         assert_eq!(escaped("a\0b\x1b[2J\x7f\t\r\n", 100), r"a\0b\x1b[2J\x7f\t\r\n");
         assert_eq!(escaped("\u{feff}#\u{202e}x\u{85}", 100), r"\u{feff}#\u{202e}x\u{85}");
+    }
+
+    /// Plain words pass unchanged (so a ProxyCommand reads as in OpenSSH); anything else is one
+    /// single-quoted word that `sh` reads back exactly, newlines, quotes and `$(…)` included.
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("deploy"), "deploy");
+        assert_eq!(shell_word("fe80::1%eth0"), "fe80::1%eth0");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        for text in ["x\n>m\n", "$(>m)", "`>m`", "a;b|c&d", "it's \\ \"q\"", "*?[~#!"] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_word(text)))
+                .output()
+                .unwrap_or_else(|e| panic!("sh: {e}"));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text:?}");
+        }
     }
 
     /// The cap counts what is shown, escapes included, so a run of control bytes cannot make a message

@@ -705,6 +705,228 @@ fn bad_ssh_urls() {
     failures.finish("bad +ssh URLs");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Names that would run commands through ProxyCommand
+
+/// Where a name can come from, and how a case puts `name` there. `kind` says whether it is the user or
+/// the host name that is tried.
+#[derive(Clone, Copy, PartialEq)]
+enum NameSource {
+    Flag,
+    Url,
+    ConfigFile,
+    DashO,
+    JumpFlag,
+    JumpOwnConfig,
+}
+
+/// The arguments (and config text) that put `name` in `source` as a user (`user`) or a host name.
+fn injection_case(source: NameSource, user: bool, name: &str, proxy: &str) -> (Vec<OsString>, String, &'static str) {
+    let proxy_block = format!("Host *\n  ProxyCommand {proxy}\n");
+    let db = ["--db".to_string(), "db:5432".to_string()];
+    let quoted = |v: &str| format!("\"{v}\"");
+    let (args, config, place): (Vec<String>, String, &str) = match (source, user) {
+        (NameSource::Flag, true) => (vec![format!("--ssh={name}@127.0.0.1")], proxy_block, "--ssh"),
+        (NameSource::Flag, false) => (vec![format!("--ssh=ok@{name}")], proxy_block, "--ssh"),
+        (NameSource::Url, _) => {
+            let encoded: String = name
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let url = format!("postgres+ssh://{encoded}@127.0.0.1/app@db:5432/appdb");
+            return (vec![url.into()], proxy_block, "the SSH user (percent-decoded)");
+        }
+        (NameSource::ConfigFile, true) => (
+            vec!["--ssh".into(), "target".into()],
+            format!(
+                "Host target\n  HostName 127.0.0.1\n  User {}\n{proxy_block}",
+                quoted(name)
+            ),
+            "config:3: User",
+        ),
+        (NameSource::ConfigFile, false) => (
+            vec!["--ssh".into(), "target".into()],
+            format!("Host target\n  HostName {}\n{proxy_block}", quoted(name)),
+            "config:2: HostName",
+        ),
+        (NameSource::DashO, true) => (
+            vec!["--ssh".into(), "127.0.0.1".into(), "-o".into(), format!("User={name}")],
+            proxy_block,
+            "-o User",
+        ),
+        (NameSource::DashO, false) => (
+            vec![
+                "--ssh".into(),
+                "127.0.0.1".into(),
+                "-o".into(),
+                format!("HostName={name}"),
+            ],
+            proxy_block,
+            "-o HostName",
+        ),
+        (NameSource::JumpFlag, true) => (
+            vec!["--ssh".into(), "127.0.0.1".into(), format!("--jump={name}@127.0.0.1")],
+            proxy_block,
+            "-J",
+        ),
+        (NameSource::JumpFlag, false) => (
+            vec!["--ssh".into(), "127.0.0.1".into(), format!("--jump=ok@{name}")],
+            proxy_block,
+            "-J",
+        ),
+        (NameSource::JumpOwnConfig, true) => (
+            vec!["--ssh".into(), "target".into()],
+            format!(
+                "Host target\n  HostName 127.0.0.1\n  ProxyJump jump\nHost jump\n  HostName 127.0.0.1\n  User {}\n{proxy_block}",
+                quoted(name)
+            ),
+            "config:6: User",
+        ),
+        (NameSource::JumpOwnConfig, false) => (
+            vec!["--ssh".into(), "target".into()],
+            format!(
+                "Host target\n  HostName 127.0.0.1\n  ProxyJump jump\nHost jump\n  HostName {}\n{proxy_block}",
+                quoted(name)
+            ),
+            "config:5: HostName",
+        ),
+    };
+    let mut all = args;
+    all.extend(db);
+    (all.into_iter().map(OsString::from).collect(), config, place)
+}
+
+/// A `+ssh` URL shared by someone else (`postgres+ssh://x%0Atouch%20…@host/…`) ran commands on the
+/// user's machine: the SSH user was percent-decoded after the checks and put unquoted into a
+/// ProxyCommand, which runs under `sh -c`. Every source of a user or host name (--ssh, the URL after
+/// decoding, a config file's User and HostName, -o, -J, a jump host's own config) with every character a
+/// shell acts on must end in exit 2 with a message naming the source, and the marker file the injected
+/// command would create must never appear. A control run per source with a harmless name proves the
+/// ProxyCommand is really reached from there (it creates its own file), so the refusals are not vacuous.
+#[test]
+fn names_never_reach_the_shell() {
+    let home = Home::new();
+    let dir = TempDir::new("inject");
+    let marker = dir.path().join("pwned");
+    let ran = dir.path().join("proxycommand-ran");
+    let m = marker.display().to_string();
+    assert!(
+        m.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)),
+        "the marker path must need no quoting: {m}"
+    );
+    // Unquoted, as OpenSSH would run it: an injected `>MARKER` creates the marker.
+    let proxy = format!("printf \"\" -l %r %h %p && : >{}", ran.display());
+    let users = [
+        format!("x\n>{m}\n"),
+        format!("x;>{m}"),
+        format!("x$(>{m})"),
+        format!("x`>{m}`"),
+        format!("x|>{m}"),
+        format!("x&>{m}"),
+        format!("x>{m}"),
+        format!("x >{m}"),
+        format!("-x;>{m}"),
+    ];
+    let hosts = [
+        format!("h\n>{m}\n"),
+        format!("h;>{m}"),
+        format!("h$(>{m})"),
+        format!("h`>{m}`"),
+        format!("h|>{m}"),
+        format!("h&>{m}"),
+        format!("h >{m}"),
+        format!("-h;>{m}"),
+    ];
+    let sources = [
+        NameSource::Flag,
+        NameSource::Url,
+        NameSource::ConfigFile,
+        NameSource::DashO,
+        NameSource::JumpFlag,
+        NameSource::JumpOwnConfig,
+    ];
+    let mut failures = Failures::default();
+    let mut cases = 0;
+    for source in sources {
+        for user in [true, false] {
+            if source == NameSource::Url && !user {
+                continue; // the URL's host is not decoded: its `%` stays literal, and `%` is no shell character
+            }
+            let names = if user { &users[..] } else { &hosts[..] };
+            for name in names {
+                // A newline cannot be written inside a config file's value: it ends the line.
+                if name.contains('\n') && matches!(source, NameSource::ConfigFile | NameSource::JumpOwnConfig) {
+                    continue;
+                }
+                cases += 1;
+                let (args, config, place) = injection_case(source, user, name, &proxy);
+                let config_path = dir.path().join("config");
+                fs::write(&config_path, &config).unwrap_or_else(|e| panic!("write config: {e}"));
+                let mut full: Vec<OsString> = vec!["connect".into(), "--batch".into(), "-F".into(), config_path.into()];
+                full.extend(args);
+                let run = home.run(&full);
+                let mut problems = Vec::new();
+                match run.status.and_then(|s| s.code()) {
+                    Some(2) => {}
+                    other => problems.push(format!("exit {other:?}, expected 2")),
+                }
+                let stderr = run.stderr_text();
+                let mut what = if user { "SSH user name" } else { "SSH host name" };
+                // `-o` lines are split and checked like config lines first (as `ssh -o` splits them):
+                // whitespace makes two values, a newline is a control character; both refused by name.
+                let mut place = place;
+                if source == NameSource::DashO && name.contains(char::is_whitespace) {
+                    (what, place) = (if user { "User" } else { "HostName" }, "-o: ");
+                }
+                if !stderr.contains(what) || !stderr.contains(place) {
+                    problems.push(format!("stderr does not name the {what} and `{place}`"));
+                }
+                if stderr.lines().filter(|l| !l.trim().is_empty()).count() != 1 {
+                    problems.push("not one line on stderr".into());
+                }
+                for file in [&marker, &ran] {
+                    if file.exists() {
+                        problems.push(format!("{} was created", file.display()));
+                        let _ = fs::remove_file(file);
+                    }
+                }
+                let label = format!(
+                    "{} {}: {}",
+                    place,
+                    if user { "user" } else { "host" },
+                    shown(name.as_bytes())
+                );
+                failures.case(&label, &run, problems);
+            }
+        }
+        // The control: the same source with a harmless name reaches the ProxyCommand, which fails the hop.
+        let (args, config, place) = injection_case(source, true, "deploy", &proxy);
+        let config_path = dir.path().join("config");
+        fs::write(&config_path, &config).unwrap_or_else(|e| panic!("write config: {e}"));
+        let mut full: Vec<OsString> = vec!["connect".into(), "--batch".into(), "-F".into(), config_path.into()];
+        full.extend(args);
+        let run = home.run(&full);
+        let mut problems = Vec::new();
+        if !ran.exists() {
+            problems.push("the ProxyCommand did not run for a harmless name".into());
+        }
+        if run.status.and_then(|s| s.code()) != Some(3) {
+            problems.push("expected exit 3 (the ProxyCommand exits at once)".into());
+        }
+        let _ = fs::remove_file(&ran);
+        failures.case(&format!("{place} control"), &run, problems);
+    }
+    assert!(!marker.exists(), "{} exists", marker.display());
+    assert!(cases >= 80, "only {cases} cases");
+    failures.finish("names that would reach ProxyCommand's shell");
+}
+
 /// Text with `://` that is not a URL the parser recognises (a scheme starting with a digit or a control
 /// character, a space before `://`, nothing before it) is refused with what is wrong, not with "database
 /// URLs are not supported yet", which has been false since URLs were added.

@@ -173,5 +173,16 @@ mod tests {
             ["h1", "h2", "::1"]
         );
         assert!(parse_jump_list("h1,,h2", "-J").unwrap_err().message().contains("-J"));
+        let e = parse_jump_list("ok@h1,x;touch m@h2", "-J").unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("-J ok@h1,x;touch m@h2: `x;touch m@h2`: the SSH user name"),
+            "{e}"
+        );
+        let e = parse_jump_list("h1,-oProxyCommand=x", "cfg:3: ProxyJump").unwrap_err();
+        assert!(
+            e.message().contains("cfg:3: ProxyJump") && e.message().contains("starts with `-`"),
+            "{e}"
+        );
     }
 }

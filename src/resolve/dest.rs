@@ -63,11 +63,10 @@ pub fn parse_destination(input: &str) -> Result<Destination, String> {
     if host.is_empty() {
         return Err(fail("the host is empty"));
     }
-    validate_host(&host).map_err(|e| fail(&e))?;
-    if let Some(u) = &user
-        && u.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(fail("the user name contains whitespace or control characters"));
+    let source = format!("`{}`", shown(trimmed));
+    check_name(NameKind::Host, &host, &source)?;
+    if let Some(u) = &user {
+        check_name(NameKind::User, u, &source)?;
     }
     Ok(Destination {
         user,
@@ -75,6 +74,94 @@ pub fn parse_destination(input: &str) -> Result<Destination, String> {
         port,
         // Trimmed: it names the hop in messages, where a stray tab or newline would show.
         original: trimmed.to_string(),
+    })
+}
+
+/// What a name given for an SSH hop stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// The user to log in as (`%r`).
+    User,
+    /// The host name or address to dial (`%h`), or the destination as given (`%n`).
+    Host,
+}
+
+/// Characters a POSIX shell gives a meaning to, refused in user names (OpenSSH's `valid_ruser` refuses
+/// all but `$` and `\`; both are refused here too, as they expand or escape inside double quotes).
+const SHELL_METACHARACTERS: &str = "'`\"$\\;&<>|(){}";
+
+/// The one check every SSH user and host name goes through before it is used anywhere (expanded into
+/// `ProxyCommand`, `ProxyJump` or a path, dialled, sent to a server), whatever it came from: `--ssh`,
+/// `-J`, a `+ssh` URL after percent-decoding, `-o User=`/`-o HostName=`, a config file's `User` and
+/// `HostName` (also a jump host's own), the local user name as the default.
+///
+/// As OpenSSH's `valid_ruser` and `valid_hostname` (misc.c, checked in ssh.c; OpenSSH 10), stricter where those leave
+/// room for trouble: a user name may not start with `-` nor hold a control character, whitespace, an
+/// invisible formatting character or a shell metacharacter (`'` `` ` `` `"` `$` `\` `;` `&` `<` `>` `|`
+/// `(` `)` `{` `}`); a host name is letters, digits, `.`, `-`, `_`, and `:` and `%` (IPv6 addresses,
+/// zones), not starting with `-`. `source` says where the name came from (`--ssh`, the file and line,
+/// `-o User`); the message starts with it.
+pub fn check_name(kind: NameKind, name: &str, source: &str) -> Result<(), String> {
+    let problem = match kind {
+        NameKind::User => user_problem(name),
+        NameKind::Host => host_problem(name),
+    };
+    let Some(problem) = problem else {
+        return Ok(());
+    };
+    let what = match kind {
+        NameKind::User => "SSH user name",
+        NameKind::Host => "SSH host name",
+    };
+    Err(format!(
+        "{source}: the {what} `{}` {problem}; sqltun refuses it, as OpenSSH does, since a ProxyCommand would hand it to a shell",
+        printable(name)
+    ))
+}
+
+fn user_problem(user: &str) -> Option<String> {
+    if user.is_empty() {
+        return Some("is empty".into());
+    }
+    if user.starts_with('-') {
+        return Some("starts with `-` (a program would read it as an option)".into());
+    }
+    user.chars().find_map(|c| {
+        if c.is_control() || crate::text::is_invisible(c) {
+            Some(format!("contains the control character {}", printable(&c.to_string())))
+        } else if c.is_whitespace() {
+            Some("contains whitespace".into())
+        } else if c == '`' {
+            Some("contains a backtick, a shell metacharacter".into())
+        } else if SHELL_METACHARACTERS.contains(c) {
+            Some(format!("contains `{c}`, a shell metacharacter"))
+        } else {
+            None
+        }
+    })
+}
+
+fn host_problem(host: &str) -> Option<String> {
+    if host.is_empty() {
+        return Some("is empty".into());
+    }
+    if host.starts_with('-') {
+        return Some("starts with `-` (a program would read it as an option)".into());
+    }
+    host.chars().find_map(|c| {
+        if c.is_control() || crate::text::is_invisible(c) {
+            Some(format!("contains the control character {}", printable(&c.to_string())))
+        } else if c.is_whitespace() {
+            Some("contains whitespace".into())
+        } else if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%') {
+            None
+        } else if c == '`' {
+            Some("contains a backtick: a host name is letters, digits, `.`, `-` and `_`".into())
+        } else {
+            Some(format!(
+                "contains `{c}`: a host name is letters, digits, `.`, `-` and `_` (an internationalised name in its xn-- form, an IPv6 address in brackets)"
+            ))
+        }
     })
 }
 
@@ -212,6 +299,60 @@ mod tests {
         }
     }
 
+    /// Every character that could run a command through ProxyCommand's `%r` or `%h`, or pass for an
+    /// option, is refused, with the source first and the name printable; ordinary names pass.
+    #[test]
+    fn names_checked_for_the_shell() {
+        for user in ["deploy", "a.b-c_d", "u@corp", "j%2", "ÿser", "*x?"] {
+            assert_eq!(check_name(NameKind::User, user, "--ssh"), Ok(()), "{user}");
+        }
+        for host in ["bastion", "db-1.example.com.", "10.0.0.1", "fe80::1%eth0", "my_alias"] {
+            assert_eq!(check_name(NameKind::Host, host, "--ssh"), Ok(()), "{host}");
+        }
+        for (user, needle) in [
+            ("x\n>m\n", "control character \\n"),
+            ("x;>m", "`;`"),
+            ("x$(>m)", "`$`"),
+            ("x`>m`", "backtick"),
+            ("x|>m", "`|`"),
+            ("x&>m", "`&`"),
+            ("x>m", "`>`"),
+            ("x<m", "`<`"),
+            ("x'm", "`'`"),
+            ("x\"m", "`\"`"),
+            ("x\\", "`\\`"),
+            ("(x)", "`(`"),
+            ("{x}", "`{`"),
+            ("a b", "whitespace"),
+            ("a\u{202e}b", "control character"),
+            ("-oProxyCommand=x", "starts with `-`"),
+            ("", "empty"),
+        ] {
+            let err = check_name(NameKind::User, user, "the place").unwrap_err();
+            assert!(err.starts_with("the place: the SSH user name"), "{user:?}: {err}");
+            assert!(err.contains(needle), "{user:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{user:?}: {err:?}");
+        }
+        for (host, needle) in [
+            ("h\n>m", "control character"),
+            ("h >m", "whitespace"),
+            ("h;>m", "`;`"),
+            ("h$(>m)", "`$`"),
+            ("h`>m`", "backtick"),
+            ("h|x", "`|`"),
+            ("h&x", "`&`"),
+            ("a,b", "`,`"),
+            ("-oProxyCommand=x", "starts with `-`"),
+            ("bücher.example", "xn--"),
+        ] {
+            let err = check_name(NameKind::Host, host, "the place").unwrap_err();
+            assert!(err.starts_with("the place: the SSH host name"), "{host:?}: {err}");
+            assert!(err.contains(needle), "{host:?}: {err}");
+        }
+        let err = parse_destination("x$(touch m)@h").unwrap_err();
+        assert!(err.starts_with("`x$(touch m)@h`: the SSH user name"), "{err}");
+    }
+
     /// Malformed destinations get a message that quotes the input and says what is wrong.
     #[test]
     fn bad_destinations() {
@@ -224,7 +365,7 @@ mod tests {
             ("[::1", "closing"),
             ("[::1]x", ":port"),
             ("ssh://host/db", "no path"),
-            ("-oProxyCommand=x", "may not start"),
+            ("-oProxyCommand=x", "starts with `-`"),
             ("user@", "host is empty"),
             ("ho st", "whitespace"),
         ] {

@@ -29,7 +29,7 @@
 //! | `globalknownhostsfile` | one path per value, as written (OpenSSH does not expand it); or `none` |
 //! | `ciphers`, `kexalgorithms`, `hostkeyalgorithms`, `macs` | one string: the final list, comma-separated |
 //! | `proxyjump` | one string, the hops separated by commas, `%h %n %p %r %%` expanded |
-//! | `proxycommand` | one string, `%h %n %p %r %%` expanded |
+//! | `proxycommand` | one string, `%h %n %p %r %%` expanded, each token one shell word ([`shell_word`]) |
 //! | `identityagent` | one string, expanded; `none`, `SSH_AUTH_SOCK` and `$VAR` kept for the caller |
 //! | anything else | one string, as `ssh -G` prints it (`yes`/`no`, seconds, `true`/`ask`…) |
 //!
@@ -65,6 +65,10 @@
 //!     more than 1024 files (`Include` fanning out over 16 levels), is refused; OpenSSH has no bound.
 //! 11. A control character (other than tab) in a directive's value is an error naming file and
 //!     line; OpenSSH cuts the line at a NUL and keeps the others in the value.
+//! 12. The final `User` and `HostName`, from a file as well as from the command line, go through
+//!     [`check_name`] before any token is expanded: OpenSSH checks only command-line names (and, from
+//!     10.1, users with `%` tokens), and allows a space in a user name. `ProxyCommand`'s `%h %n %p %r`
+//!     are single-quoted when they are not plain names; OpenSSH puts them in as they are.
 //!
 //! A file that starts with a UTF-8 byte-order mark is refused by line, as OpenSSH refuses it, with a
 //! message that says what the invisible bytes are. Messages quote keywords, values, patterns and
@@ -79,6 +83,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::resolve::dest::{NameKind, check_name};
+use crate::text::shell_word;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -303,19 +309,14 @@ fn resolve_with_system_config(query: &Query, local: &Local, env: &EnvLookup, sys
         }
         reader.set_first(Key::Port, port.to_string(), &Origin::CommandLine, true);
     }
-    if !valid_hostname(query.host) {
-        return Err(Error::usage(format!(
-            "destination host '{}' contains characters OpenSSH rejects (a leading '-', quotes, spaces, commas or any of $;&|<>(){{}}\\); check the destination",
-            shown(query.host)
-        )));
+    // As ssh.c checks its arguments before reading any file; the user and host name finally used are
+    // checked again, with where they came from, before any token is expanded (`Reader::finish`).
+    check_name(NameKind::Host, query.host, "the destination").map_err(Error::usage)?;
+    if let Some(user) = query.user {
+        check_name(NameKind::User, user, "the destination").map_err(Error::usage)?;
     }
-    if let Some(user) = reader.first(Key::User)
-        && !valid_remote_user(user)
-    {
-        return Err(Error::usage(format!(
-            "remote user '{}' contains characters OpenSSH rejects (a leading '-', quotes or any of ;&|<>(){{}}); check the destination and -o User",
-            shown(user)
-        )));
+    if let Some(o) = reader.obtained.get(&Key::User) {
+        check_name(NameKind::User, &o.values[0], "-o User").map_err(Error::usage)?;
     }
 
     reader.read_all(query.config)?;
@@ -1464,6 +1465,14 @@ impl<'a> Reader<'a> {
         let hostname_origin = single(Key::HostName).map_or(Origin::CommandLine, |(_, o)| o);
         let (user, user_origin) = single(Key::User).unwrap_or((local.user.clone(), Origin::Default));
         let (port, port_origin) = single(Key::Port).unwrap_or(("22".to_string(), Origin::Default));
+        // Before any of them is expanded into a command or a path, or dialled.
+        check_name(NameKind::User, &user, &directive_place(&user_origin, local, "User")).map_err(Error::usage)?;
+        check_name(
+            NameKind::Host,
+            &hostname,
+            &directive_place(&hostname_origin, local, "HostName"),
+        )
+        .map_err(Error::usage)?;
         let alias = single(Key::HostKeyAlias).map(|(v, o)| (v.to_ascii_lowercase(), o));
 
         let short_host = local.hostname.split('.').next().unwrap_or_default().to_string();
@@ -1485,8 +1494,11 @@ impl<'a> Reader<'a> {
             ('r', &user),
             ('u', &local.user),
         ];
-        // The tokens of ProxyCommand and ProxyJump.
+        // The tokens of ProxyCommand (each one shell word, `sh -c` runs it) and ProxyJump (a list of
+        // destinations, parsed and checked again).
         let proxy_tokens: [(char, &str); 4] = [('h', &hostname), ('n', self.host_arg), ('p', &port), ('r', &user)];
+        let quoted: Vec<(char, String)> = proxy_tokens.iter().map(|(t, v)| (*t, shell_word(v))).collect();
+        let command_tokens: Vec<(char, &str)> = quoted.iter().map(|(t, v)| (*t, v.as_str())).collect();
         let expand_path = |value: &str, origin: &Origin, keyword: &str| -> Result<String> {
             let tilde = expand_tilde(value, local).map_err(|e| self.err(origin, format!("{keyword}: {e}")))?;
             expand(&tilde, Some(&file_tokens), Some(env)).map_err(|e| self.err(origin, format!("{keyword}: {e}")))
@@ -1619,7 +1631,7 @@ impl<'a> Reader<'a> {
         if let Some((command, origin)) = single(Key::ProxyCommand)
             && !command.eq_ignore_ascii_case("none")
         {
-            let expanded = expand(&command, Some(&proxy_tokens), None)
+            let expanded = expand(&command, Some(&command_tokens), None)
                 .map_err(|e| self.err(&origin, format!("ProxyCommand: {e}")))?;
             let setting = Setting::shown_as(vec![expanded], origin, vec![command]);
             settings.insert(Key::ProxyCommand.name().to_string(), setting);
@@ -1667,6 +1679,17 @@ fn one_arg<'s>(reader: &Reader, keyword: &str, args: &'s [String], origin: &Orig
                 args.len()
             ),
         )),
+    }
+}
+
+/// Where a directive's value came from, for a message: `~/.ssh/config:3: User`, `-o User`, or for a
+/// default, what it defaults to.
+fn directive_place(origin: &Origin, local: &Local, keyword: &str) -> String {
+    match origin {
+        Origin::Default if keyword == "User" => "the local user name (the default User)".to_string(),
+        Origin::Default => format!("the default {keyword}"),
+        Origin::CommandLine => format!("-o {keyword}"),
+        Origin::File { .. } => format!("{}: {keyword}", place(origin, local)),
     }
 }
 
@@ -2066,31 +2089,6 @@ fn service_port(name: &str) -> Option<u16> {
 
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// The characters OpenSSH refuses in a destination host (ssh.c valid_hostname).
-fn valid_hostname(host: &str) -> bool {
-    !host.starts_with('-')
-        && !host
-            .chars()
-            .any(|c| "'`\"$\\;&<>|(){},".contains(c) || c.is_whitespace() || c.is_control())
-}
-
-/// The characters OpenSSH refuses in a command-line user (ssh.c valid_ruser).
-fn valid_remote_user(user: &str) -> bool {
-    if user.starts_with('-') || user.ends_with('\\') {
-        return false;
-    }
-    let chars: Vec<char> = user.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if "'`\";&<>|(){}".contains(c) {
-            return false;
-        }
-        if c.is_whitespace() && chars.get(i + 1) == Some(&'-') {
-            return false;
-        }
-    }
-    true
 }
 
 /// OpenSSH's is_addr_fast: what it treats as an address, which it does not lower-case.
@@ -2941,6 +2939,72 @@ mod tests {
         );
         let r = ok("Host db\n  ProxyJump none\n  ProxyJump other\n", "db");
         assert_eq!(r.get("proxyjump"), None);
+    }
+
+    /// `%r`, `%h`, `%n` and `%p` reach `sh -c` through ProxyCommand: each is one shell word (plain names
+    /// unchanged, as OpenSSH writes them), and a user or host name that could run a command never gets
+    /// there: it is refused with the file and line (or `-o`) it came from, before any expansion.
+    #[test]
+    fn proxy_command_tokens_cannot_inject() {
+        let r = ok("Host h\n  User deploy\n  ProxyCommand nc -l %r %h %p %n\n", "h");
+        assert_eq!(r.get("proxycommand"), Some("nc -l deploy h 22 h"));
+        let r = ok(
+            "Host h\n  User a*b\n  HostName fe80::1%%eth0\n  ProxyCommand nc %r %h\n",
+            "h",
+        );
+        assert_eq!(r.get("proxycommand"), Some("nc 'a*b' fe80::1%eth0"));
+        for (text, needle) in [
+            (
+                "Host h\n  User \"x;touch m\"\n  ProxyCommand nc %r\n",
+                "config:2: User: the SSH user name `x;touch m` contains `;`",
+            ),
+            (
+                "Host h\n  User x$(touch)\n  ProxyCommand nc %r\n",
+                "config:2: User: the SSH user name",
+            ),
+            (
+                "Host h\n  HostName \"h >m\"\n  ProxyCommand nc %h\n",
+                "config:2: HostName: the SSH host name `h >m` contains whitespace",
+            ),
+            (
+                "Host h\n  HostName h`m`\n  ProxyCommand nc %h\n",
+                "config:2: HostName: the SSH host name",
+            ),
+            ("Host h\n  HostName -oX\n  ProxyJump %h\n", "starts with `-`"),
+        ] {
+            let message = error(text, "h");
+            assert!(message.contains(needle), "{text:?}: {message}");
+        }
+        let lab = Scratch::new("unit");
+        let home = lab.path().join("home");
+        let local = local_for(&home);
+        for (key, value, needle) in [
+            ("User", "x|>m", "-o User: the SSH user name `x|>m` contains `|`"),
+            ("HostName", "h&>m", "-o HostName: the SSH host name `h&>m` contains `&`"),
+        ] {
+            let options = [(key.to_string(), value.to_string())];
+            let q = Query {
+                host: "h",
+                user: None,
+                port: None,
+                options: &options,
+                config: ConfigChoice::None,
+            };
+            let message = resolve_at(&q, &local, &home).unwrap_err().message().to_string();
+            assert!(message.contains(needle), "{key}={value}: {message}");
+        }
+        let q = Query {
+            host: "h",
+            user: Some("x\n>m"),
+            port: None,
+            options: &[],
+            config: ConfigChoice::None,
+        };
+        let message = resolve_at(&q, &local, &home).unwrap_err().message().to_string();
+        assert!(
+            message.starts_with(r"the destination: the SSH user name `x\n>m`"),
+            "{message}"
+        );
     }
 
     /// An unknown token is an error naming the file and line, as OpenSSH's percent_expand refuses it.

@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use crate::plan::Target;
-use crate::resolve::dest::{Destination, parse_destination, printable};
+use crate::resolve::dest::{Destination, NameKind, check_name, parse_destination, printable};
 use crate::secret::Secret;
 
 pub(crate) const SUPPORTED: &str =
@@ -167,9 +167,17 @@ impl DbUrl {
     /// through the tunnel, and the server's certificate names the database host, not the local address, so
     /// the client must check it against the original name (redis-cli `--sni`, libpq `sslmode=verify-ca`)
     /// or be told not to verify the name.
+    ///
+    /// A MongoDB URL gets `directConnection=true` (unless it has it, or `loadBalanced=true`): without it
+    /// a driver asks the server it reaches for the deployment's members and connects to each at the
+    /// address it advertises, straight past the tunnel.
     pub fn rewritten(&self, local_host: &str, local_port: u16) -> String {
         let password = self.password.as_ref().map(Secret::expose);
-        self.render(&bracketed(local_host), Some(local_port), password, &self.rest)
+        let rest = match self.scheme.family() {
+            Family::Mongodb => with_direct_connection(&self.rest),
+            _ => self.rest.clone(),
+        };
+        self.render(&bracketed(local_host), Some(local_port), password, &rest)
     }
 
     /// For logs: the password replaced by `***` (and any `password=` parameter too).
@@ -380,6 +388,8 @@ pub fn parse_ssh_url(input: &str) -> Result<SshUrl, String> {
     if let Some(user) = ssh.user.take() {
         let decoded = decode_utf8(&user)
             .ok_or_else(|| fail("the SSH user has a `%` not followed by two hex digits (write `%` as %25)".into()))?;
+        // Checked again once decoded: `%0A` or `%3B` pass the check of the text as typed.
+        check_name(NameKind::User, &decoded, "the SSH user (percent-decoded)").map_err(fail)?;
         ssh.user = Some(decoded);
     }
 
@@ -539,7 +549,7 @@ fn split_scheme(text: &str) -> Result<(Scheme, &str), String> {
     let known = |s: &str| Scheme::from_name(s).is_some();
     Err(match lower.as_str() {
         "" => "the scheme before `://` is empty".into(),
-        "mongodb+srv" => "mongodb+srv:// needs a DNS SRV lookup to find the servers, which sqltun does not do; give one server as mongodb://host:27017 (`dig SRV _mongodb._tcp.HOST` lists them)".into(),
+        "mongodb+srv" => "mongodb+srv:// has the driver find the servers by a DNS SRV lookup and connect to every member of the replica set directly, past the tunnel; give one member as mongodb://host:27017 (`dig SRV _mongodb._tcp.HOST` lists them): sqltun hands it out with directConnection=true".into(),
         s if s.ends_with("+ssh") => "a +ssh URL also names the SSH server, which --db does not take; give the SSH server with --ssh and the database URL without +ssh".into(),
         s if s.strip_prefix("jdbc:").is_some_and(known) => {
             format!("drop the `jdbc:` prefix: sqltun reads {}:// URLs", &s[5..])
@@ -612,6 +622,10 @@ fn parse_after(scheme: Scheme, after: &str) -> Result<DbUrl, String> {
             "the `{}` parameter would take the client past the tunnel; put the database host and port in the URL's host part",
             printable(key)
         ));
+    }
+
+    if scheme.family() == Family::Mongodb {
+        refuse_discovery(rest)?;
     }
 
     Ok(DbUrl {
@@ -737,6 +751,69 @@ fn refuse_misread_tail(scheme: Scheme, rest: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// MongoDB parameters that make a driver discover the deployment and connect to its members by the
+/// addresses they advertise, which the tunnel does not carry. Option names are case-insensitive (the
+/// URI spec), and compared percent-decoded too.
+fn refuse_discovery(rest: &str) -> Result<(), String> {
+    for (key, value) in params(rest) {
+        let name = decode_lossy(key).to_ascii_lowercase();
+        if name == "replicaset" {
+            return Err(format!(
+                "the `{}` parameter has the driver discover the replica set's members and connect to each at the address it advertises, past the tunnel; remove it: sqltun hands out the URL with directConnection=true, which talks to the one member given (give the primary to write)",
+                printable(key)
+            ));
+        }
+        if name == "directconnection" && !decode_lossy(value).eq_ignore_ascii_case("true") {
+            return Err(format!(
+                "`{}={}` has the driver discover the deployment's other members and connect to them directly, past the tunnel; remove it (sqltun hands out the URL with directConnection=true)",
+                printable(key),
+                printable(value)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A MongoDB URL's path and parameters with `directConnection=true` added, before any fragment, unless
+/// they already say `directConnection` (only `true` gets past [`refuse_discovery`]) or
+/// `loadBalanced=true` (a load balancer is one address already, and drivers refuse both together).
+fn with_direct_connection(rest: &str) -> String {
+    let (main, fragment) = rest.split_at(rest.find('#').unwrap_or(rest.len()));
+    let set = |key: &str, value: Option<&str>| {
+        params(main).any(|(k, v)| {
+            decode_lossy(k).eq_ignore_ascii_case(key)
+                && value.is_none_or(|want| decode_lossy(v).eq_ignore_ascii_case(want))
+        })
+    };
+    if set("directConnection", None) || set("loadBalanced", Some("true")) {
+        return rest.to_string();
+    }
+    let mut out = main.to_string();
+    if !out.contains('?') {
+        // The URI spec wants the `/` before the options even without a database.
+        if out.is_empty() {
+            out.push('/');
+        }
+        out.push('?');
+    } else if !out.ends_with(['?', '&']) {
+        out.push('&');
+    }
+    out.push_str("directConnection=true");
+    out.push_str(fragment);
+    out
+}
+
+/// The URL handed out for a plain `host:port` target reached at `local`: the scheme guessed from the
+/// target's well-known port (see [`Scheme::for_port`]), else `tcp://`; for MongoDB with
+/// `directConnection=true`, as [`DbUrl::rewritten`] adds it.
+pub fn guessed_url(target_port: u16, local: std::net::SocketAddr) -> String {
+    match Scheme::for_port(target_port) {
+        Some(Scheme::Mongodb) => format!("mongodb://{local}/?directConnection=true"),
+        Some(scheme) => format!("{}://{local}", scheme.name()),
+        None => format!("tcp://{local}"),
+    }
 }
 
 fn named_instance() -> String {
@@ -1003,6 +1080,91 @@ mod tests {
             url("sqlserver://sa:pw@mssql:1433;databaseName=shop;encrypt=true").rewritten("127.0.0.1", 7),
             "sqlserver://sa:pw@127.0.0.1:7;databaseName=shop;encrypt=true"
         );
+    }
+
+    /// A MongoDB URL handed out for the local end always says `directConnection=true`, wherever its path,
+    /// parameters and fragment leave room for it, so a driver never discovers replica-set members and
+    /// connects to them past the tunnel; one that says it already, or uses a load balancer, is kept.
+    #[test]
+    fn mongodb_rewritten_connects_directly() {
+        for (input, rewritten) in [
+            ("mongodb://db", "mongodb://127.0.0.1:7/?directConnection=true"),
+            ("mongodb://db:27018/", "mongodb://127.0.0.1:7/?directConnection=true"),
+            (
+                "mongodb://u:pw@db/app",
+                "mongodb://u:pw@127.0.0.1:7/app?directConnection=true",
+            ),
+            (
+                "mongodb://db/app?authSource=admin&tls=true",
+                "mongodb://127.0.0.1:7/app?authSource=admin&tls=true&directConnection=true",
+            ),
+            ("mongodb://db/app?", "mongodb://127.0.0.1:7/app?directConnection=true"),
+            ("mongodb://db/?w=1&", "mongodb://127.0.0.1:7/?w=1&directConnection=true"),
+            (
+                "mongodb://db/app#x",
+                "mongodb://127.0.0.1:7/app?directConnection=true#x",
+            ),
+            (
+                "mongodb://db/?directConnection=true",
+                "mongodb://127.0.0.1:7/?directConnection=true",
+            ),
+            (
+                "mongodb://db/?DIRECTCONNECTION=TRUE",
+                "mongodb://127.0.0.1:7/?DIRECTCONNECTION=TRUE",
+            ),
+            (
+                "mongodb://db/?loadBalanced=true",
+                "mongodb://127.0.0.1:7/?loadBalanced=true",
+            ),
+            (
+                "mongodb://db/?loadBalanced=false",
+                "mongodb://127.0.0.1:7/?loadBalanced=false&directConnection=true",
+            ),
+        ] {
+            assert_eq!(url(input).rewritten("127.0.0.1", 7), rewritten, "{input}");
+        }
+        // Logs show the URL as given; other schemes are untouched.
+        assert_eq!(url("mongodb://db/app").redacted(), "mongodb://db/app");
+        assert_eq!(
+            url("postgres://db/app").rewritten("127.0.0.1", 7),
+            "postgres://127.0.0.1:7/app"
+        );
+        let env = client_env(Some(&url("mongodb://db/app")), None, "127.0.0.1", 7);
+        assert_eq!(
+            env,
+            pairs(&[("DATABASE_URL", "mongodb://127.0.0.1:7/app?directConnection=true")])
+        );
+        let local: std::net::SocketAddr = "127.0.0.1:7".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            guessed_url(27017, local),
+            "mongodb://127.0.0.1:7/?directConnection=true"
+        );
+        assert_eq!(guessed_url(5432, local), "postgres://127.0.0.1:7");
+        assert_eq!(guessed_url(9, local), "tcp://127.0.0.1:7");
+    }
+
+    /// What makes a MongoDB driver discover members and dial them directly is refused with the reason:
+    /// `replicaSet` (any case, percent-encoded too), `directConnection` other than true, `mongodb+srv://`.
+    #[test]
+    fn mongodb_discovery_refused() {
+        for (input, needle) in [
+            (
+                "mongodb://db/app?replicaSet=rs0",
+                "`replicaSet` parameter has the driver discover",
+            ),
+            ("mongodb://db/?replicaset=rs0", "past the tunnel"),
+            ("mongodb://db/?w=1&REPLICASET=rs0", "past the tunnel"),
+            ("mongodb://db/?replica%53et=rs0", "past the tunnel"),
+            ("mongodb://db/?directConnection=false", "`directConnection=false`"),
+            ("mongodb://db/?directConnection=", "past the tunnel"),
+            ("mongodb+srv://cluster0.example.net/app", "past the tunnel"),
+        ] {
+            let err = parse_db_url(input).unwrap_err();
+            assert!(err.contains(needle), "{input}: {err}");
+        }
+        assert!(parse_db_url("mongodb://db/?directConnection=true&w=1").is_ok());
+        // Only MongoDB's drivers read these.
+        assert!(parse_db_url("postgres://db/app?replicaSet=rs0").is_ok());
     }
 
     /// Logs and `{}` / `{:?}` show the URL with every password masked, including password parameters.
@@ -1357,6 +1519,33 @@ mod tests {
             let err = parse_ssh_url(input).unwrap_err();
             assert!(err.contains(needle), "{input}: {err}");
         }
+    }
+
+    /// The SSH user is checked once percent-decoded: `%0A`, `%3B`, `%24%28`, `%60`, `%7C`, `%26`, `%20`
+    /// and a leading `%2D` look harmless as typed but would run commands through ProxyCommand's `%r`.
+    #[test]
+    fn ssh_url_user_checked_after_decoding() {
+        for (user, needle) in [
+            ("x%0Atouch%20%2Ftmp%2Fpwned%0A", r"control character \n"),
+            ("x%3B%3Em", "`;`"),
+            ("x%24%28%3Em%29", "`$`"),
+            ("x%60%3Em%60", "backtick"),
+            ("x%7C%3Em", "`|`"),
+            ("x%26%3Em", "`&`"),
+            ("a%20b", "whitespace"),
+            ("%2DoProxyCommand=x", "starts with `-`"),
+        ] {
+            let input = format!("postgres+ssh://{user}@127.0.0.1/app@db:5432/appdb");
+            let err = parse_ssh_url(&input).unwrap_err();
+            assert!(
+                err.contains("the SSH user (percent-decoded): the SSH user name"),
+                "{input}: {err}"
+            );
+            assert!(err.contains(needle), "{input}: {err}");
+            assert!(!err.chars().any(char::is_control), "{input}: {err:?}");
+        }
+        let ok = parse_ssh_url("postgres+ssh://d%65ploy@bastion/app@db/x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.ssh.user.as_deref(), Some("deploy"));
     }
 
     /// `--db` dispatch: URL versus host:port, and +ssh URLs recognised before the plain URL parser.
