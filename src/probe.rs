@@ -700,8 +700,6 @@ fn truncate_chars(text: &str, max_chars: usize) -> String {
     cut
 }
 
-use crate::text::is_invisible;
-
 /// A short, safe description of unexpected bytes: their first line as text when it reads as text,
 /// a TLS record when it is one, else the first bytes in hex.
 fn describe(bytes: &[u8]) -> String {
@@ -740,6 +738,7 @@ fn human(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::is_invisible;
     use tokio::io::duplex;
 
     /// Generous: these fakes answer at once.
