@@ -215,7 +215,10 @@ impl Ledger {
                 Issue::Refused(why)
             }
         };
-        if given.iter().any(|(k, h, real, _)| *k == id && h == hop && *real == step) {
+        if given
+            .iter()
+            .any(|(k, h, real, _)| *k == id && h == hop && *real == step)
+        {
             return wait_or(format!(
                 "this hop was already given this {period} s time step's code, and sqltun gives each hop at most one code per step"
             ));
@@ -314,14 +317,35 @@ mod tests {
         let ledger = Ledger::new();
         let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
         let t = 30 * 1_000_000 + 10;
-        assert_eq!(ledger.issue(&totp, "hop 1", true, at(t)), Issue::Code(totp.code_at_step(1_000_000)));
-        assert!(matches!(ledger.issue(&totp, "hop 1", false, at(t + 1)), Issue::Refused(_)));
-        assert_eq!(ledger.issue(&totp, "hop 1", true, at(t + 1)), Issue::WaitFor(Duration::from_secs(19)));
-        assert_eq!(ledger.issue(&totp, "hop 2", true, at(t + 2)), Issue::Code(totp.code_at_step(1_000_001)));
-        assert!(matches!(ledger.issue(&totp, "hop 3", false, at(t + 3)), Issue::Refused(_)));
-        assert_eq!(ledger.issue(&totp, "hop 1", false, at(t + 30)), Issue::Code(totp.code_at_step(1_000_002)));
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", true, at(t)),
+            Issue::Code(totp.code_at_step(1_000_000))
+        );
+        assert!(matches!(
+            ledger.issue(&totp, "hop 1", false, at(t + 1)),
+            Issue::Refused(_)
+        ));
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", true, at(t + 1)),
+            Issue::WaitFor(Duration::from_secs(19))
+        );
+        assert_eq!(
+            ledger.issue(&totp, "hop 2", true, at(t + 2)),
+            Issue::Code(totp.code_at_step(1_000_001))
+        );
+        assert!(matches!(
+            ledger.issue(&totp, "hop 3", false, at(t + 3)),
+            Issue::Refused(_)
+        ));
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", false, at(t + 30)),
+            Issue::Code(totp.code_at_step(1_000_002))
+        );
         let other = Totp::parse(&Secret::new("MFRGGZDFMZTWQ2LK".into())).unwrap();
-        assert!(matches!(ledger.issue(&other, "hop 1", false, at(t + 30)), Issue::Code(_)));
+        assert!(matches!(
+            ledger.issue(&other, "hop 1", false, at(t + 30)),
+            Issue::Code(_)
+        ));
     }
 
     /// Bad secrets are refused with a message that does not echo the secret.

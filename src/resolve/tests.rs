@@ -163,9 +163,15 @@ fn secrets() {
     // The unnumbered password (and TOTP secret) goes to the destination only; the passphrase, which
     // never leaves the machine, to every hop.
     let mut shared = home_env();
-    shared.vars.push(("SQLTUN_SSH_PASSWORD".into(), "for-the-destination".into()));
-    shared.vars.push(("SQLTUN_SSH_PASSPHRASE".into(), "opens-local-keys".into()));
-    shared.vars.push(("SQLTUN_TOTP_SECRET".into(), "GEZDGNBVGY3TQOJQ".into()));
+    shared
+        .vars
+        .push(("SQLTUN_SSH_PASSWORD".into(), "for-the-destination".into()));
+    shared
+        .vars
+        .push(("SQLTUN_SSH_PASSPHRASE".into(), "opens-local-keys".into()));
+    shared
+        .vars
+        .push(("SQLTUN_TOTP_SECRET".into(), "GEZDGNBVGY3TQOJQ".into()));
     let p3 = plan(&args(&["--ssh", "b", "--db", "d:1", "-J", "j1,j2"]), &shared).unwrap();
     assert_eq!(pw(&p3, 0), None);
     assert_eq!(pw(&p3, 1), None);

@@ -585,7 +585,8 @@ impl Attempt<'_> {
                     }
                     for text in [name.trim(), instructions.trim()] {
                         if !text.is_empty() {
-                            self.ui.notice(self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
+                            self.ui
+                                .notice(self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
                         }
                     }
                     let mut answers = Vec::with_capacity(prompts.len());
@@ -609,7 +610,9 @@ impl Attempt<'_> {
     /// The error for a server that keeps asking: too many rounds, or too many prompts in one.
     fn kbd_overrun(&self, prompts: usize) -> Error {
         let what = if prompts > MAX_PROMPTS_PER_REQUEST {
-            format!("{prompts} questions in one keyboard-interactive request (sqltun answers at most {MAX_PROMPTS_PER_REQUEST})")
+            format!(
+                "{prompts} questions in one keyboard-interactive request (sqltun answers at most {MAX_PROMPTS_PER_REQUEST})"
+            )
         } else {
             format!("keyboard-interactive questions for more than {MAX_KBD_ROUNDS} rounds")
         };
@@ -712,9 +715,13 @@ impl Attempt<'_> {
         let hint = if asks_code {
             let n = self.label.index + 1;
             if self.label.index + 1 == self.label.count {
-                format!("set SQLTUN_TOTP_SECRET (or SQLTUN_TOTP_SECRET_{n}) or --totp-secret-file to the base32 secret, or run sqltun from a terminal")
+                format!(
+                    "set SQLTUN_TOTP_SECRET (or SQLTUN_TOTP_SECRET_{n}) or --totp-secret-file to the base32 secret, or run sqltun from a terminal"
+                )
             } else {
-                format!("set SQLTUN_TOTP_SECRET_{n} to the base32 secret (SQLTUN_TOTP_SECRET and --totp-secret-file go to the destination only), or run sqltun from a terminal")
+                format!(
+                    "set SQLTUN_TOTP_SECRET_{n} to the base32 secret (SQLTUN_TOTP_SECRET and --totp-secret-file go to the destination only), or run sqltun from a terminal"
+                )
             }
         } else {
             "run sqltun from a terminal, or use a key or password for this hop".to_string()

@@ -7,8 +7,8 @@ use russh::keys::PublicKeyOrCertificate;
 use super::dial::PromptClock;
 use super::{HopLabel, Interaction, hostkey};
 use crate::error::Error;
-use crate::text;
 use crate::plan::HostKeySettings;
+use crate::text;
 
 /// Handler for one hop's session. A rejected host key leaves its reason in `failure`, because russh
 /// only sees `false` and reports a generic error.
@@ -98,16 +98,14 @@ impl russh::client::Handler for Client {
     async fn auth_banner(&mut self, banner: &str, _session: &mut russh::client::Session) -> Result<(), Self::Error> {
         let text = banner.trim_end();
         if !text.is_empty() {
-            self.ui.notice(&self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
+            self.ui
+                .notice(&self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
         }
         Ok(())
     }
 
     /// A server's disconnect message is kept (escaped) so the error that follows can quote it.
-    async fn disconnected(
-        &mut self,
-        reason: russh::client::DisconnectReason<Self::Error>,
-    ) -> Result<(), Self::Error> {
+    async fn disconnected(&mut self, reason: russh::client::DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
         match reason {
             russh::client::DisconnectReason::ReceivedDisconnect(info) => {
                 let message = text::printable(info.message.trim());

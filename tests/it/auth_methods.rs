@@ -1465,10 +1465,7 @@ fn a_second_code_request_in_the_same_step_gets_no_code() {
         },
     );
     ga.install();
-    let mut tunnel = bastion
-        .connect_to_echo()
-        .env("SQLTUN_TOTP_SECRET", &ga.base32)
-        .spawn();
+    let mut tunnel = bastion.connect_to_echo().env("SQLTUN_TOTP_SECRET", &ga.base32).spawn();
     let code = tunnel.wait_exit(EXIT_TIMEOUT);
     let stderr = tunnel.stderr();
     let steps = ga.used_steps();

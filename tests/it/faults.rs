@@ -971,9 +971,7 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
     let port = listener.local_addr().expect("local address").port();
     let server = thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("sqltun connects");
-        stream
-            .set_read_timeout(Some(EXIT_TIMEOUT))
-            .expect("set read timeout");
+        stream.set_read_timeout(Some(EXIT_TIMEOUT)).expect("set read timeout");
         stream.write_all(b"SSH-2.0-fake\r\n").expect("send the version");
         stream
             .write_all(&kexinit("\x1b]0;pwned\x07evil-kex,\x1b[2Jwiped,evil\x1b[31mred"))
@@ -985,7 +983,12 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
     let home = crate::support::TempHome::new();
     let (code, stderr) = home
         .connect()
-        .args(["--ssh", &format!("{TEST_USER}@127.0.0.1:{port}"), "--db", "127.0.0.1:5432"])
+        .args([
+            "--ssh",
+            &format!("{TEST_USER}@127.0.0.1:{port}"),
+            "--db",
+            "127.0.0.1:5432",
+        ])
         .args(["-o", "StrictHostKeyChecking=yes", "--batch"])
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);

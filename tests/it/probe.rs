@@ -271,9 +271,6 @@ fn hostile_tcp_banner_is_escaped() {
         "{report:?}"
     );
     for text in [&report.summary, &banner] {
-        assert!(
-            !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
-            "{report:?}"
-        );
+        assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{report:?}");
     }
 }
