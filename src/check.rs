@@ -44,8 +44,8 @@ impl Interaction for Recorder {
     fn confirm(&self, question: &str) -> bool {
         self.terminal.confirm(question)
     }
-    fn secret(&self, prompt: &str) -> Option<Secret> {
-        self.terminal.secret(prompt)
+    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
+        self.terminal.secret(hop, prompt)
     }
     fn notice(&self, hop: &HopLabel, text: &str) {
         self.terminal.notice(hop, text);

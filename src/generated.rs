@@ -93,10 +93,10 @@ in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
         );
     }
     buf.extend_from_slice(
-        b".SH ENVIRONMENT\n.TP\n\\fBSQLTUN_SSH_PASSWORD\\fR\nSSH password (never pass secrets on the command line)\n\
-.TP\n\\fBSQLTUN_SSH_PASSPHRASE\\fR\npassphrase for encrypted identity files\n\
-.TP\n\\fBSQLTUN_SSH_PASSWORD_\\fIN\\fR, \\fBSQLTUN_SSH_PASSPHRASE_\\fIN\\fR\nthe same for hop N only (hops counted from 1 in dialling order)\n\
-.TP\n\\fBSQLTUN_TOTP_SECRET\\fR, \\fBSQLTUN_TOTP_SECRET_\\fIN\\fR\nbase32 TOTP secret (or otpauth://totp/ URI) for verification-code prompts\n\
+        b".SH ENVIRONMENT\n.TP\n\\fBSQLTUN_SSH_PASSWORD\\fR\nSSH password for the destination (the last hop) only (never pass secrets on the command line)\n\
+.TP\n\\fBSQLTUN_SSH_PASSPHRASE\\fR\npassphrase for encrypted identity files, on every hop (it is never sent)\n\
+.TP\n\\fBSQLTUN_SSH_PASSWORD_\\fIN\\fR, \\fBSQLTUN_SSH_PASSPHRASE_\\fIN\\fR\nthe same for hop N only (hops counted from 1 in dialling order); a jump host gets a password only this way\n\
+.TP\n\\fBSQLTUN_TOTP_SECRET\\fR, \\fBSQLTUN_TOTP_SECRET_\\fIN\\fR\nbase32 TOTP secret (or otpauth://totp/ URI) for verification-code prompts: the destination's, or hop N's\n\
 .TP\n\\fBSSH_AUTH_SOCK\\fR\nthe SSH agent socket\n\
 .TP\n\\fBSQLTUN_LOG\\fR\na tracing filter for stderr logs, e.g. sqltun=debug\n",
     );

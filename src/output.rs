@@ -220,9 +220,12 @@ impl Interaction for Replay {
     fn confirm(&self, _question: &str) -> bool {
         false
     }
-    fn secret(&self, prompt: &str) -> Option<Secret> {
+    /// Only what was typed for this very hop at this very prompt: an answer meant for one server never
+    /// reaches another that happens to ask the same question.
+    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
         let typed = self.terminal.typed.lock().ok()?;
-        typed.iter().find(|(p, _)| p == prompt).map(|(_, s)| s.clone())
+        let key = Typed::key(hop, prompt);
+        typed.iter().find(|(k, _)| *k == key).map(|(_, s)| s.clone())
     }
     fn notice(&self, hop: &HopLabel, text: &str) {
         self.terminal.notice(hop, text);
@@ -242,8 +245,26 @@ pub fn status(quiet: bool, text: &str) {
 pub struct Terminal {
     spinner: Option<ProgressBar>,
     quiet: bool,
-    /// Secrets a person typed, by prompt, so a reconnect never has to ask again (wiped on exit).
-    typed: std::sync::Mutex<Vec<(String, Secret)>>,
+    /// Secrets a person typed, by hop and prompt, so a reconnect never has to ask again (wiped on exit).
+    typed: std::sync::Mutex<Vec<(Typed, Secret)>>,
+}
+
+/// Where a typed secret was asked for: the hop (position and address) and the prompt's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Typed {
+    hop: usize,
+    address: String,
+    prompt: String,
+}
+
+impl Typed {
+    fn key(hop: &HopLabel, prompt: &str) -> Typed {
+        Typed {
+            hop: hop.index,
+            address: hop.address.clone(),
+            prompt: prompt.to_string(),
+        }
+    }
 }
 
 impl Terminal {
@@ -311,12 +332,13 @@ impl Interaction for Terminal {
         })
     }
 
-    fn secret(&self, prompt: &str) -> Option<Secret> {
+    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
         let answer = self.suspend(|| rpassword::prompt_password(prompt).ok().map(Secret::new));
         if let (Some(secret), Ok(mut typed)) = (&answer, self.typed.lock()) {
             // The last answer to a prompt is the one that worked (earlier ones were refused).
-            typed.retain(|(p, _)| p != prompt);
-            typed.push((prompt.to_string(), secret.clone()));
+            let key = Typed::key(hop, prompt);
+            typed.retain(|(k, _)| *k != key);
+            typed.push((key, secret.clone()));
         }
         answer
     }

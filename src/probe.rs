@@ -676,24 +676,18 @@ fn printable_runs(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-/// Text from the far end made safe to show: invalid UTF-8 replaced, control and invisible formatting
-/// characters (terminal escapes, bidi overrides) removed, whitespace runs collapsed to one space,
-/// trimmed, and at most `max_chars` characters (the last one `…` when cut).
+/// Text from the far end made safe to show: invalid UTF-8 replaced, whitespace runs (line breaks
+/// included) collapsed to one space and trimmed, control and invisible formatting characters (terminal
+/// escapes, C1 controls, bidi overrides) written as visible escapes by the one escaper,
+/// [`crate::text::escaped`], and at most `max_chars` characters (the last one `…` when cut).
 fn sanitize(bytes: &[u8], max_chars: usize) -> String {
-    let mut clean = String::new();
-    let mut space = false;
-    for c in String::from_utf8_lossy(bytes).chars() {
-        if c.is_whitespace() {
-            space = !clean.is_empty();
-        } else if !c.is_control() && !is_invisible(c) {
-            if space {
-                clean.push(' ');
-                space = false;
-            }
-            clean.push(c);
-        }
-    }
-    truncate_chars(&clean, max_chars)
+    let lossy = String::from_utf8_lossy(bytes);
+    let line = lossy
+        .split(char::is_whitespace)
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    truncate_chars(&crate::text::escaped(&line, READ_CAP), max_chars)
 }
 
 /// `text` cut to `max_chars` characters, the last one `…` when cut.
@@ -705,8 +699,6 @@ fn truncate_chars(text: &str, max_chars: usize) -> String {
     cut.push('…');
     cut
 }
-
-use crate::text::is_invisible;
 
 /// A short, safe description of unexpected bytes: their first line as text when it reads as text,
 /// a TLS record when it is one, else the first bytes in hex.
@@ -746,6 +738,7 @@ fn human(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::is_invisible;
     use tokio::io::duplex;
 
     /// Generous: these fakes answer at once.
@@ -1321,14 +1314,18 @@ mod tests {
         );
     }
 
-    /// A hostile banner cannot drive the user's terminal: escapes, bidi overrides and other control
-    /// characters are removed and the line is cut to 80 characters.
+    /// A hostile banner cannot drive the user's terminal: escapes, C1 controls, bidi overrides and other
+    /// control characters are shown as visible escapes (by the one escaper, `crate::text`) and the line
+    /// is cut to 80 characters.
     #[tokio::test]
     async fn tcp_banner_is_sanitised_and_truncated() {
-        let hostile = format!("\x1b]0;pwned\x07\x1b[2J\u{202e}evil\t{}\r\n", "x".repeat(200));
+        let hostile = format!("\x1b]0;pwned\x07\x1b[2J\u{9b}1m\u{202e}evil\t{}\r\n", "x".repeat(200));
         let (report, _) = run(ProbeKind::Tcp, LIMIT, Fake::greets(hostile)).await;
         let banner = report.detail.expect("a banner");
-        assert!(banner.starts_with("]0;pwned[2Jevil xxx"), "{banner:?}");
+        assert!(
+            banner.starts_with(r"\x1b]0;pwned\x07\x1b[2J\u{9b}1m\u{202e}evil xxx"),
+            "{banner:?}"
+        );
         assert_eq!(banner.chars().count(), 80);
         assert!(banner.ends_with('…'));
         assert!(!report.summary.chars().any(|c| c.is_control() || is_invisible(c)));
@@ -1341,11 +1338,11 @@ mod tests {
         let (report, _) = run(ProbeKind::Mysql, LIMIT, Fake::greets(packet)).await;
         assert_eq!(
             report.summary,
-            "MySQL answered with error 1045 instead of a greeting: denied[31m forged line \u{fffd}"
+            "MySQL answered with error 1045 instead of a greeting: denied\\x1b[31m forged line \u{fffd}"
         );
 
         let (report, _) = run(ProbeKind::Mysql, LIMIT, Fake::greets(mysql_greeting("8.0\x1b[1m.36\n"))).await;
-        assert_eq!(report.server_version.as_deref(), Some("8.0[1m.36"));
+        assert_eq!(report.server_version.as_deref(), Some(r"8.0\x1b[1m.36"));
     }
 
     /// A limit too large for a deadline (`Duration::MAX`) must not panic.

@@ -59,6 +59,37 @@ pub fn shell_word(text: &str) -> String {
     }
 }
 
+/// How much of a multi-line server text (an SSH login banner) is shown.
+pub const BANNER_LIMIT: usize = 8 * 1024;
+
+/// Server text that may legitimately have lines (an SSH login banner), safe to write to a terminal:
+/// line breaks (`\n`, and `\r\n` taken as one) are kept, everything else goes through [`escaped`]
+/// (a lone `\r`, tabs, ESC, BEL, C1 controls, DEL, bidi and other invisible characters all come out as
+/// visible escapes). At most `max_chars` characters are shown, line breaks included.
+pub fn escaped_lines(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut left = max_chars;
+    let normalized = text.replace("\r\n", "\n");
+    for (i, line) in normalized.split('\n').enumerate() {
+        if i > 0 {
+            if left == 0 {
+                out.push('…');
+                break;
+            }
+            out.push('\n');
+            left -= 1;
+        }
+        let shown = escaped(line, left);
+        let cut = shown.ends_with('…') && !line.ends_with('…');
+        left = left.saturating_sub(shown.chars().count());
+        out.push_str(&shown);
+        if cut {
+            break;
+        }
+    }
+    out
+}
+
 /// Characters that show as nothing (or reorder what follows) but are not control characters:
 /// Unicode's format characters that terminals and editors commonly render invisibly.
 pub fn is_invisible(c: char) -> bool {
@@ -66,7 +97,12 @@ pub fn is_invisible(c: char) -> bool {
         c,
         '\u{ad}'
             | '\u{34f}'
+            | '\u{600}'..='\u{605}'
             | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
             | '\u{115f}'
             | '\u{1160}'
             | '\u{17b4}'
@@ -80,6 +116,11 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{feff}'
             | '\u{ffa0}'
             | '\u{fff0}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
             | '\u{e0000}'..='\u{e0fff}'
     )
 }
@@ -112,6 +153,21 @@ mod tests {
                 .unwrap_or_else(|e| panic!("sh: {e}"));
             assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text:?}");
         }
+    }
+
+    /// A login banner keeps its lines (CRLF or LF) but nothing that drives a terminal: an OSC title,
+    /// a screen clear, a lone CR that would overwrite the line, a C1 CSI, BEL and DEL all show as escapes.
+    #[test]
+    fn banner_lines() {
+        let banner = "Authorized use only\r\n\x1b]0;pwned\x07\x1b[2J\u{9b}31m\rfake\x7f\n\u{202e}end\n";
+        let shown = escaped_lines(banner, BANNER_LIMIT);
+        assert_eq!(
+            shown,
+            "Authorized use only\n\\x1b]0;pwned\\x07\\x1b[2J\\u{9b}31m\\rfake\\x7f\n\\u{202e}end\n"
+        );
+        assert!(!shown.chars().any(|c| c != '\n' && (c.is_control() || is_invisible(c))));
+        assert_eq!(escaped_lines("ab\ncd\nef", 5), "ab\ncd…");
+        assert_eq!(escaped_lines(&"x\n".repeat(10_000), 10).chars().count(), 11);
     }
 
     /// The cap counts what is shown, escapes included, so a run of control bytes cannot make a message

@@ -137,27 +137,18 @@ impl Totp {
         format!("{:0width$}", binary % modulus, width = self.digits as usize)
     }
 
-    /// A code to send now. A step this process already used is skipped (servers such as PAM's
-    /// google-authenticator refuse a code twice), taking the next step, which servers accept within
-    /// their usual ±1 step window.
-    pub fn next_code(&self) -> String {
+    /// A code for `hop` now, under the ledger's rule (see [`Ledger::issue`]).
+    pub fn issue(&self, hop: &str, fresh_connection: bool) -> Issue {
+        static LEDGER: Ledger = Ledger::new();
+        LEDGER.issue(self, hop, fresh_connection, SystemTime::now())
+    }
+
+    /// A stable, process-local name for the secret (never the secret), so the ledger can tell secrets apart.
+    fn id(&self) -> u64 {
         use std::hash::{Hash, Hasher};
-        static USED: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.key.hash(&mut hasher);
-        let id = hasher.finish();
-        let mut step = self.step_now();
-        if let Ok(mut used) = USED.lock() {
-            if let Some(entry) = used.iter_mut().find(|(k, _)| *k == id) {
-                if entry.1 >= step {
-                    step = entry.1 + 1;
-                }
-                entry.1 = step;
-            } else {
-                used.push((id, step));
-            }
-        }
-        self.code_at_step(step)
+        hasher.finish()
     }
 
     /// The current time step.
@@ -167,6 +158,87 @@ impl Totp {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         now / self.period.as_secs().max(1)
+    }
+}
+
+/// The answer to "may this hop have a code now?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issue {
+    /// Send this code.
+    Code(String),
+    /// This hop may have its next code once this much time has passed (the next time step).
+    WaitFor(Duration),
+    /// No code: why, in words that finish "no one-time code was sent: …".
+    Refused(String),
+}
+
+/// The longest a fresh connection waits for the next time step rather than being refused.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Which codes this process has given out, per secret and per hop. A code lets its holder in for its
+/// time step, so each is handed out sparingly:
+/// - a hop gets at most one code per time step: a second request in the same step (a second prompt in
+///   the same keyboard-interactive request, or another round) is refused;
+/// - no step is used twice for one secret (servers such as PAM's google-authenticator refuse a code
+///   twice), so a second hop in the same step gets the next step's code, which servers accept within
+///   their usual ±1 step window, but never one further ahead;
+/// - a fresh connection (a reconnect) whose hop already had this step's code waits for the next step,
+///   when that is at most [`MAX_WAIT`] away.
+#[derive(Debug)]
+pub struct Ledger {
+    /// (secret id, hop, the real time step it was last given a code in, the code's step)
+    given: std::sync::Mutex<Vec<(u64, String, u64, u64)>>,
+}
+
+impl Ledger {
+    pub const fn new() -> Ledger {
+        Ledger {
+            given: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A code for `hop` from `totp` at `now`; `fresh_connection` is true for the first code asked on a
+    /// connection (a reconnect may then wait for the next step).
+    pub fn issue(&self, totp: &Totp, hop: &str, fresh_connection: bool, now: SystemTime) -> Issue {
+        let Ok(mut given) = self.given.lock() else {
+            return Issue::Refused("the record of codes given out is unavailable".into());
+        };
+        let id = totp.id();
+        let period = totp.period.as_secs().max(1);
+        let seconds = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let step = seconds / period;
+        let until_next = Duration::from_secs(period - seconds % period);
+        let wait_or = |why: String| {
+            if fresh_connection && until_next <= MAX_WAIT {
+                Issue::WaitFor(until_next)
+            } else {
+                Issue::Refused(why)
+            }
+        };
+        if given
+            .iter()
+            .any(|(k, h, real, _)| *k == id && h == hop && *real == step)
+        {
+            return wait_or(format!(
+                "this hop was already given this {period} s time step's code, and sqltun gives each hop at most one code per step"
+            ));
+        }
+        let used = |s: u64| given.iter().any(|(k, _, _, code_step)| *k == id && *code_step == s);
+        let Some(code_step) = [step, step + 1].into_iter().find(|s| !used(*s)) else {
+            return wait_or(format!(
+                "the codes of this {period} s time step and the next were already given to other hops"
+            ));
+        };
+        // Steps two behind are past every server's window: forget them, so the record stays small.
+        given.retain(|(_, _, _, code_step)| code_step.saturating_add(2) >= step);
+        given.push((id, hop.to_string(), step, code_step));
+        Issue::Code(totp.code_at_step(code_step))
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new()
     }
 }
 
@@ -234,6 +306,46 @@ mod tests {
             (Algorithm::Sha256, 8, 60)
         );
         assert_eq!(plain.code_at_step(1), "287082");
+    }
+
+    /// A hop gets one code per time step: a second request in the same step is refused (or, for a fresh
+    /// connection, told to wait for the next step); a second hop with the same secret gets the next
+    /// step's code, a third in the same step nothing; and the next step gives the first hop a code again.
+    #[test]
+    fn one_code_per_hop_per_step() {
+        let totp = Totp::parse(&Secret::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into())).unwrap();
+        let ledger = Ledger::new();
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let t = 30 * 1_000_000 + 10;
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", true, at(t)),
+            Issue::Code(totp.code_at_step(1_000_000))
+        );
+        assert!(matches!(
+            ledger.issue(&totp, "hop 1", false, at(t + 1)),
+            Issue::Refused(_)
+        ));
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", true, at(t + 1)),
+            Issue::WaitFor(Duration::from_secs(19))
+        );
+        assert_eq!(
+            ledger.issue(&totp, "hop 2", true, at(t + 2)),
+            Issue::Code(totp.code_at_step(1_000_001))
+        );
+        assert!(matches!(
+            ledger.issue(&totp, "hop 3", false, at(t + 3)),
+            Issue::Refused(_)
+        ));
+        assert_eq!(
+            ledger.issue(&totp, "hop 1", false, at(t + 30)),
+            Issue::Code(totp.code_at_step(1_000_002))
+        );
+        let other = Totp::parse(&Secret::new("MFRGGZDFMZTWQ2LK".into())).unwrap();
+        assert!(matches!(
+            ledger.issue(&other, "hop 1", false, at(t + 30)),
+            Issue::Code(_)
+        ));
     }
 
     /// Bad secrets are refused with a message that does not echo the secret.

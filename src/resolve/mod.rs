@@ -225,22 +225,31 @@ pub fn resolve_chain(
         .collect()
 }
 
-/// Where hop secrets come from; `config` has none.
+/// Where hop secrets come from; `config` has none. Hops count from 1 in dialling order; `count` is the
+/// length of the chain, so the last hop (the destination) is `hop_number == count`.
+///
+/// What is sent to a server (password, TOTP secret) goes to one hop only: `SQLTUN_SSH_PASSWORD_<N>` and
+/// `SQLTUN_TOTP_SECRET_<N>` to hop N, the unnumbered variable and `--password-file`/`--totp-secret-file`
+/// to the destination alone, as `ssh -J` sends a typed password to the destination only. A jump host,
+/// or a server accepted with accept-new, never receives what was meant for the database's bastion. The
+/// passphrase unlocks a local key file and never leaves the machine, so the unnumbered one serves every
+/// hop (the key it opens is what each hop sees, as with ssh-agent).
 pub trait SecretsSource {
-    fn password(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
-    fn totp(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)>;
+    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
+    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
 }
 
 impl SecretsSource for Secrets {
-    fn password(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
-        per_hop(env, "SQLTUN_SSH_PASSWORD", hop_number).or_else(|| self.password.clone())
+    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
+        per_hop(env, "SQLTUN_SSH_PASSWORD", hop_number)
+            .or_else(|| self.password.clone().filter(|_| hop_number == count))
     }
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<(Secret, String)> {
         per_hop(env, "SQLTUN_SSH_PASSPHRASE", hop_number).or_else(|| self.passphrase.clone())
     }
-    fn totp(&self, env: &dyn Environment, hop_number: usize) -> Option<(Secret, String)> {
-        per_hop(env, "SQLTUN_TOTP_SECRET", hop_number).or_else(|| self.totp.clone())
+    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
+        per_hop(env, "SQLTUN_TOTP_SECRET", hop_number).or_else(|| self.totp.clone().filter(|_| hop_number == count))
     }
 }
 
@@ -249,13 +258,13 @@ impl SecretsSource for Secrets {
 pub struct NoSecrets;
 
 impl SecretsSource for NoSecrets {
-    fn password(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+    fn password(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
         None
     }
-    fn passphrase(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+    fn passphrase(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
         None
     }
-    fn totp(&self, _: &dyn Environment, _: usize) -> Option<(Secret, String)> {
+    fn totp(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
         None
     }
 }
@@ -315,9 +324,9 @@ fn hop_from(
         },
     };
     let hop_number = index + 1;
-    let password = secrets.password(env, hop_number);
-    let passphrase = secrets.passphrase(env, hop_number);
-    let totp = match secrets.totp(env, hop_number) {
+    let password = secrets.password(env, hop_number, count);
+    let passphrase = secrets.passphrase(env, hop_number, count);
+    let totp = match secrets.totp(env, hop_number, count) {
         Some((secret, from)) => Some((
             crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?,
             from,

@@ -160,6 +160,27 @@ fn secrets() {
     )
     .unwrap();
     assert_eq!(pw(&p2, 1).as_deref(), Some("from-file"));
+    // The unnumbered password (and TOTP secret) goes to the destination only; the passphrase, which
+    // never leaves the machine, to every hop.
+    let mut shared = home_env();
+    shared
+        .vars
+        .push(("SQLTUN_SSH_PASSWORD".into(), "for-the-destination".into()));
+    shared
+        .vars
+        .push(("SQLTUN_SSH_PASSPHRASE".into(), "opens-local-keys".into()));
+    shared
+        .vars
+        .push(("SQLTUN_TOTP_SECRET".into(), "GEZDGNBVGY3TQOJQ".into()));
+    let p3 = plan(&args(&["--ssh", "b", "--db", "d:1", "-J", "j1,j2"]), &shared).unwrap();
+    assert_eq!(pw(&p3, 0), None);
+    assert_eq!(pw(&p3, 1), None);
+    assert_eq!(pw(&p3, 2).as_deref(), Some("for-the-destination"));
+    assert_eq!(
+        p3.hops.iter().map(|h| h.auth.totp.is_some()).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert!(p3.hops.iter().all(|h| h.auth.passphrase.is_some()));
     let e = plan(&args(&["--ssh", "b", "--db", "d:1", "--password-file", "/nope"]), &env).unwrap_err();
     assert!(e.message().contains("/nope"));
     let debug = format!("{p:?}{p2:?}");

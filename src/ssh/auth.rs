@@ -16,6 +16,7 @@ use super::{HopLabel, Interaction};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{AgentSource, Hop};
 use crate::secret::Secret;
+use crate::text;
 
 /// How many times a person may retype a password or passphrase (OpenSSH's NumberOfPasswordPrompts).
 const PROMPT_ATTEMPTS: usize = 3;
@@ -40,7 +41,21 @@ struct Attempt<'a> {
     partials: u32,
     /// A one-time code was sent (a refusal then points at the TOTP secret).
     used_totp: bool,
+    /// keyboard-interactive requests the server sent, prompts answered without a person, and one-time
+    /// codes sent on this connection: all bounded.
+    kbd_rounds: u32,
+    automatic_answers: u32,
+    codes_sent: u32,
 }
+
+/// keyboard-interactive requests one hop may send: PAM conversations take one to three (a password, a
+/// code, a notice), so a server that keeps asking is cut off rather than answered forever.
+const MAX_KBD_ROUNDS: u32 = 6;
+/// Prompts in one keyboard-interactive request.
+const MAX_PROMPTS_PER_REQUEST: usize = 8;
+/// Prompts one hop gets answered without a person (from the password and the TOTP secret), over all
+/// rounds: enough for a password and a code, twice.
+const MAX_AUTOMATIC_ANSWERS: u32 = 4;
 
 /// Check the identity files the user named, before any dialling: a damaged or unsupported key, or an
 /// encrypted one whose passphrase cannot be had (no variable, no file, no terminal, no agent that might
@@ -106,6 +121,9 @@ pub(crate) async fn authenticate(
         typed_password: None,
         partials: 0,
         used_totp: false,
+        kbd_rounds: 0,
+        automatic_answers: 0,
+        codes_sent: 0,
     };
     ui.progress(label, "authenticating");
     // "none" first, as OpenSSH does: it tells which methods the server accepts.
@@ -176,7 +194,11 @@ impl Attempt<'_> {
     fn session_error(&self, e: russh::Error) -> Error {
         Error::new(
             super::classify(&e),
-            format!("{}: the session ended during authentication: {e}", self.label),
+            format!(
+                "{}: the session ended during authentication: {}",
+                self.label,
+                text::printable(&e.to_string())
+            ),
         )
     }
 
@@ -218,8 +240,13 @@ impl Attempt<'_> {
             ));
         }
         if hints.is_empty() {
+            let variable = if self.label.index + 1 == self.label.count {
+                "SQLTUN_SSH_PASSWORD".to_string()
+            } else {
+                format!("SQLTUN_SSH_PASSWORD_{}", self.label.index + 1)
+            };
             hints.push(format!(
-                "check the user name ({}), -i, the agent, or SQLTUN_SSH_PASSWORD",
+                "check the user name ({}), -i, the agent, or {variable}",
                 self.hop.user
             ));
         }
@@ -445,7 +472,8 @@ impl Attempt<'_> {
                     prompts += 1;
                     let prompt = format!("Enter passphrase for key '{}': ", path.display());
                     let ui = self.ui;
-                    match self.clock.during(|| ui.secret(&prompt)) {
+                    let label = self.label;
+                    match self.clock.during(|| ui.secret(label, &prompt)) {
                         Some(p) if !p.expose().is_empty() => passphrase = Some(p),
                         _ => {
                             self.tried.push(format!("{}: no passphrase given", path.display()));
@@ -521,8 +549,10 @@ impl Attempt<'_> {
         Ok(None)
     }
 
-    /// keyboard-interactive: password-like prompts are answered with the password; anything else needs a
-    /// person, and without one fails at once, quoting the prompt.
+    /// keyboard-interactive: password-like prompts are answered with the password and code prompts with
+    /// a one-time code; anything else needs a person, and without one fails at once, quoting the prompt.
+    /// Every text of the server is escaped before it is shown, and how much is answered without a person
+    /// is bounded (see [`MAX_KBD_ROUNDS`], [`MAX_AUTOMATIC_ANSWERS`]).
     async fn try_keyboard_interactive(&mut self) -> Result<Option<String>> {
         use russh::client::KeyboardInteractiveAuthResponse as Reply;
         let mut reply = self
@@ -530,8 +560,7 @@ impl Attempt<'_> {
             .authenticate_keyboard_interactive_start(self.hop.user.clone(), None::<String>)
             .await
             .map_err(|e| self.session_error(e))?;
-        // PAM conversations are short; a server that keeps asking is refused rather than looped on.
-        for _ in 0..8 {
+        loop {
             match reply {
                 Reply::Success => return Ok(Some("keyboard-interactive".into())),
                 Reply::Failure {
@@ -550,63 +579,21 @@ impl Attempt<'_> {
                     instructions,
                     prompts,
                 } => {
+                    self.kbd_rounds += 1;
+                    if self.kbd_rounds > MAX_KBD_ROUNDS || prompts.len() > MAX_PROMPTS_PER_REQUEST {
+                        return Err(self.kbd_overrun(prompts.len()));
+                    }
                     for text in [name.trim(), instructions.trim()] {
                         if !text.is_empty() {
-                            self.ui.notice(self.label, text);
+                            self.ui
+                                .notice(self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
                         }
                     }
                     let mut answers = Vec::with_capacity(prompts.len());
-                    for prompt in prompts {
-                        let text = prompt.prompt.trim();
-                        let lower = text.to_ascii_lowercase();
-                        let asks_code = [
-                            "verification code",
-                            "one-time",
-                            "one time",
-                            "otp",
-                            "token",
-                            "2fa",
-                            "authenticator",
-                            "code:",
-                        ]
-                        .iter()
-                        .any(|w| lower.contains(w));
-                        if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
-                            tracing::info!(hop = %self.label, "answering \"{text}\" with a one-time code from {from}");
-                            answers.push(totp.next_code());
-                            self.used_totp = true;
-                        } else if !prompt.echo && lower.contains("password") {
-                            match self.password(true)? {
-                                Some(p) => answers.push(p.expose().to_string()),
-                                None => {
-                                    self.tried
-                                        .push("keyboard-interactive: no password to answer with".into());
-                                    return Ok(None);
-                                }
-                            }
-                        } else if self.interactive {
-                            let ui = self.ui;
-                            let question = format!("{text} ");
-                            match self.clock.during(|| ui.secret(&question)) {
-                                Some(answer) => answers.push(answer.expose().to_string()),
-                                None => return Ok(None),
-                            }
-                        } else {
-                            return Err(Error::new(
-                                Kind::Auth,
-                                format!(
-                                    "{}: the server asks \"{text}\" (keyboard-interactive) and there is no terminal to answer it; {}",
-                                    self.label,
-                                    if asks_code {
-                                        format!(
-                                            "set SQLTUN_TOTP_SECRET (or SQLTUN_TOTP_SECRET_{}) or --totp-secret-file to the base32 secret, or run sqltun from a terminal",
-                                            self.label.index + 1
-                                        )
-                                    } else {
-                                        "run sqltun from a terminal, or use a key or password for this hop".to_string()
-                                    }
-                                ),
-                            ));
+                    for prompt in &prompts {
+                        match self.answer_prompt(prompt).await? {
+                            Some(answer) => answers.push(answer),
+                            None => return Ok(None),
                         }
                     }
                     self.ui.progress(self.label, "authenticating (keyboard-interactive)");
@@ -618,8 +605,134 @@ impl Attempt<'_> {
                 }
             }
         }
-        self.tried.push("keyboard-interactive: too many rounds".into());
-        Ok(None)
+    }
+
+    /// The error for a server that keeps asking: too many rounds, or too many prompts in one.
+    fn kbd_overrun(&self, prompts: usize) -> Error {
+        let what = if prompts > MAX_PROMPTS_PER_REQUEST {
+            format!(
+                "{prompts} questions in one keyboard-interactive request (sqltun answers at most {MAX_PROMPTS_PER_REQUEST})"
+            )
+        } else {
+            format!("keyboard-interactive questions for more than {MAX_KBD_ROUNDS} rounds")
+        };
+        Error::new(
+            Kind::Auth,
+            format!(
+                "{}: authentication stopped: the server asked {what}; a login conversation that long is not answered, check the server's PAM configuration",
+                self.label
+            ),
+        )
+    }
+
+    /// Count one answer given without a person; past the bound, the error that stops authentication.
+    fn automatic_answer(&mut self, quoted: &str) -> Result<()> {
+        self.automatic_answers += 1;
+        if self.automatic_answers > MAX_AUTOMATIC_ANSWERS {
+            return Err(Error::new(
+                Kind::Auth,
+                format!(
+                    "{}: authentication stopped: the server asks \"{quoted}\" after sqltun already answered {MAX_AUTOMATIC_ANSWERS} prompts on its own; run sqltun from a terminal if this server really asks that much",
+                    self.label
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The answer to one prompt; `None` when nobody can answer it (authentication goes on without
+    /// keyboard-interactive).
+    async fn answer_prompt(&mut self, prompt: &russh::client::Prompt) -> Result<Option<String>> {
+        let raw = prompt.prompt.trim();
+        let quoted = text::printable(raw);
+        let lower = raw.to_lowercase();
+        let asks_code = [
+            "verification code",
+            "one-time",
+            "one time",
+            "otp",
+            "token",
+            "2fa",
+            "authenticator",
+            "code:",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
+        if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
+            self.automatic_answer(&quoted)?;
+            let hop = format!("{}#{}", self.label.index, self.label.address);
+            loop {
+                match totp.issue(&hop, self.codes_sent == 0) {
+                    crate::totp::Issue::Code(code) => {
+                        tracing::info!(hop = %self.label, "answering \"{quoted}\" with a one-time code from {from}");
+                        self.codes_sent += 1;
+                        self.used_totp = true;
+                        return Ok(Some(code));
+                    }
+                    crate::totp::Issue::WaitFor(wait) => {
+                        self.ui.progress(
+                            self.label,
+                            &format!("waiting {}s for the next one-time code", wait.as_secs()),
+                        );
+                        self.clock.pause(wait).await;
+                    }
+                    crate::totp::Issue::Refused(why) => {
+                        return Err(Error::new(
+                            Kind::Auth,
+                            format!(
+                                "{}: the server asks \"{quoted}\" again and no one-time code was sent: {why}",
+                                self.label
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if !prompt.echo && lower.contains("password") {
+            return match self.password(true)? {
+                Some(p) => {
+                    if self.hop.auth.password_secret.is_some() {
+                        self.automatic_answer(&quoted)?;
+                    }
+                    Ok(Some(p.expose().to_string()))
+                }
+                None => {
+                    self.tried
+                        .push("keyboard-interactive: no password to answer with".into());
+                    Ok(None)
+                }
+            };
+        }
+        if self.interactive {
+            let ui = self.ui;
+            let label = self.label;
+            let question = format!("{quoted} ");
+            return Ok(self
+                .clock
+                .during(|| ui.secret(label, &question))
+                .map(|answer| answer.expose().to_string()));
+        }
+        let hint = if asks_code {
+            let n = self.label.index + 1;
+            if self.label.index + 1 == self.label.count {
+                format!(
+                    "set SQLTUN_TOTP_SECRET (or SQLTUN_TOTP_SECRET_{n}) or --totp-secret-file to the base32 secret, or run sqltun from a terminal"
+                )
+            } else {
+                format!(
+                    "set SQLTUN_TOTP_SECRET_{n} to the base32 secret (SQLTUN_TOTP_SECRET and --totp-secret-file go to the destination only), or run sqltun from a terminal"
+                )
+            }
+        } else {
+            "run sqltun from a terminal, or use a key or password for this hop".to_string()
+        };
+        Err(Error::new(
+            Kind::Auth,
+            format!(
+                "{}: the server asks \"{quoted}\" (keyboard-interactive) and there is no terminal to answer it; {hint}",
+                self.label
+            ),
+        ))
     }
 
     /// The hop's password: from the plan, one already typed, or a prompt. `Ok(None)` when there is none
@@ -634,7 +747,8 @@ impl Attempt<'_> {
         if self.interactive {
             let prompt = format!("{}'s password: ", self.hop.address());
             let ui = self.ui;
-            let typed = self.clock.during(|| ui.secret(&prompt));
+            let label = self.label;
+            let typed = self.clock.during(|| ui.secret(label, &prompt));
             if !for_kbd {
                 return Ok(typed);
             }
@@ -645,10 +759,24 @@ impl Attempt<'_> {
             return Ok(None);
         }
         Err(Error::usage(format!(
-            "{}: the server asks for a password and none is available: set SQLTUN_SSH_PASSWORD (or SQLTUN_SSH_PASSWORD_{} for this hop) or --password-file (no terminal to ask)",
+            "{}: the server asks for a password and none is available: {} (no terminal to ask)",
             self.label,
-            self.label.index + 1
+            self.password_hint()
         )))
+    }
+
+    /// Which setting gives this hop a password: the numbered variable names it; the unnumbered one and
+    /// --password-file reach the destination only.
+    fn password_hint(&self) -> String {
+        let n = self.label.index + 1;
+        if n == self.label.count {
+            format!("set SQLTUN_SSH_PASSWORD (or SQLTUN_SSH_PASSWORD_{n} for this hop) or --password-file")
+        } else {
+            format!(
+                "set SQLTUN_SSH_PASSWORD_{n} for this hop (SQLTUN_SSH_PASSWORD and --password-file go to the destination, hop {}, only)",
+                self.label.count
+            )
+        }
     }
 
     async fn try_password(&mut self) -> Result<Option<String>> {
@@ -660,10 +788,8 @@ impl Attempt<'_> {
         };
         for _ in 0..attempts {
             let Some(password) = self.password(false)? else {
-                self.tried.push(format!(
-                    "password: none available (set SQLTUN_SSH_PASSWORD, SQLTUN_SSH_PASSWORD_{} or --password-file)",
-                    self.label.index + 1
-                ));
+                self.tried
+                    .push(format!("password: none available ({})", self.password_hint()));
                 return Ok(None);
             };
             self.typed_password = None;

@@ -8,6 +8,7 @@ use super::dial::PromptClock;
 use super::{HopLabel, Interaction, hostkey};
 use crate::error::Error;
 use crate::plan::HostKeySettings;
+use crate::text;
 
 /// Handler for one hop's session. A rejected host key leaves its reason in `failure`, because russh
 /// only sees `false` and reports a generic error.
@@ -28,6 +29,8 @@ pub struct Client {
     pub(crate) known: Arc<hostkey::Loaded>,
     /// Whether the hop accepts SHA-1 RSA signatures (`HostKeyAlgorithms` names `ssh-rsa`).
     pub(crate) sha1_rsa: bool,
+    /// What the server said when it disconnected, escaped (for the error that follows).
+    pub(crate) said: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -93,11 +96,31 @@ impl russh::client::Handler for Client {
         }
     }
 
+    /// The login banner (sshd's `Banner`) is shown as OpenSSH shows it, line by line, but escaped: it
+    /// arrives before authentication, from any server, and must not drive the terminal.
     async fn auth_banner(&mut self, banner: &str, _session: &mut russh::client::Session) -> Result<(), Self::Error> {
         let text = banner.trim_end();
         if !text.is_empty() {
-            self.ui.notice(&self.label, text);
+            self.ui
+                .notice(&self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
         }
         Ok(())
+    }
+
+    /// A server's disconnect message is kept (escaped) so the error that follows can quote it.
+    async fn disconnected(&mut self, reason: russh::client::DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(info) => {
+                let message = text::printable(info.message.trim());
+                tracing::debug!(hop = %self.label, "the server disconnected ({:?}): {message}", info.reason_code);
+                if !message.is_empty()
+                    && let Ok(mut said) = self.said.lock()
+                {
+                    *said = Some(message);
+                }
+                Ok(())
+            }
+            russh::client::DisconnectReason::Error(e) => Err(e),
+        }
     }
 }

@@ -40,6 +40,19 @@ impl PromptClock {
         answer
     }
 
+    /// Wait `wait` without counting it against the connection bound (for the next one-time code).
+    pub async fn pause(&self, wait: Duration) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = Some(Instant::now());
+        }
+        tokio::time::sleep(wait).await;
+        if let Ok(mut s) = self.state.lock()
+            && let Some(since) = s.0.take()
+        {
+            s.1 += since.elapsed();
+        }
+    }
+
     /// Total time paused so far, including a prompt in progress; `true` while one is.
     fn paused(&self) -> (Duration, bool) {
         match self.state.lock() {
@@ -145,7 +158,10 @@ pub(crate) async fn connect_hop(
                 Ok(Err(e)) => {
                     return Err(Error::new(
                         Kind::Unreachable,
-                        format!("{label}: could not open a channel through the previous hop: {e}"),
+                        format!(
+                            "{label}: could not open a channel through the previous hop: {}",
+                            crate::text::printable(&e.to_string())
+                        ),
                     ));
                 }
                 Ok(Ok(channel)) => channel,
@@ -238,6 +254,7 @@ where
     let failure = Arc::new(Mutex::new(None));
     let offered = Arc::new(Mutex::new(None));
     let known = Arc::new(super::hostkey::Loaded::read(&hop.host_keys));
+    let said = Arc::new(Mutex::new(None));
     let handler = Client {
         label: label.clone(),
         host: hop.host.clone(),
@@ -251,6 +268,7 @@ where
         pins,
         known: known.clone(),
         sha1_rsa: super::allows_sha1_rsa(hop),
+        said: said.clone(),
     };
     let check = super::hostkey::HostKeyCheck {
         label,
@@ -297,7 +315,11 @@ where
             }
             return Err(Error::new(
                 classify(&e),
-                format!("{label}: SSH handshake failed: {}", describe_handshake_error(&e)),
+                format!(
+                    "{label}: SSH handshake failed: {}{}",
+                    describe_handshake_error(&e),
+                    server_said(&said)
+                ),
             ));
         }
     };
@@ -314,7 +336,10 @@ where
     .await
     {
         None => Err(timeout_error(label, hop.connect_timeout, "authenticating")),
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => match server_said(&said) {
+            said if said.is_empty() => Err(e),
+            said => Err(Error::new(e.kind(), format!("{}{said}", e.message()))),
+        },
         Some(Ok(method)) => {
             tracing::info!(hop = %label, "authenticated ({method})");
             ui.stage(label, &Stage::Auth(method.clone()), auth_started.elapsed());
@@ -347,19 +372,29 @@ pub(super) fn sha1_only(e: &russh::Error, label: &HopLabel) -> Option<Error> {
     ))
 }
 
+/// `; the server said: "…"` when the server sent a disconnect message (escaped), else nothing.
+fn server_said(said: &Mutex<Option<String>>) -> String {
+    match said.lock().ok().and_then(|s| s.clone()) {
+        Some(message) => format!("; the server said: \"{message}\""),
+        None => String::new(),
+    }
+}
+
+/// The handshake failure in words. The server's algorithm lists arrive before its host key is checked,
+/// from anyone: they are escaped and cut like any other server text.
 fn describe_handshake_error(e: &russh::Error) -> String {
     match e {
         russh::Error::NoCommonAlgo { kind, ours, theirs } => {
             format!(
                 "no common {kind:?} algorithm (ours: {}; the server's: {})",
                 ours.join(","),
-                theirs.join(",")
+                crate::text::printable(&theirs.join(","))
             )
         }
         russh::Error::Version => "the other side did not speak SSH (is this the SSH port?)".into(),
         russh::Error::HUP | russh::Error::Disconnect => {
             "the server closed the connection during the handshake (MaxStartups, a firewall, or a tcpwrapper?)".into()
         }
-        other => other.to_string(),
+        other => crate::text::printable(&other.to_string()),
     }
 }

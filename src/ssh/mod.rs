@@ -32,9 +32,10 @@ pub trait Interaction: Send + Sync {
     fn progress(&self, hop: &HopLabel, step: &str);
     /// A yes/no question; only called when the plan is interactive.
     fn confirm(&self, question: &str) -> bool;
-    /// Ask for a secret; only called when the plan is interactive. `None` if the person gave none.
-    fn secret(&self, prompt: &str) -> Option<Secret>;
-    /// A banner or notice from the server, for stderr.
+    /// Ask for a secret for `hop`; only called when the plan is interactive. `None` if the person gave
+    /// none. `prompt` is already safe to show (server text in it is escaped).
+    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret>;
+    /// A banner or notice for stderr. Server text in it is already escaped (see `crate::text`).
     fn notice(&self, hop: &HopLabel, text: &str);
     /// A stage of connecting a hop finished (for `check`); `elapsed` is its own duration.
     fn stage(&self, hop: &HopLabel, stage: &Stage, elapsed: Duration) {

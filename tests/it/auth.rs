@@ -243,14 +243,30 @@ fn password_only_chain() -> Chain {
     })
 }
 
-/// SQLTUN_SSH_PASSWORD with no per-hop variable applies to every hop: both password-only bastions of
-/// the chain let the user in with it.
+/// Why: a password is meant for one server. SQLTUN_SSH_PASSWORD (no number) goes to the destination
+/// (the last hop, the database's bastion) only, so a jump host, or a server accepted with accept-new,
+/// never receives it. With only SQLTUN_SSH_PASSWORD set, the password-only jump host gets nothing: sqltun
+/// stops there with an error naming hop 1/2 and SQLTUN_SSH_PASSWORD_1, and sshd on hop 1 saw no password
+/// at all. With SQLTUN_SSH_PASSWORD_1 added, both hops get in, hop 2 with the unnumbered password.
 #[test]
-fn shared_password_serves_every_hop() {
+fn unnumbered_password_goes_to_the_destination_only() {
     let chain = password_only_chain();
+    let (code, stderr) = connect_literal(&chain)
+        .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    let line = assert_hop_failed(code, &stderr, 2, "hop 1/2", &chain.sshds[0].destination(), None);
+    assert!(line.contains("SQLTUN_SSH_PASSWORD_1"), "{line}");
+    let log = chain.sshds[0].log_text();
+    assert!(
+        !log.contains(&format!("password for {TEST_USER}")) && !log.contains("password for invalid"),
+        "hop 1 was sent a password; stderr:\n{stderr}\nsshd log:\n{log}"
+    );
+
     let (tunnel, _) = connect_literal(&chain)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
-        .spawn_and_echo(b"one password, two hops");
+        .env("SQLTUN_SSH_PASSWORD_1", TEST_PASSWORD)
+        .spawn_and_echo(b"hop 1 by number, the destination unnumbered");
     for sshd in &chain.sshds {
         assert_logged(&tunnel, sshd, &[&format!("Accepted password for {TEST_USER}")]);
     }
@@ -268,13 +284,15 @@ fn per_hop_passwords_override_the_shared_one() {
         .spawn_and_echo(b"a password per hop");
 }
 
-/// The override is for that hop only: a wrong SQLTUN_SSH_PASSWORD_2 next to the right shared password
-/// fails hop 2 (exit 5, the error naming hop 2/2), while hop 1 got in with the shared password.
+/// The override is for that hop only: a wrong SQLTUN_SSH_PASSWORD_2 next to the right unnumbered
+/// password fails hop 2, the destination (exit 5, the error naming hop 2/2), while hop 1 got in with
+/// its own SQLTUN_SSH_PASSWORD_1.
 #[test]
 fn wrong_per_hop_password_fails_only_that_hop() {
     let chain = password_only_chain();
     let (code, stderr) = connect_literal(&chain)
         .env("SQLTUN_SSH_PASSWORD", TEST_PASSWORD)
+        .env("SQLTUN_SSH_PASSWORD_1", TEST_PASSWORD)
         .env("SQLTUN_SSH_PASSWORD_2", "not the password")
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
@@ -282,7 +300,7 @@ fn wrong_per_hop_password_fails_only_that_hop() {
     let accepted = format!("Accepted password for {TEST_USER}");
     assert!(
         chain.sshds[0].log_text().contains(&accepted),
-        "hop 1 did not get in with the shared password; stderr:\n{stderr}\n{}",
+        "hop 1 did not get in with SQLTUN_SSH_PASSWORD_1; stderr:\n{stderr}\n{}",
         chain.lab.diagnostics()
     );
     assert!(

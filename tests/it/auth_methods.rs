@@ -1505,9 +1505,10 @@ fn chain_with_certificate_and_totp_on_the_second_hop() {
 
 /// "The same time step is never used twice by one process": two hops that check the same secret file with
 /// DISALLOW_REUSE (one account's authenticator on two bastions) would refuse the second hop if sqltun sent
-/// the same code twice. Both hops must get in, and the module must have recorded two different time
-/// steps. (Should the clock cross a step boundary between the hops, the test passes either way; it cannot
-/// fail spuriously.)
+/// the same code twice. With the secret given to each hop (SQLTUN_TOTP_SECRET_1 for the jump host, the
+/// unnumbered one for the destination), both hops must get in, and the module must have recorded two
+/// different time steps. (Should the clock cross a step boundary between the hops, the test passes
+/// either way; it cannot fail spuriously.)
 #[test]
 fn one_process_never_reuses_a_time_step_across_hops() {
     let lab = Lab::with_bastions(2);
@@ -1521,6 +1522,7 @@ fn one_process_never_reuses_a_time_step_across_hops() {
     let (tunnel, _) = chain
         .literal("connect")
         .db(chain.targets.echo)
+        .env("SQLTUN_TOTP_SECRET_1", &ga.base32)
         .env("SQLTUN_TOTP_SECRET", &ga.base32)
         .spawn_and_echo(b"two codes, two steps");
     for sshd in &chain.sshds {
@@ -1534,4 +1536,104 @@ fn one_process_never_reuses_a_time_step_across_hops() {
             "the module recorded time steps {steps:?}, expected two different ones"
         ));
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bounds on what is answered without a person
+// ---------------------------------------------------------------------------------------------------------
+
+/// Why: a TOTP secret in the environment must not let a server collect codes ahead of time. Here the PAM
+/// service asks for a code twice (two google-authenticator lines, one request each, as sshd sends one
+/// prompt per request). sqltun gives a hop at most one code per time step: the second request in the same
+/// step gets no code and authentication stops with exit 5, naming the hop and saying no code was sent;
+/// the module recorded one step. Should the clock cross into the next step between the two requests,
+/// the second code is that step's own and login succeeds: the module must then have recorded two
+/// consecutive steps, still one per step.
+#[test]
+fn a_second_code_request_in_the_same_step_gets_no_code() {
+    let lab = Lab::new();
+    let ga = GoogleAuthenticator::new(&lab);
+    let module = format!(
+        "auth required pam_google_authenticator.so secret={} user={TEST_USER}\n",
+        ga.file.display()
+    );
+    let bastion = start_bastion(
+        lab,
+        SshdOptions {
+            pam: Some(Pam::Custom(format!(
+                "{module}{module}account required pam_unix.so\nsession required pam_permit.so\n"
+            ))),
+            extra_config: only_methods("keyboard-interactive"),
+            ..SshdOptions::default()
+        },
+    );
+    ga.install();
+    let mut tunnel = bastion.connect_to_echo().env("SQLTUN_TOTP_SECRET", &ga.base32).spawn();
+    let code = tunnel.wait_exit(EXIT_TIMEOUT);
+    let stderr = tunnel.stderr();
+    let steps = ga.used_steps();
+    match code {
+        5 => {
+            let line = error_line(&stderr);
+            for needle in [bastion.sshd.destination().as_str(), "no one-time code was sent"] {
+                if !line.contains(needle) {
+                    tunnel.fail(&format!("the error line does not mention {needle:?}: {line}"));
+                }
+            }
+            if steps.len() != 1 {
+                tunnel.fail(&format!("the module recorded steps {steps:?}, expected exactly one"));
+            }
+        }
+        _ => {
+            let mut sorted = steps.clone();
+            sorted.sort_unstable();
+            if sorted.len() != 2 || sorted[1] != sorted[0] + 1 {
+                tunnel.fail(&format!(
+                    "exit {code}: the module recorded steps {steps:?}; a hop must never get two codes of one step"
+                ));
+            }
+        }
+    }
+}
+
+/// Why: a server (or a PAM stack) that keeps asking must not be answered forever from the environment.
+/// This PAM service runs Linux-PAM's test module pam_stress ten times, and each asks "STRESS Password:"
+/// again in a request of its own (then pam_deny, so the login can never succeed). sqltun answers a few
+/// prompts on its own and then stops: exit 5 within the test's bound, the error naming the hop and
+/// saying authentication stopped, and sshd never accepted the login.
+#[test]
+fn endless_keyboard_interactive_prompts_are_cut_off() {
+    let stack: String = "auth required pam_stress.so\n".repeat(10) + "auth requisite pam_deny.so\n";
+    let bastion = start_bastion(
+        Lab::new(),
+        SshdOptions {
+            pam: Some(Pam::Custom(format!(
+                "{stack}account required pam_unix.so\nsession required pam_permit.so\n"
+            ))),
+            extra_config: only_methods("keyboard-interactive"),
+            ..SshdOptions::default()
+        },
+    );
+    let (code, stderr) = bastion
+        .connect_to_echo()
+        .env("SQLTUN_SSH_PASSWORD", crate::support::TEST_PASSWORD)
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    assert_error(
+        code,
+        &stderr,
+        5,
+        &[&bastion.sshd.destination(), "authentication stopped", "Password:"],
+    );
+    let log = bastion.sshd.log_text();
+    assert!(
+        !log.contains("Accepted keyboard-interactive"),
+        "sshd accepted the login; stderr:\n{stderr}\nsshd log:\n{log}"
+    );
+    // sshd logs "Postponed keyboard-interactive/pam" for each answer that left PAM asking for more.
+    let answered = log.matches("Postponed keyboard-interactive/pam").count();
+    assert!(
+        (1..10).contains(&answered),
+        "sshd saw {answered} answers; expected a few, fewer than its ten questions\nsshd log:\n{log}"
+    );
 }

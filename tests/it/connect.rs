@@ -708,3 +708,42 @@ fn target_is_reachable_only_through_the_bastion() {
     let (_tunnel, port) = bastion.echo_tunnel();
     echo_roundtrip(local(port), b"only via the bastion");
 }
+
+/// Why: sshd's `Banner` text reaches the client before authentication, from any server (one accepted
+/// with accept-new included), and sqltun shows it on stderr. A banner holding an OSC title set, a screen
+/// clear, a CSI colour, a C1 CSI, a lone CR and a bidi override must reach the terminal as visible
+/// escapes, its lines kept, with no ESC, BEL, CR or C1 control left, while the tunnel still works.
+#[test]
+fn hostile_login_banner_is_escaped() {
+    let bastion = Bastion::with(|lab, _| {
+        let banner = lab.fresh_path("banner", ".txt");
+        crate::support::write_file(
+            &banner,
+            "Authorized use only\n\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u{9b}1m\rover\u{202e}drawn\nlast line\n",
+            0o644,
+        );
+        SshdOptions {
+            extra_config: vec![format!("Banner {}", banner.display())],
+            ..SshdOptions::default()
+        }
+    });
+    let (tunnel, _) = bastion
+        .connect_with_key()
+        .db(bastion.targets.echo)
+        .spawn_and_echo(b"after a hostile banner");
+    if !tunnel.stderr_mentions(&["last line"], REPORT_TIMEOUT) {
+        tunnel.fail("the login banner was not shown on stderr");
+    }
+    let stderr = tunnel.stderr();
+    if stderr.contains(['\x1b', '\x07', '\r', '\u{9b}', '\u{202e}']) {
+        tunnel.fail(&format!("a control character of the banner reached stderr: {stderr:?}"));
+    }
+    for shown in [
+        "Authorized use only",
+        r"\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u{9b}1m\rover\u{202e}drawn",
+    ] {
+        if !stderr.lines().any(|line| line.contains(shown)) {
+            tunnel.fail(&format!("stderr has no line with {shown:?}"));
+        }
+    }
+}

@@ -916,3 +916,87 @@ fn secrets_are_never_printed() {
     );
     check("--output url", &stdout, &stderr, &[DB_PASSWORD]);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Hostile server text
+// ---------------------------------------------------------------------------------------------------------
+
+/// One unencrypted SSH binary packet (RFC 4253 §6) carrying `payload`, padded to a multiple of 8.
+fn ssh_packet(payload: &[u8]) -> Vec<u8> {
+    let mut padding = 8 - (payload.len() + 5) % 8;
+    if padding < 4 {
+        padding += 8;
+    }
+    let length = u32::try_from(1 + payload.len() + padding).expect("a small packet");
+    let mut packet = length.to_be_bytes().to_vec();
+    packet.push(u8::try_from(padding).expect("padding fits a byte"));
+    packet.extend_from_slice(payload);
+    packet.extend(std::iter::repeat_n(0u8, padding));
+    packet
+}
+
+/// A KEXINIT whose key-exchange list is `kex` and whose other lists are what any client supports.
+fn kexinit(kex: &str) -> Vec<u8> {
+    let mut payload = vec![20u8];
+    payload.extend_from_slice(&[7u8; 16]);
+    let lists = [
+        kex,
+        "ssh-ed25519",
+        "aes128-ctr",
+        "aes128-ctr",
+        "hmac-sha2-256",
+        "hmac-sha2-256",
+        "none",
+        "none",
+        "",
+        "",
+    ];
+    for list in lists {
+        payload.extend_from_slice(&u32::try_from(list.len()).expect("short list").to_be_bytes());
+        payload.extend_from_slice(list.as_bytes());
+    }
+    payload.push(0);
+    payload.extend_from_slice(&[0u8; 4]);
+    ssh_packet(&payload)
+}
+
+/// Why: a server's algorithm names arrive before its host key is checked, so anyone on the path can send
+/// them, and "no common algorithm" errors quote them. sshd never sends names with control characters, so
+/// a fake server on loopback does: its KEXINIT offers only key exchanges named with an OSC title set and
+/// a screen clear. sqltun must fail as unreachable (exit 3) with an error that quotes the names escaped,
+/// and no ESC or BEL byte may reach stderr.
+#[test]
+fn hostile_algorithm_names_in_kexinit_are_escaped() {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("sqltun connects");
+        stream.set_read_timeout(Some(EXIT_TIMEOUT)).expect("set read timeout");
+        stream.write_all(b"SSH-2.0-fake\r\n").expect("send the version");
+        stream
+            .write_all(&kexinit("\x1b]0;pwned\x07evil-kex,\x1b[2Jwiped,evil\x1b[31mred"))
+            .expect("send KEXINIT");
+        // Read until sqltun hangs up (or the bound passes), so it sees the whole packet.
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let home = crate::support::TempHome::new();
+    let (code, stderr) = home
+        .connect()
+        .args([
+            "--ssh",
+            &format!("{TEST_USER}@127.0.0.1:{port}"),
+            "--db",
+            "127.0.0.1:5432",
+        ])
+        .args(["-o", "StrictHostKeyChecking=yes", "--batch"])
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    server.join().expect("the fake server thread");
+    let line = crate::support::assert_error(code, &stderr, 3, &["no common", r"\x1b]0;pwned\x07evil-kex"]);
+    assert!(line.contains(r"\x1b[2Jwiped"), "{line}");
+    assert!(
+        !stderr.contains(['\x1b', '\x07']),
+        "an ESC or BEL byte reached stderr: {stderr:?}"
+    );
+}

@@ -240,3 +240,37 @@ fn servers_are_cleaned_up_when_a_test_panics() {
     );
     assert!(!dir.exists(), "{} was left behind", dir.display());
 }
+
+/// Why: `check` shows what a target volunteers (a TCP banner, a greeting), and the target is whatever
+/// answers at the far end of the tunnel. A banner holding an OSC title set, a screen clear, a C1 CSI and
+/// a bidi override must come out of the probe as visible escapes (the one escaper's `\x1b` form), with no
+/// control or invisible character left in the report.
+#[test]
+fn hostile_tcp_banner_is_escaped() {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local address").port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().expect("the probe connects");
+        stream
+            .write_all(
+                "220 \x1b]0;pwned\x07\x1b[2J\u{9b}1m\u{202e}mail.example.test ESMTP Postfix (Debian/GNU) ready for mail\r\n"
+                    .as_bytes(),
+            )
+            .expect("send the banner");
+        stream.set_read_timeout(Some(LIMIT)).expect("set read timeout");
+        let mut sink = [0u8; 64];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let report = probe_port(ProbeKind::Tcp, port, LIMIT);
+    server.join().expect("the banner server thread");
+    assert!(report.ok, "{report:?}");
+    let banner = report.detail.clone().unwrap_or_default();
+    assert!(
+        banner.starts_with(r"220 \x1b]0;pwned\x07\x1b[2J\u{9b}1m\u{202e}mail.example.test ESMTP"),
+        "{report:?}"
+    );
+    for text in [&report.summary, &banner] {
+        assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{report:?}");
+    }
+}
