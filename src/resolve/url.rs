@@ -172,6 +172,17 @@ impl DbUrl {
         self.render(&bracketed(local_host), Some(local_port), password, &self.rest)
     }
 
+    /// [`DbUrl::rewritten`] without the password (the user stays) and with any `password=` parameter
+    /// masked: for output that ends up in logs (`--output json`).
+    pub fn rewritten_without_password(&self, local_host: &str, local_port: u16) -> String {
+        self.render(
+            &bracketed(local_host),
+            Some(local_port),
+            None,
+            &redact_params(&self.rest),
+        )
+    }
+
     /// For logs: the password replaced by `***` (and any `password=` parameter too).
     pub fn redacted(&self) -> String {
         let password = self.password.as_ref().map(|_| "***");
@@ -1002,6 +1013,21 @@ mod tests {
         assert_eq!(
             url("sqlserver://sa:pw@mssql:1433;databaseName=shop;encrypt=true").rewritten("127.0.0.1", 7),
             "sqlserver://sa:pw@127.0.0.1:7;databaseName=shop;encrypt=true"
+        );
+    }
+
+    /// `--output json` ends up in logs: its URL keeps the user and database but no password, in the user
+    /// info or in a parameter.
+    #[test]
+    fn rewritten_without_password_keeps_the_user() {
+        let u = url("postgres://app:hunter2@db.internal/app?sslmode=require&password=hunter3");
+        assert_eq!(
+            u.rewritten_without_password("127.0.0.1", 7),
+            "postgres://app@127.0.0.1:7/app?sslmode=require&password=***"
+        );
+        assert_eq!(
+            url("redis://:hunter2@cache/2").rewritten_without_password("127.0.0.1", 7),
+            "redis://127.0.0.1:7/2"
         );
     }
 

@@ -555,7 +555,7 @@ impl Attempt<'_> {
                             self.ui.notice(self.label, text);
                         }
                     }
-                    let mut answers = Vec::with_capacity(prompts.len());
+                    let mut answers = zeroize::Zeroizing::new(Vec::with_capacity(prompts.len()));
                     for prompt in prompts {
                         let text = prompt.prompt.trim();
                         let lower = text.to_ascii_lowercase();
@@ -612,7 +612,7 @@ impl Attempt<'_> {
                     self.ui.progress(self.label, "authenticating (keyboard-interactive)");
                     reply = self
                         .handle
-                        .authenticate_keyboard_interactive_respond(answers)
+                        .authenticate_keyboard_interactive_respond(std::mem::take(&mut *answers))
                         .await
                         .map_err(|e| self.session_error(e))?;
                 }
