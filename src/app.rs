@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cli::{Command, ConfigArgs, ConnectArgs};
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Ready, Replay, SocketReady, Terminal};
+use crate::pid_file::PidFile;
 use crate::plan::{Forward, TunnelPlan};
 use crate::resolve::{self, env::ProcessEnv, url::Family};
 use crate::ssh::{Chain, Pins};
@@ -97,6 +98,10 @@ pub async fn open_at(
                 addr,
                 target: f.target.to_string(),
                 url: local_url(f, addr),
+                url_without_password: f.url.as_ref().map_or_else(
+                    || local_url(f, addr),
+                    |u| u.rewritten_without_password(&addr.ip().to_string(), addr.port()),
+                ),
                 hops: hops.clone(),
                 pid: std::process::id(),
             })
@@ -186,6 +191,9 @@ pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
 async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {
     let plan = resolve::plan(&args.tunnel, &ProcessEnv)?;
     tracing::debug!(?plan, "resolved");
+    if let Some(path) = &args.pid_file {
+        PidFile::check(path)?;
+    }
     if args.background && !crate::background::is_child() {
         return crate::background::launch(plan.output, plan.forwards.len()).await;
     }
@@ -209,7 +217,7 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         return Ok(0);
     };
     let pid_file = match &args.pid_file {
-        Some(path) => Some(PidFile::write(path)?),
+        Some(path) => Some(PidFile::create(path)?),
         None => None,
     };
     match &opened.socket {
@@ -409,27 +417,4 @@ async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {
         });
     }
     Ok(listeners)
-}
-
-/// A pid file that removes itself when the tunnel stops (if it still holds our pid).
-#[derive(Debug)]
-struct PidFile(std::path::PathBuf);
-
-impl PidFile {
-    fn write(path: &std::path::Path) -> Result<PidFile> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| Error::usage(format!("--pid-file {}: cannot write it: {e}", path.display())))?;
-        Ok(PidFile(path.to_path_buf()))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let ours = std::fs::read_to_string(&self.0)
-            .ok()
-            .is_some_and(|c| c.trim() == std::process::id().to_string());
-        if ours {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
 }

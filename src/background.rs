@@ -23,6 +23,8 @@ pub fn is_child() -> bool {
 /// (it has already said why on stderr).
 pub async fn launch(format: OutputFormat, forwards: usize) -> Result<u8> {
     let exe = std::env::current_exe().map_err(|e| Error::internal(format!("cannot find this program: {e}")))?;
+    // The child resolves the plan again, secrets included, so it keeps this environment; it withholds
+    // them from what it starts in turn (see `secret::withhold_from`).
     let mut child = tokio::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(CHILD_MARK, "1")

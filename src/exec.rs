@@ -62,6 +62,7 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
     ));
 
     let mut command = tokio::process::Command::new(substitute(&args.command[0], &opened.ready));
+    crate::secret::withhold_from(command.as_std_mut());
     command.args(args.command[1..].iter().map(|a| substitute(a, &opened.ready)));
     command.envs(output::env_vars(&opened.ready));
     // These would send libpq somewhere other than PGHOST, past the tunnel.
@@ -176,6 +177,7 @@ mod tests {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             target: "db:5432".into(),
             url: format!("postgres://127.0.0.1:{port}/app"),
+            url_without_password: format!("postgres://127.0.0.1:{port}/app"),
             hops: vec![],
             pid: 1,
         }

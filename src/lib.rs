@@ -13,7 +13,8 @@
 //!
 //! Modules: [`cli`] the command line; [`resolve`] flags and environment into a [`plan::TunnelPlan`];
 //! [`ssh`] sessions, host keys, authentication; [`tunnel`] listeners and forwarding; [`output`] stdout
-//! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print.
+//! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print;
+//! [`pid_file`] `--pid-file`.
 
 pub mod app;
 pub mod background;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod output;
+pub mod pid_file;
 pub mod plan;
 pub mod probe;
 pub mod report;

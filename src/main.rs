@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Config(args) => args.verbosity,
     };
     init_logging(verbosity.verbose, verbosity.quiet);
+    forbid_core_dumps();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -50,6 +51,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Passwords, passphrases and keys sit in this process's memory, and a release build aborts on panic: no
+/// core file may hold them. Not dumpable also keeps other processes of the same user from ptrace and
+/// /proc/PID/mem and environ. Commands sqltun starts are dumpable again (execve resets it); they inherit
+/// the core size limit of 0 but may raise it (the hard limit is left alone).
+fn forbid_core_dumps() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!("cannot turn off core dumps (PR_SET_DUMPABLE): {e}");
+    }
+    let hard = getrlimit(Resource::RLIMIT_CORE).map_or(0, |(_, hard)| hard);
+    if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, hard) {
+        tracing::warn!("cannot set the core file size limit to 0: {e}");
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Ready {
     pub target: String,
     /// The target URL rewritten to the local end (password kept: this is the data contract).
     pub url: String,
+    /// The same without the password, for `--output json`: its events end up in CI logs.
+    pub url_without_password: String,
     /// Hops in dialling order, `user@host:port`.
     pub hops: Vec<String>,
     pub pid: u32,
@@ -99,7 +101,7 @@ pub fn ready_text(format: OutputFormat, ready: &[Ready]) -> String {
                     "local_port": r.addr.port(),
                     "local_addr": r.addr.to_string(),
                     "target": r.target,
-                    "url": r.url,
+                    "url": r.url_without_password,
                     "hops": r.hops,
                     "pid": r.pid,
                 });
@@ -363,6 +365,7 @@ mod tests {
                 addr: a.parse().unwrap(),
                 target: "db:5432".into(),
                 url: "postgres://app:it's@127.0.0.1:41873/appdb".into(),
+                url_without_password: "postgres://app@127.0.0.1:41873/appdb".into(),
                 hops: vec!["deploy@bastion:22".into()],
                 pid: 7,
             })
@@ -433,5 +436,18 @@ mod tests {
         assert_eq!(events[1]["local_port"], 41874);
         assert_eq!(events[1]["index"], 2);
         assert_eq!(events[0]["hops"][0], "deploy@bastion:22");
+    }
+
+    /// JSON events end up in CI logs: the ready event's URL keeps the user but not the password, while
+    /// `--output url` and `--output env`, asked for to get a usable URL, keep it.
+    #[test]
+    fn only_json_drops_the_password() {
+        let json = ready_text(OutputFormat::Json, &two()[..1]);
+        assert!(!json.contains("it's"), "{json}");
+        let event: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        assert_eq!(event["url"], "postgres://app@127.0.0.1:41873/appdb");
+        for format in [OutputFormat::Url, OutputFormat::Env] {
+            assert!(ready_text(format, &two()[..1]).contains("app:it"), "{format:?}");
+        }
     }
 }

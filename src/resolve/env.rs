@@ -3,13 +3,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use zeroize::{Zeroize, Zeroizing};
+
 /// What resolution may read from the outside world.
 pub trait Environment {
     fn var(&self, key: &str) -> Option<String>;
     fn home(&self) -> Option<PathBuf>;
     /// A person can answer prompts (stdin and stderr are terminals).
     fn is_terminal(&self) -> bool;
-    fn read_file(&self, path: &std::path::Path) -> std::io::Result<String>;
+    /// A secret file's text (see [`read_secret_file`]).
+    fn read_file(&self, path: &std::path::Path) -> std::io::Result<Zeroizing<String>>;
     /// The local user name, host name and uid (for ssh_config tokens and defaults).
     fn local_user(&self) -> String;
     fn local_hostname(&self) -> String;
@@ -30,8 +33,8 @@ impl Environment for ProcessEnv {
     fn is_terminal(&self) -> bool {
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
     }
-    fn read_file(&self, path: &std::path::Path) -> std::io::Result<String> {
-        read_small_file(path)
+    fn read_file(&self, path: &std::path::Path) -> std::io::Result<Zeroizing<String>> {
+        read_secret_file(path)
     }
     fn local_user(&self) -> String {
         // As OpenSSH: the account of the uid, not $USER (which a sudo may have kept).
@@ -80,11 +83,11 @@ impl Environment for FakeEnv {
     fn is_terminal(&self) -> bool {
         self.terminal
     }
-    fn read_file(&self, path: &std::path::Path) -> std::io::Result<String> {
+    fn read_file(&self, path: &std::path::Path) -> std::io::Result<Zeroizing<String>> {
         self.files
             .iter()
             .find(|(p, _)| p == path)
-            .map(|(_, c)| c.clone())
+            .map(|(_, c)| Zeroizing::new(c.clone()))
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
     }
     fn local_user(&self) -> String {
@@ -102,36 +105,81 @@ impl Environment for FakeEnv {
     }
 }
 
-/// Secret files hold one line: refuse anything that is not a regular file (a FIFO would block, a device
-/// like /dev/zero would never end) and read at most 64 KiB.
-pub fn read_small_file(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read;
-    const LIMIT: u64 = 64 * 1024;
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
+/// The most a secret file may hold: one line of password, passphrase or TOTP secret, with room to spare.
+const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Read a secret file (`--password-file` and the like) safely: it must be a regular file (a FIFO would
+/// block forever, a device like /dev/zero would never end), checked on the opened file without waiting
+/// for a writer, and at most 64 KiB. The text is wiped from memory when dropped.
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<Zeroizing<String>> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before fstat could refuse it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    let not_regular = if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else {
+        None
+    };
+    if let Some(what) = not_regular {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file"),
         ));
     }
-    let mut text = String::new();
-    file.take(LIMIT + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > LIMIT {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "larger than 64 KiB; a secret file holds one line",
+    // Room for the whole allowed size up front, so no reallocation leaves a copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(SECRET_FILE_LIMIT as usize + 1));
+    file.take(SECRET_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > SECRET_FILE_LIMIT {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            "it is larger than 64 KiB; a secret file holds one line",
         ));
     }
-    Ok(text)
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            Err(Error::new(ErrorKind::InvalidData, "it is not UTF-8 text"))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    /// A secret file that is a device or a FIFO must fail at once, not block or fill memory.
+    /// A secret file that is a device or a directory must fail at once, not block or fill memory; one of
+    /// exactly the limit is still read. (A FIFO is tested through the binary, with a bound on the run.)
     #[test]
     fn secret_files_are_bounded() {
-        assert!(super::read_small_file(std::path::Path::new("/dev/zero")).is_err());
-        assert!(super::read_small_file(std::path::Path::new("/")).is_err());
+        let err = |p: &str| {
+            super::read_secret_file(std::path::Path::new(p))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err("/dev/zero"), "it is a device, not a regular file");
+        assert_eq!(err("/"), "it is a directory, not a regular file");
+        let dir = std::env::temp_dir().join(format!("sqltun-secret-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pw");
+        std::fs::write(&path, "x".repeat(64 * 1024)).unwrap();
+        assert_eq!(super::read_secret_file(&path).unwrap().len(), 64 * 1024);
+        std::fs::write(&path, "x".repeat(64 * 1024 + 1)).unwrap();
+        assert!(
+            super::read_secret_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("larger than 64 KiB")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

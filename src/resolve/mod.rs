@@ -19,7 +19,7 @@ use crate::plan::{
     AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking,
     Transport, TunnelPlan,
 };
-use crate::secret::Secret;
+use crate::secret::{self, Secret};
 use dest::Destination;
 use env::Environment;
 use ssh_config::{Origin, Resolved};
@@ -126,19 +126,19 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         password: secret_from(
             env,
             args.password_file.as_deref(),
-            "SQLTUN_SSH_PASSWORD",
+            secret::PASSWORD_VAR,
             "--password-file",
         )?,
         passphrase: secret_from(
             env,
             args.passphrase_file.as_deref(),
-            "SQLTUN_SSH_PASSPHRASE",
+            secret::PASSPHRASE_VAR,
             "--passphrase-file",
         )?,
         totp: secret_from(
             env,
             args.totp_secret_file.as_deref(),
-            "SQLTUN_TOTP_SECRET",
+            secret::TOTP_VAR,
             "--totp-secret-file",
         )?,
     };
@@ -242,14 +242,14 @@ pub trait SecretsSource {
 
 impl SecretsSource for Secrets {
     fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
-        per_hop(env, "SQLTUN_SSH_PASSWORD", hop_number)
+        per_hop(env, secret::PASSWORD_VAR, hop_number)
             .or_else(|| self.password.clone().filter(|_| hop_number == count))
     }
     fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<(Secret, String)> {
-        per_hop(env, "SQLTUN_SSH_PASSPHRASE", hop_number).or_else(|| self.passphrase.clone())
+        per_hop(env, secret::PASSPHRASE_VAR, hop_number).or_else(|| self.passphrase.clone())
     }
     fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
-        per_hop(env, "SQLTUN_TOTP_SECRET", hop_number).or_else(|| self.totp.clone().filter(|_| hop_number == count))
+        per_hop(env, secret::TOTP_VAR, hop_number).or_else(|| self.totp.clone().filter(|_| hop_number == count))
     }
 }
 
@@ -271,6 +271,7 @@ impl SecretsSource for NoSecrets {
 
 /// `SQLTUN_SSH_PASSWORD_2` is hop 2's password (hops count from 1, in dialling order).
 fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<(Secret, String)> {
+    debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
     let name = format!("{var}_{hop_number}");
     env.var(&name).map(|v| (Secret::new(v), name))
 }
@@ -498,6 +499,7 @@ fn settings<T>(flag: Option<T>, directive: Option<T>, default: impl FnOnce() -> 
 
 /// A secret from its file option, else its environment variable, with where it came from.
 fn secret_from(env: &dyn Environment, file: Option<&Path>, var: &str, flag: &str) -> Result<Option<(Secret, String)>> {
+    debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
     if let Some(path) = file {
         let text = env
             .read_file(path)

@@ -2230,7 +2230,10 @@ fn process_uid() -> Option<u32> {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new(program).args(args).output().ok()?;
+    let output = crate::secret::withhold_from(&mut std::process::Command::new(program))
+        .args(args)
+        .output()
+        .ok()?;
     if !output.status.success() {
         return None;
     }

@@ -180,6 +180,17 @@ impl DbUrl {
         self.render(&bracketed(local_host), Some(local_port), password, &rest)
     }
 
+    /// [`DbUrl::rewritten`] without the password (the user stays) and with any `password=` parameter
+    /// masked: for output that ends up in logs (`--output json`).
+    pub fn rewritten_without_password(&self, local_host: &str, local_port: u16) -> String {
+        self.render(
+            &bracketed(local_host),
+            Some(local_port),
+            None,
+            &redact_params(&self.rest),
+        )
+    }
+
     /// For logs: the password replaced by `***` (and any `password=` parameter too).
     pub fn redacted(&self) -> String {
         let password = self.password.as_ref().map(|_| "***");
@@ -1165,6 +1176,21 @@ mod tests {
         assert!(parse_db_url("mongodb://db/?directConnection=true&w=1").is_ok());
         // Only MongoDB's drivers read these.
         assert!(parse_db_url("postgres://db/app?replicaSet=rs0").is_ok());
+    }
+
+    /// `--output json` ends up in logs: its URL keeps the user and database but no password, in the user
+    /// info or in a parameter.
+    #[test]
+    fn rewritten_without_password_keeps_the_user() {
+        let u = url("postgres://app:hunter2@db.internal/app?sslmode=require&password=hunter3");
+        assert_eq!(
+            u.rewritten_without_password("127.0.0.1", 7),
+            "postgres://app@127.0.0.1:7/app?sslmode=require&password=***"
+        );
+        assert_eq!(
+            url("redis://:hunter2@cache/2").rewritten_without_password("127.0.0.1", 7),
+            "redis://127.0.0.1:7/2"
+        );
     }
 
     /// Logs and `{}` / `{:?}` show the URL with every password masked, including password parameters.

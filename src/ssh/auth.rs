@@ -589,7 +589,7 @@ impl Attempt<'_> {
                                 .notice(self.label, &text::escaped_lines(text, text::BANNER_LIMIT));
                         }
                     }
-                    let mut answers = Vec::with_capacity(prompts.len());
+                    let mut answers = zeroize::Zeroizing::new(Vec::with_capacity(prompts.len()));
                     for prompt in &prompts {
                         match self.answer_prompt(prompt).await? {
                             Some(answer) => answers.push(answer),
@@ -599,7 +599,7 @@ impl Attempt<'_> {
                     self.ui.progress(self.label, "authenticating (keyboard-interactive)");
                     reply = self
                         .handle
-                        .authenticate_keyboard_interactive_respond(answers)
+                        .authenticate_keyboard_interactive_respond(std::mem::take(&mut *answers))
                         .await
                         .map_err(|e| self.session_error(e))?;
                 }

@@ -16,9 +16,12 @@ pub struct ProxyStream {
     _child: Child,
 }
 
-/// Start `sh -c command` with its stderr going to ours, as OpenSSH does.
+/// Start `sh -c command` with its stderr going to ours, as OpenSSH does, and without sqltun's secrets in
+/// its environment.
 pub fn spawn(label: &HopLabel, command: &str) -> Result<ProxyStream> {
-    let mut child = Command::new("/bin/sh")
+    let mut shell = Command::new("/bin/sh");
+    crate::secret::withhold_from(shell.as_std_mut());
+    let mut child = shell
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::piped())

@@ -11,6 +11,7 @@ mod auth_methods;
 mod chain;
 mod connect;
 mod faults;
+mod local;
 mod probe;
 mod scripting;
 mod support;
