@@ -775,11 +775,10 @@ const FORMATS: &[Format] = &[
         |p| keygen(p, &["-t", "ecdsa", "-Z", "chacha20-poly1305@openssh.com"], PASSPHRASE),
         true,
     ),
-    convert(
+    loads(
         "OpenSSH encrypted 3des-cbc",
         |p| keygen(p, &["-t", "ed25519", "-Z", "3des-cbc"], PASSPHRASE),
-        &["OpenSSH"],
-        Fix::Rewrite,
+        true,
     ),
     // PEM PKCS#1 RSA
     loads(
@@ -792,17 +791,20 @@ const FORMATS: &[Format] = &[
         |p| keygen(p, &["-t", "rsa", "-b", "2048", "-m", "PEM"], PASSPHRASE),
         true,
     ),
-    convert(
+    loads(
+        "PEM RSA encrypted AES-192-CBC (openssl rsa -aes192 -traditional)",
+        |p| openssl_rsa_traditional(p, "-aes192"),
+        true,
+    ),
+    loads(
         "PEM RSA encrypted AES-256-CBC (openssl rsa -aes256 -traditional)",
         |p| openssl_rsa_traditional(p, "-aes256"),
-        &["PEM", "RSA"],
-        Fix::Rewrite,
+        true,
     ),
-    convert(
+    loads(
         "PEM RSA encrypted DES-EDE3 (openssl rsa -des3 -traditional)",
         |p| openssl_rsa_traditional(p, "-des3"),
-        &["PEM", "RSA"],
-        Fix::Rewrite,
+        true,
     ),
     // PEM EC (SEC1)
     loads(
@@ -815,17 +817,25 @@ const FORMATS: &[Format] = &[
         |p| openssl_ecparam(p, "secp384r1", true),
         false,
     ),
-    convert(
+    loads(
         "PEM EC encrypted AES-128-CBC (ssh-keygen -t ecdsa -m PEM)",
         |p| keygen(p, &["-t", "ecdsa", "-m", "PEM"], PASSPHRASE),
-        &["PEM", "EC"],
-        Fix::Rewrite,
+        true,
     ),
-    convert(
+    loads(
+        "PEM EC encrypted AES-192-CBC (openssl ec -aes192)",
+        |p| openssl_ec_encrypted(p, "-aes192"),
+        true,
+    ),
+    loads(
         "PEM EC encrypted AES-256-CBC (openssl ec -aes256)",
-        openssl_ec_aes256,
-        &["PEM", "EC"],
-        Fix::Rewrite,
+        |p| openssl_ec_encrypted(p, "-aes256"),
+        true,
+    ),
+    loads(
+        "PEM EC encrypted DES-EDE3 (openssl ec -des3)",
+        |p| openssl_ec_encrypted(p, "-des3"),
+        true,
     ),
     // PKCS#8
     loads(
@@ -865,17 +875,20 @@ const FORMATS: &[Format] = &[
         |p| topk8(p, Algorithm::P256, &["-scrypt"]),
         true,
     ),
-    convert(
+    loads(
         "PKCS#8 PBES2 PBKDF2-SHA1 (openssl pkcs8 -topk8 -v2prf hmacWithSHA1)",
         |p| topk8(p, Algorithm::Rsa, &["-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA1"]),
-        &["PKCS#8"],
-        Fix::Rewrite,
+        true,
     ),
-    convert(
+    loads(
         "PKCS#8 PBES2 3DES (openssl pkcs8 -topk8 -v2 des3)",
         |p| topk8(p, Algorithm::Rsa, &["-v2", "des3"]),
-        &["PKCS#8"],
-        Fix::Rewrite,
+        true,
+    ),
+    loads(
+        "PKCS#8 PBES2 3DES ECDSA (openssl pkcs8 -topk8 -v2 des3)",
+        |p| topk8(p, Algorithm::P256, &["-v2", "des3"]),
+        true,
     ),
     convert(
         "PKCS#8 PBES1 (openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES)",
@@ -919,6 +932,12 @@ const FORMATS: &[Format] = &[
         keygen(p, &["-t", "rsa", "-b", "2048", "-m", "PEM"], PASSPHRASE)
     }),
     wrong_passphrase("PKCS#8 PBES2", |p| topk8(p, Algorithm::P256, &["-v2", "aes-256-cbc"])),
+    wrong_passphrase("OpenSSH 3des-cbc", |p| {
+        keygen(p, &["-t", "ed25519", "-Z", "3des-cbc"], PASSPHRASE)
+    }),
+    wrong_passphrase("PEM EC AES-256-CBC", |p| openssl_ec_encrypted(p, "-aes256")),
+    wrong_passphrase("PEM RSA DES-EDE3", |p| openssl_rsa_traditional(p, "-des3")),
+    wrong_passphrase("PKCS#8 PBES2 3DES", |p| topk8(p, Algorithm::Rsa, &["-v2", "des3"])),
     wrong_passphrase("PuTTY v3", |p| puttygen(p, "3", true)),
 ];
 
@@ -1043,15 +1062,15 @@ fn openssl_ecparam(path: &Path, curve: &str, noout: bool) -> Option<String> {
     Some(keygen_public(path))
 }
 
-/// A SEC1 EC key encrypted with `openssl ec -aes256` (legacy PEM encryption).
-fn openssl_ec_aes256(path: &Path) -> Option<String> {
+/// A SEC1 EC key encrypted with `openssl ec CIPHER` (legacy PEM encryption).
+fn openssl_ec_encrypted(path: &Path, cipher: &str) -> Option<String> {
     let source = beside(path, "source");
     let public = openssl_ecparam(&source, "prime256v1", true);
     run(Command::new("openssl")
         .arg("ec")
         .arg("-in")
         .arg(&source)
-        .args(["-aes256", "-passout", &format!("pass:{PASSPHRASE}")])
+        .args([cipher, "-passout", &format!("pass:{PASSPHRASE}")])
         .arg("-out")
         .arg(path));
     set_mode(path, 0o600);
