@@ -1451,3 +1451,52 @@ fn one_process_never_reuses_a_time_step_across_hops() {
         ));
     }
 }
+
+/// OpenSSH 8.8 and later refuse `ssh-rsa-cert-v01@openssh.com` (SHA-1): an RSA user certificate must be
+/// presented as `rsa-sha2-512-cert-v01@openssh.com` (or -256, per the server's `server-sig-algs`), as
+/// ECDSA and Ed25519 ones are presented under their own names. Every key type, its certificate beside the
+/// `-i` file or both held by an agent, must get through a chain of two certificate-only bastions (one
+/// CA, empty authorized_keys); each sshd logs the certificate's key ID as what it accepted.
+#[test]
+fn user_certificates_of_every_key_type_from_file_and_agent_on_both_hops() {
+    let lab = Lab::with_bastions(2);
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let empty = lab.authorized_keys_file(&[]);
+    let chain = Chain::without_key(lab, |_| SshdOptions {
+        authorized_keys: Some(empty.clone()),
+        extra_config: vec![
+            format!("TrustedUserCAKeys {}", ca.public.display()),
+            "AuthenticationMethods publickey".into(),
+        ],
+        ..SshdOptions::default()
+    });
+    for (kind, name) in [
+        (KeyKind::Rsa, "rsa"),
+        (KeyKind::Ecdsa, "ecdsa"),
+        (KeyKind::Ed25519, "ed25519"),
+    ] {
+        for from_agent in [false, true] {
+            let id = format!("sqltun-{name}-{}", if from_agent { "agent" } else { "file" });
+            let key = chain.lab.generate_key(kind);
+            let cert = key.certify(&ca, &id, TEST_USER);
+            let command = chain.literal("connect").db(chain.targets.echo);
+            let command = if from_agent {
+                let socket = chain.lab.start_agent(&[&key]);
+                for file in [&key.private, &key.public, &cert] {
+                    remove(file);
+                }
+                command.env("SSH_AUTH_SOCK", &socket)
+            } else {
+                command.identity(&key)
+            };
+            let (tunnel, _) = command.spawn_and_echo(id.as_bytes());
+            for sshd in &chain.sshds {
+                assert_logged(
+                    &tunnel,
+                    sshd,
+                    &[&format!("Accepted publickey for {TEST_USER}"), &format!("ID {id} ")],
+                );
+            }
+        }
+    }
+}
