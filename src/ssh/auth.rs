@@ -536,11 +536,24 @@ impl Attempt<'_> {
                 self.label,
                 &format!("authenticating (publickey, certificate {})", cert_path.display()),
             );
-            let result = self
+            let hash = if key.algorithm().is_rsa() {
+                self.rsa_hash().await
+            } else {
+                None
+            };
+            let mut signer = keys::KeySigner(key.clone());
+            let result = match self
                 .handle
-                .authenticate_openssh_cert(self.hop.user.clone(), key.clone(), cert)
+                .authenticate_certificate_with(self.hop.user.clone(), cert, hash, &mut signer)
                 .await
-                .map_err(|e| self.session_error(e))?;
+            {
+                Ok(result) => result,
+                Err(russh::AgentAuthError::Send(_)) => return Err(self.session_error(russh::Error::SendError)),
+                Err(e) => {
+                    tracing::info!(hop = %self.label, "certificate {}: {e}", cert_path.display());
+                    continue;
+                }
+            };
             self.tried.push(format!("certificate: {}", cert_path.display()));
             if self.note(result) {
                 return Ok(Some(format!("publickey, certificate {}", cert_path.display())));
