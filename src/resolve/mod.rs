@@ -242,8 +242,7 @@ pub trait SecretsSource {
 
 impl SecretsSource for Secrets {
     fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
-        per_hop(env, secret::PASSWORD_VAR, hop_number)
-            .or_else(|| self.password.clone().filter(|_| hop_number == count))
+        per_hop(env, secret::PASSWORD_VAR, hop_number).or_else(|| self.password.clone().filter(|_| hop_number == count))
     }
     fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<(Secret, String)> {
         per_hop(env, secret::PASSPHRASE_VAR, hop_number).or_else(|| self.passphrase.clone())
