@@ -546,4 +546,6 @@ fn expand_tilde(path: &Path, home: Option<&Path>) -> PathBuf {
 }
 
 #[cfg(test)]
+mod config_agrees;
+#[cfg(test)]
 mod tests;
