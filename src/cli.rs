@@ -123,7 +123,9 @@ pub struct SshArgs {
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     pub identity: Vec<PathBuf>,
 
-    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new).
+    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say
+    /// where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to
+    /// every hop.
     #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = Checked::new("-o", parse_option))]
     pub options: Vec<(String, String)>,
 
