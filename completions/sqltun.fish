@@ -38,7 +38,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l bind -d 'Local
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
-complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to every hop' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
@@ -68,7 +68,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l bind -d 'Local ad
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
-complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to every hop' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand exec" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
@@ -93,7 +93,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l bind -d 'Local a
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
-complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to every hop' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand check" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
@@ -115,7 +115,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand check" -s V -l version -d 
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none` ignores ProxyJump from the config' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s i -l identity -d 'Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...' -r -F
-complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new)' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s o -d 'An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to every hop' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -l json -d 'Print the whole plan as JSON: every hop in order, its settings and their origins'
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s v -l verbose -d 'More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter'

@@ -9,7 +9,7 @@ use clap::error::ErrorKind;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Target;
-use crate::resolve::dest::{Destination, parse_destination, parse_target, printable};
+use crate::resolve::dest::{Destination, Jumps, parse_destination, parse_jump_list, parse_target, printable};
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -112,8 +112,8 @@ pub struct ConfigArgs {
 pub struct SshArgs {
     /// Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none`
     /// ignores ProxyJump from the config.
-    #[arg(short = 'J', long = "jump", value_name = "HOPS")]
-    pub jump: Option<String>,
+    #[arg(short = 'J', long = "jump", value_name = "HOPS", value_parser = Checked::new("-J", parse_jump_list))]
+    pub jump: Option<Jumps>,
 
     /// ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none.
     #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
@@ -123,7 +123,9 @@ pub struct SshArgs {
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     pub identity: Vec<PathBuf>,
 
-    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new).
+    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say
+    /// where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to
+    /// every hop.
     #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = Checked::new("-o", parse_option))]
     pub options: Vec<(String, String)>,
 

@@ -85,6 +85,7 @@ names the @cert\\-authority file and line. SHA\\-1 RSA signatures (ssh\\-rsa) ar
 in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
 \\fB\\-o HostKeyAlgorithms=+ssh\\-rsa\\fR accepts them.\n",
     );
+    buf.extend_from_slice(chain_options_section().as_bytes());
     buf.extend_from_slice(b".SH \"EXIT STATUS\"\n");
     buf.extend_from_slice(b".TP\n\\fB0\\fR\nsuccess (for connect: stopped by SIGINT or SIGTERM)\n");
     for kind in Kind::ALL {
@@ -102,6 +103,51 @@ in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
     );
     let _ = man.render_version_section(&mut buf);
     buf
+}
+
+/// Which command-line options reach which hop; the "where" list is the table resolution uses.
+fn chain_options_section() -> String {
+    let bold = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("\\fB{n}\\fR"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let how = [
+        "IdentityFile",
+        "IdentitiesOnly",
+        "IdentityAgent",
+        "CertificateFile",
+        "UserKnownHostsFile",
+        "GlobalKnownHostsFile",
+        "StrictHostKeyChecking",
+        "HashKnownHosts",
+        "Ciphers",
+        "KexAlgorithms",
+        "HostKeyAlgorithms",
+        "MACs",
+        "Compression",
+        "ConnectTimeout",
+        "ServerAliveInterval",
+        "ServerAliveCountMax",
+        "BatchMode",
+        "PasswordAuthentication",
+        "PubkeyAuthentication",
+        "KbdInteractiveAuthentication",
+        "PreferredAuthentications",
+    ];
+    format!(
+        ".SH \"OPTIONS IN A CHAIN\"\n\
+Every hop of a chain (ProxyJump, \\fB\\-J\\fR) is resolved through ssh_config on its own. A \\fB\\-o\\fR \
+directive that says where to connect applies to the destination only, as in ssh: {}. One that says how to \
+connect applies to every hop, as do \\fB\\-i\\fR and \\fB\\-\\-known\\-hosts\\fR: {}, and every other \
+directive. \\fB\\-o\\fR beats the user@ and :port of the destination, which beat the config file, which \
+beats the default, as \\fBssh \\-G\\fR shows; \\fBsqltun config\\fR prints exactly the settings \
+\\fBconnect\\fR, \\fBexec\\fR and \\fBcheck\\fR use.\n",
+        bold(&crate::resolve::WHERE_DIRECTIVES),
+        bold(&how)
+    )
 }
 
 fn roff_escape(text: &str) -> String {

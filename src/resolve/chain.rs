@@ -2,28 +2,33 @@
 //! ssh_config like OpenSSH does (a jump host's own ProxyJump is honoured when it is the first of its
 //! list), with cycles reported along the chain that made them.
 
-use super::dest::{Destination, parse_destination};
+use super::dest::{Destination, parse_jump_list};
 use super::ssh_config::{Origin, Resolved};
 use crate::error::{Error, Result};
 
 /// More hops than this is a configuration mistake, not a network.
 const MAX_HOPS: usize = 16;
 
-/// Resolves one host through ssh_config; the second argument overrides its ProxyJump.
-pub type Lookup<'a> = dyn Fn(&Destination, Option<&str>) -> Result<Resolved> + 'a;
+/// Which end of the chain a host is at: `-o` directives that say where to connect apply to the
+/// destination only, as in `ssh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Destination,
+    Jump,
+}
 
-/// Every hop for `dest`, first to dial first; `jump_flag` is `-J` as typed (`none` ignores ProxyJump).
+/// Resolves one host through ssh_config; `Some(jumps)` replaces its ProxyJump (as `-J` does; empty is
+/// `-J none`).
+pub type Lookup<'a> = dyn Fn(&Destination, Role, Option<&[Destination]>) -> Result<Resolved> + 'a;
+
+/// Every hop for `dest`, first to dial first; `jumps` is `-J`, parsed (empty for `none`).
 pub fn expand(
     dest: &Destination,
-    jump_flag: Option<&str>,
+    jumps: Option<&[Destination]>,
     lookup: &Lookup<'_>,
 ) -> Result<Vec<(Destination, Resolved)>> {
-    let jumps = match jump_flag {
-        None => None,
-        Some(list) => Some(parse_jump_list(list, "-J")?),
-    };
     let mut stack = Vec::new();
-    let hops = hops_for(dest, jumps, lookup, &mut stack)?;
+    let hops = hops_for(dest, Role::Destination, jumps, lookup, &mut stack)?;
     if hops.len() > MAX_HOPS {
         return Err(Error::usage(format!(
             "the chain to {} has {} hops (at most {MAX_HOPS}); check ProxyJump in the config",
@@ -36,19 +41,14 @@ pub fn expand(
 
 fn hops_for(
     dest: &Destination,
-    jump_override: Option<Vec<Destination>>,
+    role: Role,
+    jump_override: Option<&[Destination]>,
     lookup: &Lookup<'_>,
     stack: &mut Vec<String>,
 ) -> Result<Vec<(Destination, Resolved)>> {
-    let override_text = jump_override.as_ref().map(|jumps| {
-        if jumps.is_empty() {
-            "none".to_string()
-        } else {
-            jumps.iter().map(|j| j.original.clone()).collect::<Vec<_>>().join(",")
-        }
-    });
-    let resolved = lookup(dest, override_text.as_deref())?;
-    let jumps = match jump_override {
+    let resolved = lookup(dest, role, jump_override)?;
+    let from_config;
+    let jumps: &[Destination] = match jump_override {
         Some(jumps) => jumps,
         None => match resolved.get("proxyjump") {
             Some(pj) if !pj.eq_ignore_ascii_case("none") => {
@@ -64,20 +64,22 @@ fn hops_for(
                 }
                 let place = match resolved.origin("proxyjump") {
                     Some(Origin::File { path, line }) => format!("{}:{line}: ProxyJump", path.display()),
-                    _ => "ProxyJump".to_string(),
+                    _ => "-o ProxyJump".to_string(),
                 };
                 stack.push(name);
-                parse_jump_list(pj, &place)?
+                from_config = parse_jump_list(pj)
+                    .map_err(|e| Error::usage(format!("{place} {}: {e}", crate::resolve::dest::printable(pj))))?;
+                &from_config.0
             }
-            _ => Vec::new(),
+            _ => &[],
         },
     };
     let mut hops = Vec::new();
     if let Some((last, rest)) = jumps.split_last() {
         // Like `ssh -J rest last`: the last jump host is reached through the ones before it, and only a
         // lone jump host brings its own ProxyJump.
-        let rest = if rest.is_empty() { None } else { Some(rest.to_vec()) };
-        hops = hops_for(last, rest, lookup, stack)?;
+        let rest = if rest.is_empty() { None } else { Some(rest) };
+        hops = hops_for(last, Role::Jump, rest, lookup, stack)?;
     }
     if stack.last() == Some(&dest.original) {
         stack.pop();
@@ -86,37 +88,26 @@ fn hops_for(
     Ok(hops)
 }
 
-/// `a,user@b:2222,ssh://c` → destinations; `none` → empty.
-pub fn parse_jump_list(list: &str, place: &str) -> Result<Vec<Destination>> {
-    let list = list.trim();
-    if list.eq_ignore_ascii_case("none") {
-        return Ok(Vec::new());
-    }
-    list.split(',')
-        .map(|item| {
-            parse_destination(item.trim())
-                .map_err(|e| Error::usage(format!("{place} {}: {e}", crate::resolve::dest::printable(list))))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::dest::parse_destination;
     use crate::resolve::ssh_config::Setting;
     use std::collections::BTreeMap;
 
-    /// A config where `a` jumps through `b` and `b` through `c`, and `x`/`y` jump through each other.
-    fn lookup(d: &Destination, pj: Option<&str>) -> Result<Resolved> {
-        let own = match d.host.as_str() {
-            "a" => Some("b"),
-            "b" => Some("c"),
-            "x" => Some("y"),
-            "y" => Some("x"),
+    /// A config where `a` jumps through `b` and `b` through `c`, `x`/`y` jump through each other, and
+    /// `-o ProxyJump=p` (given for the destination only) sends `w` through `p`.
+    fn lookup(d: &Destination, role: Role, _jumps: Option<&[Destination]>) -> Result<Resolved> {
+        let own = match (d.host.as_str(), role) {
+            ("a", _) => Some("b"),
+            ("b", _) => Some("c"),
+            ("x", _) => Some("y"),
+            ("y", _) => Some("x"),
+            (_, Role::Destination) if d.host.starts_with('w') => Some("p"),
             _ => None,
         };
         let mut settings = BTreeMap::new();
-        if let Some(v) = pj.or(own) {
+        if let Some(v) = own {
             settings.insert(
                 "proxyjump".to_string(),
                 Setting::new(vec![v.to_string()], Origin::CommandLine),
@@ -136,6 +127,10 @@ mod tests {
         parse_destination(s).unwrap()
     }
 
+    fn jumps(s: &str) -> Vec<Destination> {
+        parse_jump_list(s).unwrap().0
+    }
+
     /// A jump host's own ProxyJump is honoured, recursively, as `ssh` does.
     #[test]
     fn nested_aliases() {
@@ -145,16 +140,22 @@ mod tests {
     /// -J replaces the destination's ProxyJump; with several items, only the first brings its own.
     #[test]
     fn jump_flag() {
+        let expanded = |d: &str, j: &str| names(&expand(&dest(d), Some(&jumps(j)), &lookup).unwrap());
+        assert_eq!(expanded("a", "d,e"), ["d", "e", "a"]);
+        assert_eq!(expanded("z", "b"), ["c", "b", "z"]);
+        assert_eq!(expanded("z", "a,d"), ["c", "b", "a", "d", "z"]);
+        assert_eq!(expanded("a", "none"), ["a"]);
+    }
+
+    /// Only the destination is looked up as the destination: a ProxyJump that applies to it alone is not
+    /// followed again from its jump host (which would be a loop through itself).
+    #[test]
+    fn destination_only_proxyjump() {
+        assert_eq!(names(&expand(&dest("w"), None, &lookup).unwrap()), ["p", "w"]);
         assert_eq!(
-            names(&expand(&dest("a"), Some("d,e"), &lookup).unwrap()),
-            ["d", "e", "a"]
+            names(&expand(&dest("w"), Some(&jumps("w2")), &lookup).unwrap()),
+            ["w2", "w"]
         );
-        assert_eq!(names(&expand(&dest("z"), Some("b"), &lookup).unwrap()), ["c", "b", "z"]);
-        assert_eq!(
-            names(&expand(&dest("z"), Some("a,d"), &lookup).unwrap()),
-            ["c", "b", "a", "d", "z"]
-        );
-        assert_eq!(names(&expand(&dest("a"), Some("none"), &lookup).unwrap()), ["a"]);
     }
 
     /// A loop through ProxyJump is reported with the chain, not followed forever.
@@ -162,27 +163,5 @@ mod tests {
     fn cycles() {
         let e = expand(&dest("x"), None, &lookup).unwrap_err();
         assert!(e.message().contains("x -> y -> x"), "{e}");
-    }
-
-    /// Jump items take every destination spelling, and a bad one names where it came from.
-    #[test]
-    fn jump_items() {
-        let list = parse_jump_list("u@h1:2222,ssh://h2,[::1]:22", "-J").unwrap();
-        assert_eq!(
-            list.iter().map(|d| d.host.as_str()).collect::<Vec<_>>(),
-            ["h1", "h2", "::1"]
-        );
-        assert!(parse_jump_list("h1,,h2", "-J").unwrap_err().message().contains("-J"));
-        let e = parse_jump_list("ok@h1,x;touch m@h2", "-J").unwrap_err();
-        assert!(
-            e.message()
-                .starts_with("-J ok@h1,x;touch m@h2: `x;touch m@h2`: the SSH user name"),
-            "{e}"
-        );
-        let e = parse_jump_list("h1,-oProxyCommand=x", "cfg:3: ProxyJump").unwrap_err();
-        assert!(
-            e.message().contains("cfg:3: ProxyJump") && e.message().contains("starts with `-`"),
-            "{e}"
-        );
     }
 }

@@ -77,6 +77,22 @@ pub fn parse_destination(input: &str) -> Result<Destination, String> {
     })
 }
 
+/// Jump hosts as `-J` and `ProxyJump` list them, in dialling order; empty for `none` (no jump at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jumps(pub Vec<Destination>);
+
+/// `a,user@b:2222,ssh://c` → jump hosts; `none` → none. Each item is a destination, checked as one.
+pub fn parse_jump_list(list: &str) -> Result<Jumps, String> {
+    let list = list.trim();
+    if list.eq_ignore_ascii_case("none") {
+        return Ok(Jumps(Vec::new()));
+    }
+    list.split(',')
+        .map(|item| parse_destination(item.trim()))
+        .collect::<Result<_, _>>()
+        .map(Jumps)
+}
+
 /// What a name given for an SSH hop stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
@@ -262,6 +278,24 @@ mod tests {
             port,
             original: original.into(),
         }
+    }
+
+    /// Jump items take every destination spelling, `none` is no jump at all, and a bad item is named
+    /// and refused by the same check as --ssh.
+    #[test]
+    fn jump_lists() {
+        let list = parse_jump_list("u@h1:2222,ssh://h2,[::1]:22").unwrap().0;
+        assert_eq!(
+            list.iter().map(|d| d.host.as_str()).collect::<Vec<_>>(),
+            ["h1", "h2", "::1"]
+        );
+        assert_eq!(list[0].user.as_deref(), Some("u"));
+        assert_eq!(parse_jump_list(" None ").unwrap(), Jumps(Vec::new()));
+        assert!(parse_jump_list("h1,,h2").unwrap_err().contains("empty"));
+        let e = parse_jump_list("ok@h1,x;touch m@h2").unwrap_err();
+        assert!(e.starts_with("`x;touch m@h2`: the SSH user name"), "{e}");
+        let e = parse_jump_list("h1,-oProxyCommand=x").unwrap_err();
+        assert!(e.contains("starts with `-`"), "{e}");
     }
 
     /// Every spelling PRODUCT.md promises for --ssh must parse to the same parts ssh would use.

@@ -1,8 +1,11 @@
 //! Flags + ssh_config + environment → a [`TunnelPlan`].
 //!
 //! Each hop is resolved through ssh_config like `ssh -G` would ([`ssh_config`]), the jump list is
-//! expanded recursively ([`chain`]), and the one precedence rule lives in [`settings`]: the command line
-//! (flags, `-o`, `user@host:port`) beats the config file, which beats the default.
+//! expanded recursively ([`chain`]), and every hop's settings come from that resolution alone
+//! ([`resolve_chain`], used by `connect`, `exec`, `check` and `config`), so the one precedence rule is
+//! OpenSSH's: `-o` beats `user@host:port`, which beats the config file, which beats the default; the
+//! first value obtained wins. `-o` directives that say where to connect ([`WHERE_DIRECTIVES`]) apply to
+//! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
 
 pub mod chain;
 pub mod dest;
@@ -20,9 +23,10 @@ use crate::plan::{
     Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
+use chain::Role;
 use dest::Destination;
 use env::Environment;
-use ssh_config::{Origin, Resolved};
+use ssh_config::{Origin, Resolved, Setting};
 
 /// ConnectTimeout when none is given: long enough for a slow bastion, short enough for CI.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -187,42 +191,78 @@ pub fn resolve_chain(
         Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
         Some(p) => ssh_config::ConfigChoice::File(p),
     };
-    // -i and -o apply to every hop (OpenSSH applies them to the destination only; for a tunnel through
-    // bastions the same key and policy are nearly always meant for the whole chain).
-    let mut options: Vec<(String, String)> = ssh
+    // -i and the -o directives that say how to connect apply to every hop (OpenSSH hands none of them to
+    // the jump hosts; for a tunnel through bastions the same key and policy are nearly always meant for
+    // the whole chain). Those that say where to connect apply to the destination only, as in ssh.
+    let mut for_destination: Vec<(String, String)> = ssh
         .identity
         .iter()
         .map(|p| ("IdentityFile".to_string(), p.display().to_string()))
         .collect();
-    options.extend(ssh.options.iter().cloned());
-    let lookup = |d: &Destination, proxy_jump: Option<&str>| -> Result<Resolved> {
-        let mut opts = options.clone();
-        if let Some(pj) = proxy_jump {
-            // As `ssh -J`: a jump list given from outside replaces ProxyJump and turns ProxyCommand off.
-            opts.insert(0, ("ProxyJump".to_string(), pj.to_string()));
-            opts.insert(1, ("ProxyCommand".to_string(), "none".to_string()));
+    for_destination.extend(ssh.options.iter().cloned());
+    let for_jumps: Vec<(String, String)> = for_destination
+        .iter()
+        .filter(|(key, _)| !says_where(key))
+        .cloned()
+        .collect();
+    let known_hosts = ssh.known_hosts.as_deref().map(|f| expand_tilde(f, home.as_deref()));
+    let lookup = |d: &Destination, role: Role, jumps: Option<&[Destination]>| -> Result<Resolved> {
+        let mut options = match role {
+            Role::Destination => for_destination.clone(),
+            Role::Jump => for_jumps.clone(),
+        };
+        if jumps.is_some() {
+            // As `ssh -J`: a jump list given from outside replaces ProxyJump and turns ProxyCommand off,
+            // so neither is taken from anywhere else.
+            options.insert(0, ("ProxyJump".to_string(), "none".to_string()));
+            options.insert(1, ("ProxyCommand".to_string(), "none".to_string()));
         }
         let query = ssh_config::Query {
             host: &d.host,
             user: d.user.as_deref(),
             port: d.port,
-            options: &opts,
+            options: &options,
             config: choice,
         };
-        let resolved = ssh_config::resolve_with_env(&query, &local, &|k| env.var(k))?;
+        let mut resolved = ssh_config::resolve_with_env(&query, &local, &|k| env.var(k))?;
         refuse_unsafe_to_ignore(&resolved)?;
+        if let Some(jumps) = jumps.filter(|j| !j.is_empty()) {
+            // The list as `ssh -G -J` prints it; the chain itself is built from `jumps`, already parsed.
+            let text = jumps.iter().map(|j| j.original.as_str()).collect::<Vec<_>>().join(",");
+            resolved
+                .settings
+                .insert("proxyjump".into(), Setting::new(vec![text], Origin::CommandLine));
+        }
+        if let Some(file) = &known_hosts {
+            // --known-hosts is the one file to read and record keys in, whatever the config says.
+            let file = file.display().to_string();
+            resolved.settings.insert(
+                "userknownhostsfile".into(),
+                Setting::new(vec![file], Origin::CommandLine),
+            );
+        }
         Ok(resolved)
     };
-    let expanded = chain::expand(dest, ssh.jump.as_deref(), &lookup)?;
+    let expanded = chain::expand(dest, ssh.jump.as_ref().map(|j| j.0.as_slice()), &lookup)?;
     let count = expanded.len();
     expanded
         .into_iter()
         .enumerate()
         .map(|(index, (d, resolved))| {
-            let hop = hop_from(&d, &resolved, ssh, env, home.as_deref(), secrets_in, index, count)?;
+            let hop = hop_from(&d, &resolved, env, home.as_deref(), secrets_in, index, count)?;
             Ok(ResolvedHop { dest: d, resolved, hop })
         })
         .collect()
+}
+
+/// The `-o` directives that say where to connect: as in `ssh`, they apply to the destination only.
+/// Every other directive (identities, known_hosts, strictness, algorithms, timeouts, keepalive, agent,
+/// authentication methods, …) says how to connect and applies to every hop, as `-i` and `--known-hosts` do.
+pub const WHERE_DIRECTIVES: [&str; 6] = ["HostName", "User", "Port", "ProxyJump", "ProxyCommand", "HostKeyAlias"];
+
+/// Whether `-o KEY=…` says where to connect (keywords are case-insensitive, as in ssh_config).
+fn says_where(key: &str) -> bool {
+    WHERE_DIRECTIVES.iter().any(|d| d.eq_ignore_ascii_case(key))
 }
 
 /// Where hop secrets come from; `config` has none. Hops count from 1 in dialling order; `count` is the
@@ -279,7 +319,6 @@ fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<(Secre
 fn hop_from(
     dest: &Destination,
     r: &Resolved,
-    ssh: &SshArgs,
     env: &dyn Environment,
     home: Option<&Path>,
     secrets: &impl SecretsSource,
@@ -290,6 +329,8 @@ fn hop_from(
         Some(Origin::File { path, line }) => format!("{}:{line}: ", path.display()),
         _ => String::new(),
     };
+    // The resolution already applied the one precedence rule (see the module docs): everything here
+    // comes from `r`, so `config` prints exactly what connecting uses.
     let host = r.get("hostname").unwrap_or(&dest.host).to_string();
     let port = match r.get("port") {
         Some(p) => p
@@ -297,9 +338,9 @@ fn hop_from(
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| Error::usage(format!("{}Port {p}: not a port number (1-65535)", at("port"))))?,
-        None => dest.port.unwrap_or(22),
+        None => 22,
     };
-    let user = settings(dest.user.clone(), r.get("user").map(String::from), || env.local_user());
+    let user = r.get("user").map_or_else(|| env.local_user(), String::from);
     let yes = |key: &str, default: bool| match r.get(key) {
         Some(v) => matches!(v, "yes" | "true"),
         None => default,
@@ -352,21 +393,18 @@ fn hop_from(
     let files = |key: &str| -> Option<Vec<PathBuf>> {
         let all = r.all(key);
         (!all.is_empty()).then(|| {
-            // `UserKnownHostsFile none` (as ssh_config writes "no file"): nothing read, nothing recorded.
+            // One file per value. `UserKnownHostsFile none` (as ssh_config writes "no file"): nothing read,
+            // nothing recorded.
             all.iter()
-                .flat_map(|v| v.split_whitespace())
                 .filter(|f| !f.eq_ignore_ascii_case("none"))
                 .map(|f| expand_tilde(Path::new(f), home))
                 .collect()
         })
     };
-    let user_known_hosts = match &ssh.known_hosts {
-        Some(file) => vec![expand_tilde(file, home)],
-        None => files("userknownhostsfile").unwrap_or_else(|| {
-            home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
-                .unwrap_or_default()
-        }),
-    };
+    let user_known_hosts = files("userknownhostsfile").unwrap_or_else(|| {
+        home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+            .unwrap_or_default()
+    });
     let global_known_hosts = files("globalknownhostsfile")
         .unwrap_or_else(|| vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]);
 
@@ -491,11 +529,6 @@ fn refuse_unsafe_to_ignore(r: &Resolved) -> Result<()> {
     Ok(())
 }
 
-/// The one precedence rule: what the command line says, else the config file, else the default.
-fn settings<T>(flag: Option<T>, directive: Option<T>, default: impl FnOnce() -> T) -> T {
-    flag.or(directive).unwrap_or_else(default)
-}
-
 /// A secret from its file option, else its environment variable, with where it came from.
 fn secret_from(env: &dyn Environment, file: Option<&Path>, var: &str, flag: &str) -> Result<Option<(Secret, String)>> {
     debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
@@ -522,5 +555,7 @@ fn expand_tilde(path: &Path, home: Option<&Path>) -> PathBuf {
     }
 }
 
+#[cfg(test)]
+mod config_agrees;
 #[cfg(test)]
 mod tests;

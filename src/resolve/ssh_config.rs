@@ -2703,7 +2703,7 @@ fn names_cat<'n>(a: &[&str], b: impl Iterator<Item = &'n str>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -2712,7 +2712,7 @@ mod tests {
     // Support
 
     /// A scratch directory, removed when dropped.
-    struct Scratch(PathBuf);
+    pub(in crate::resolve) struct Scratch(PathBuf);
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
@@ -2723,7 +2723,7 @@ mod tests {
             std::fs::create_dir_all(&dir).expect("create scratch dir");
             Scratch(dir)
         }
-        fn path(&self) -> &Path {
+        pub(in crate::resolve) fn path(&self) -> &Path {
             &self.0
         }
         fn write(&self, relative: &str, text: &str) -> PathBuf {
@@ -3395,14 +3395,14 @@ mod tests {
 
     /// One way to invoke a case.
     #[derive(Debug)]
-    struct Invocation {
-        line: usize,
-        args: Vec<String>,
-        expect: Expect,
+    pub(in crate::resolve) struct Invocation {
+        pub(in crate::resolve) line: usize,
+        pub(in crate::resolve) args: Vec<String>,
+        pub(in crate::resolve) expect: Expect,
     }
 
     #[derive(Debug, PartialEq)]
-    enum Expect {
+    pub(in crate::resolve) enum Expect {
         /// Both resolve, to the same values.
         Agree,
         /// Both refuse; our message contains this.
@@ -3415,18 +3415,18 @@ mod tests {
         Deliberate(String, String),
     }
 
-    struct Case {
-        name: String,
-        path: PathBuf,
-        env: Vec<(String, String)>,
-        invocations: Vec<Invocation>,
+    pub(in crate::resolve) struct Case {
+        pub(in crate::resolve) name: String,
+        pub(in crate::resolve) path: PathBuf,
+        pub(in crate::resolve) env: Vec<(String, String)>,
+        pub(in crate::resolve) invocations: Vec<Invocation>,
     }
 
     fn corpus_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("ssh_config")
     }
 
-    fn load_corpus() -> Vec<Case> {
+    pub(in crate::resolve) fn load_corpus() -> Vec<Case> {
         let mut cases = Vec::new();
         let mut entries: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
             .expect("tests/ssh_config exists")
@@ -3572,13 +3572,13 @@ mod tests {
 
     /// The reference environment: a scratch HOME holding the corpus's `home/` tree, and `Local`
     /// built from the same sources OpenSSH uses (the password database, uname).
-    struct Reference {
-        lab: Scratch,
-        local: Local,
+    pub(in crate::resolve) struct Reference {
+        pub(in crate::resolve) lab: Scratch,
+        pub(in crate::resolve) local: Local,
     }
 
     impl Reference {
-        fn new() -> Reference {
+        pub(in crate::resolve) fn new() -> Reference {
             let lab = Scratch::new("corpus");
             copy_tree(&corpus_dir().join("home"), lab.path());
             let uid: u32 = command_output("id", &["-u"])

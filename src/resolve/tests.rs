@@ -84,7 +84,8 @@ fn plain_invocation() {
     assert!(!plan.interactive);
 }
 
-/// The destination beats -o, -o beats the default, and the first -o value wins, as in ssh.
+/// -o beats the destination's `user@` and `:port` (as `ssh -o User=a z@host` logs in as `a`, and as
+/// `sqltun config` prints), -o beats the default, and the first -o value wins, as in ssh.
 #[test]
 fn precedence() {
     let plan = plan(
@@ -113,7 +114,104 @@ fn precedence() {
         &home_env(),
     )
     .unwrap();
-    assert_eq!(plan.hops[0].user, "z");
+    assert_eq!(plan.hops[0].user, "a");
+    let plan = super::plan(
+        &args(&["--ssh", "z@bastion:22", "--db", "db:1", "-o", "Port=2200"]),
+        &home_env(),
+    )
+    .unwrap();
+    assert_eq!((plan.hops[0].user.as_str(), plan.hops[0].port), ("z", 2200));
+}
+
+/// `-o` follows ssh for where to connect (HostName, User, Port, ProxyJump, ProxyCommand, HostKeyAlias:
+/// the destination only) and applies to every hop for how (here keys, known_hosts, strictness,
+/// timeouts, algorithms), like `-i` and `--known-hosts`.
+#[test]
+fn dash_o_scope() {
+    let cfg = config_file("Host jump\n  HostName jump.internal\n  User ops\n  Port 2201\n");
+    let p = plan(
+        &with_config(
+            &cfg,
+            &[
+                "--ssh",
+                "web",
+                "--db",
+                "d:1",
+                "-J",
+                "jump",
+                "-o",
+                "user=app",
+                "-o",
+                "Port=2222",
+                "-o",
+                "HostName=web.internal",
+                "-o",
+                "HostKeyAlias=web-key",
+                "-o",
+                "ProxyCommand=nc %h %p",
+                "-o",
+                "IdentityFile=~/.ssh/tunnel",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "UserKnownHostsFile=~/kh",
+                "-o",
+                "ConnectTimeout=4",
+                "-o",
+                "Ciphers=aes128-ctr",
+                "-i",
+                "~/.ssh/extra",
+                "--known-hosts",
+                "~/pinned",
+            ],
+        ),
+        &home_env(),
+    )
+    .unwrap();
+    let addresses: Vec<String> = p.hops.iter().map(|h| h.address()).collect();
+    assert_eq!(addresses, ["ops@jump.internal:2201", "app@web.internal:2222"]);
+    assert_eq!(p.hops[0].host_keys.alias, None);
+    assert_eq!(p.hops[1].host_keys.alias.as_deref(), Some("web-key"));
+    // -J turns the destination's ProxyCommand off, as in ssh.
+    assert!(p.hops.iter().all(|h| h.transport == Transport::Direct));
+    for hop in &p.hops {
+        assert_eq!(
+            hop.auth.identities,
+            [
+                PathBuf::from("/home/me/.ssh/extra"),
+                PathBuf::from("/home/me/.ssh/tunnel")
+            ]
+        );
+        assert_eq!(hop.host_keys.strict, StrictHostKeyChecking::Yes);
+        assert_eq!(hop.host_keys.user_known_hosts, [PathBuf::from("/home/me/pinned")]);
+        assert_eq!(hop.connect_timeout, Duration::from_secs(4));
+        assert_eq!(hop.algorithms.ciphers, Some(vec!["aes128-ctr".to_string()]));
+    }
+
+    // `-o ProxyJump` names the destination's jump host, which is not sent through itself.
+    let p = plan(
+        &args(&[
+            "--ssh",
+            "web",
+            "--db",
+            "d:1",
+            "-o",
+            "ProxyJump=ops@jumpx:2200",
+            "-o",
+            "User=app",
+        ]),
+        &home_env(),
+    )
+    .unwrap();
+    let addresses: Vec<String> = p.hops.iter().map(|h| h.address()).collect();
+    assert_eq!(addresses, ["ops@jumpx:2200", "app@web:22"]);
+    let p = plan(
+        &args(&["--ssh", "web", "--db", "d:1", "-o", "ProxyJump=jumpx", "-o", "User=app"]),
+        &home_env(),
+    )
+    .unwrap();
+    let addresses: Vec<String> = p.hops.iter().map(|h| h.address()).collect();
+    assert_eq!(addresses, ["me@jumpx:22", "app@web:22"]);
 }
 
 /// A non-loopback bind needs the loud opt-in; too many --local-port values are refused.

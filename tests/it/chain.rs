@@ -600,3 +600,90 @@ fn fifty_concurrent_echo_connections_through_two_hops() {
     echo_concurrently(local(port), 50, 64 * 1024);
     assert!(tunnel.is_running(), "the tunnel exited under 50 concurrent connections");
 }
+
+/// `-o ProxyJump=USER@B1 --ssh USER@B2` is `ssh -o ProxyJump=… B2`: the jump list belongs to the
+/// destination, so B2 is reached through B1. It used to reach the jump host too, which then had to be
+/// reached through itself: "ProxyJump loop: B2 -> USER@B1 -> USER@B1".
+#[test]
+fn dash_o_proxyjump_is_the_destinations_jump_list() {
+    let chain = Chain::start(2);
+    chain
+        .connect_literal()
+        .args(["-o", &format!("ProxyJump={}", chain.sshds[0].destination())])
+        .ssh(&chain.sshds[1])
+        .db(chain.targets.echo)
+        .spawn_and_echo(b"through -o ProxyJump");
+}
+
+/// `-o User` says who to log in as on the destination; the jump host keeps the user of its own config
+/// (as ssh, where -o does not reach the jump hosts at all), and `-o User` beats the destination's
+/// `user@`, as `ssh -G` and `sqltun config` say. With the one account the lab's sshds allow, the jump
+/// keeping its user shows as hop 1 authenticating while the destination refuses `-o User=ghost`.
+#[test]
+fn dash_o_user_changes_the_destination_user_only() {
+    let chain = Chain::start(2);
+    let config = chain.lab.ssh_config_file(&format!(
+        "Host b1\n    HostName {}\n    User {TEST_USER}\n\nHost prod-db\n    HostName {}\n    ProxyJump b1\n\n\
+         Host *\n    IdentityFile {}\n    IdentitiesOnly yes\n    GlobalKnownHostsFile /dev/null\n    UserKnownHostsFile {}\n",
+        chain.addr(0),
+        chain.addr(1),
+        chain.key().private.display(),
+        chain.known_hosts.display()
+    ));
+
+    let (tunnel, _) = chain
+        .connect(&config, "ghost@prod-db")
+        .args(["-o", &format!("User={TEST_USER}")])
+        .db(chain.targets.echo)
+        .spawn_and_echo(b"-o User beats user@");
+    assert_logged(
+        &tunnel,
+        &chain.sshds[1],
+        &[&format!("Accepted publickey for {TEST_USER}")],
+    );
+
+    let (code, stderr) = chain
+        .connect(&config, "prod-db")
+        .args(["-o", "User=ghost", "--batch"])
+        .db(chain.targets.echo)
+        .spawn()
+        .run_to_exit(EXIT_TIMEOUT);
+    let destination = format!("ghost@{}:22", chain.addr(1));
+    assert_hop_failed(code, &stderr, 5, "hop 2/2", &destination, Some("prod-db"));
+    assert!(
+        chain.sshds[0]
+            .log_text()
+            .contains(&format!("Accepted publickey for {TEST_USER}")),
+        "hop 1 did not log in as {TEST_USER} from its own config:\n{stderr}"
+    );
+}
+
+/// A `-o` directive that says how to connect reaches every hop: with `-F none` and no `-i` or
+/// `--known-hosts`, `-o IdentityFile` is the only key both sshds accept and `-o UserKnownHostsFile` with
+/// `-o StrictHostKeyChecking=yes` the only way either host key is trusted, so the tunnel works only if
+/// both hops got all three. A file that pins B2 alone then fails on hop 1, under the same strictness.
+#[test]
+fn dash_o_how_directives_reach_every_hop() {
+    let chain = Chain::start(2);
+    let how = |known_hosts: &Path| {
+        chain
+            .lab
+            .connect()
+            .args(["-o", &format!("IdentityFile={}", chain.key().private.display())])
+            .args(["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"])
+            .args(["-o", &format!("UserKnownHostsFile={}", known_hosts.display())])
+            .args(["-o", "GlobalKnownHostsFile=/dev/null", "--batch"])
+            .args(["-J", &chain.sshds[0].destination()])
+            .ssh(&chain.sshds[1])
+            .db(chain.targets.echo)
+    };
+    let (tunnel, _) = how(&chain.known_hosts).spawn_and_echo(b"key and known_hosts from -o on both hops");
+    for sshd in &chain.sshds {
+        assert_logged(&tunnel, sshd, &[&format!("Accepted publickey for {TEST_USER}")]);
+    }
+    drop(tunnel);
+
+    let only_b2 = chain.lab.known_hosts_file(&[chain.sshds[1].known_hosts_line()]);
+    let (code, stderr) = how(&only_b2).spawn().run_to_exit(EXIT_TIMEOUT);
+    assert_hop_failed(code, &stderr, 4, "hop 1/2", &chain.sshds[0].destination(), None);
+}
