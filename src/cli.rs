@@ -25,10 +25,7 @@ Examples:
 
 /// What `sqltun --help` ends with: the examples, then what scripts rely on.
 fn long_help() -> String {
-    format!(
-        "{EXAMPLES}\n\n{}\n\n{ENVIRONMENT}",
-        exit_status_help()
-    )
+    format!("{EXAMPLES}\n\n{}\n\n{ENVIRONMENT}", exit_status_help())
 }
 
 const ENVIRONMENT: &str = "\
@@ -673,7 +670,9 @@ fn ssh_habit(arg: &str, argv: &[String]) -> Option<String> {
     };
     let hint = match flag {
         'p' => {
-            let port = value.filter(|v| v.parse::<u16>().is_ok()).unwrap_or_else(|| "2222".into());
+            let port = value
+                .filter(|v| v.parse::<u16>().is_ok())
+                .unwrap_or_else(|| "2222".into());
             format!("the SSH port goes in the destination: --ssh user@host:{port}")
         }
         'l' => {
@@ -705,8 +704,14 @@ fn closest_long_flag(arg: &str, argv: &[String]) -> Option<String> {
         .filter(|a| !a.is_hide_set())
         .filter_map(|a| a.get_long())
         .collect();
-    let typo = longs.iter().filter(|long| edit_distance(typed, long) == 1).min_by_key(|long| long.len());
-    let prefix = longs.iter().filter(|long| long.starts_with(typed)).min_by_key(|long| long.len());
+    let typo = longs
+        .iter()
+        .filter(|long| edit_distance(typed, long) == 1)
+        .min_by_key(|long| long.len());
+    let prefix = longs
+        .iter()
+        .filter(|long| long.starts_with(typed))
+        .min_by_key(|long| long.len());
     typo.or(prefix).map(|long| format!("--{long}"))
 }
 
@@ -812,11 +817,19 @@ mod tests {
     /// sqltun's voice, masked, escaped, and still a usage error.
     #[test]
     fn clap_errors_are_prefixed_and_masked() {
-        let argv = ["sqltun", "connect", "postgres+ssh://a@b/c@d/e", "postgres://u:s3cr3t@h/d\x1b[2J"];
+        let argv = [
+            "sqltun",
+            "connect",
+            "postgres+ssh://a@b/c@d/e",
+            "postgres://u:s3cr3t@h/d\x1b[2J",
+        ];
         let Err(Stop::Usage(text)) = parse(argv.iter().map(Into::into).collect()) else {
             panic!("parsed");
         };
-        assert!(text.starts_with("sqltun: unexpected argument 'postgres://u:***@h/d"), "{text}");
+        assert!(
+            text.starts_with("sqltun: unexpected argument 'postgres://u:***@h/d"),
+            "{text}"
+        );
         assert!(!text.contains("s3cr3t") && !text.contains('\x1b'), "{text}");
     }
 
@@ -834,12 +847,18 @@ mod tests {
             said(&["-p", "2200", "--ssh", "h", "--db", "d:1"]),
             "sqltun: -p: the SSH port goes in the destination: --ssh user@host:2200"
         );
-        assert_eq!(said(&["-l", "deploy"]), "sqltun: -l: the SSH user goes in the destination: --ssh deploy@host");
+        assert_eq!(
+            said(&["-l", "deploy"]),
+            "sqltun: -l: the SSH user goes in the destination: --ssh deploy@host"
+        );
         assert!(said(&["-L", "5432:db:5432"]).contains("use --local-port PORT and --db HOST:PORT"));
         assert!(said(&["-N"]).contains("sqltun never runs a remote command"));
         assert!(said(&["-W", "db:5432"]).contains("use --db HOST:PORT"));
         assert_eq!(said(&["--sh", "h"]), "sqltun: unknown option --sh; did you mean --ssh?");
-        assert_eq!(said(&["--loca-port", "1"]), "sqltun: unknown option --loca-port; did you mean --local-port?");
+        assert_eq!(
+            said(&["--loca-port", "1"]),
+            "sqltun: unknown option --loca-port; did you mean --local-port?"
+        );
     }
 
     /// Each subcommand has only the flags it uses, and --help/--version still come back for stdout.
@@ -849,10 +868,54 @@ mod tests {
             (&["check", "--ssh", "h", "--db", "d:1", "--output", "json"][..], false),
             (&["check", "--ssh", "h", "--db", "d:1", "--no-reconnect"], false),
             (&["check", "--ssh", "h", "--db", "d:1", "--local-port", "1"], false),
-            (&["exec", "--ssh", "h", "--db", "d:1", "--output", "json", "--", "true"], false),
-            (&["exec", "--ssh", "h", "--db", "d:1", "--local-port", "1", "--no-reconnect", "--", "true"], true),
-            (&["connect", "--ssh", "h", "--db", "d:1", "--output", "json", "--reconnect-timeout", "1m"], true),
-            (&["check", "--ssh", "h", "--db", "d:1", "--batch", "-J", "j", "--password-file", "f"], true),
+            (
+                &["exec", "--ssh", "h", "--db", "d:1", "--output", "json", "--", "true"],
+                false,
+            ),
+            (
+                &[
+                    "exec",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--local-port",
+                    "1",
+                    "--no-reconnect",
+                    "--",
+                    "true",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "connect",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--output",
+                    "json",
+                    "--reconnect-timeout",
+                    "1m",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "check",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--batch",
+                    "-J",
+                    "j",
+                    "--password-file",
+                    "f",
+                ],
+                true,
+            ),
         ] {
             let argv = std::iter::once(&"sqltun").chain(args).map(Into::into).collect();
             assert_eq!(parse(argv).is_ok(), accepted, "{args:?}");

@@ -177,7 +177,10 @@ mod tests {
         for code in [EXIT_MAX_LIFETIME, EXIT_IDLE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, 130] {
             assert!(rows.iter().any(|(c, _)| *c == code.to_string()), "{code}");
         }
-        let numbers: Vec<u32> = rows.iter().map(|(c, _)| c.split('+').next().unwrap().parse().unwrap()).collect();
+        let numbers: Vec<u32> = rows
+            .iter()
+            .map(|(c, _)| c.split('+').next().unwrap().parse().unwrap())
+            .collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
         assert_eq!(crate::app::EXIT_MAX_LIFETIME, EXIT_MAX_LIFETIME);
         assert_eq!(crate::app::EXIT_IDLE, EXIT_IDLE);

@@ -25,7 +25,10 @@ fn generate() -> Vec<(PathBuf, Vec<u8>)> {
             Shell::PowerShell => "_sqltun.ps1",
             _ => "sqltun.elv",
         };
-        files.push((Path::new("completions").join(name), crate::completions::script(shell).into_bytes()));
+        files.push((
+            Path::new("completions").join(name),
+            crate::completions::script(shell).into_bytes(),
+        ));
     }
     files.push((PathBuf::from("man/sqltun.1"), man_page()));
     files
@@ -109,17 +112,29 @@ fn man_subcommand(buf: &mut Vec<u8>, sub: &clap::Command) {
             .iter()
             .filter(|v| !v.is_hide_set())
             .map(|v| match v.get_help() {
-                Some(help) => format!(".IP \\(bu 2\n\\fB{}\\fR: {}", roff_escape(v.get_name()), roff_escape(&help.to_string())),
+                Some(help) => format!(
+                    ".IP \\(bu 2\n\\fB{}\\fR: {}",
+                    roff_escape(v.get_name()),
+                    roff_escape(&help.to_string())
+                ),
                 None => format!(".IP \\(bu 2\n\\fB{}\\fR", roff_escape(v.get_name())),
             })
             .collect();
         if takes_value && !values.is_empty() && arg.get_id() != "shell" {
             buf.extend_from_slice(format!(".RS\n{}\n.RE\n", values.join("\n")).as_bytes());
         } else if !values.is_empty() {
-            let names: Vec<String> = arg.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
+            let names: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
             buf.extend_from_slice(format!("One of: {}.\n", roff_escape(&names.join(", "))).as_bytes());
         }
-        let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
         if !defaults.is_empty() {
             buf.extend_from_slice(format!("Default: {}.\n", roff_escape(&defaults.join(", "))).as_bytes());
         }
@@ -177,7 +192,10 @@ fn readme_lists_every_exit_code() {
     let man = String::from_utf8(man_page()).expect("the man page is UTF-8");
     for kind in Kind::ALL {
         let code = kind.exit_code().to_string();
-        assert!(help.contains(&format!("  {code:<6} {}", kind.describe())), "--help lacks {code}");
+        assert!(
+            help.contains(&format!("  {code:<6} {}", kind.describe())),
+            "--help lacks {code}"
+        );
         assert!(man.contains(&format!("\\fB{code}\\fR\n")), "the man page lacks {code}");
     }
 }
@@ -187,8 +205,14 @@ fn readme_lists_every_exit_code() {
 #[test]
 fn man_page_names_only_installed_pages() {
     let man = String::from_utf8(man_page()).expect("the man page is UTF-8");
-    assert!(!man.contains("sqltun\\-connect(1)") && !man.contains("sqltun\\-help"), "{man}");
+    assert!(
+        !man.contains("sqltun\\-connect(1)") && !man.contains("sqltun\\-help"),
+        "{man}"
+    );
     for value in ["port", "addr", "url", "env", "json"] {
-        assert!(man.contains(&format!("\\fB{value}\\fR: ")), "--output {value} is not listed");
+        assert!(
+            man.contains(&format!("\\fB{value}\\fR: ")),
+            "--output {value} is not listed"
+        );
     }
 }

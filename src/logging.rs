@@ -28,9 +28,7 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(crate::output::stderr_colours())
-        .event_format(Voice {
-            target: verbose >= 2,
-        })
+        .event_format(Voice { target: verbose >= 2 })
         .init();
 }
 

@@ -24,12 +24,20 @@ fn short_help_fits_a_screen() {
     let home = TempHome::new();
     let (code, stdout, stderr) = run(&home, &["-h"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.lines().count() <= 25, "sqltun -h is {} lines:\n{stdout}", stdout.lines().count());
+    assert!(
+        stdout.lines().count() <= 25,
+        "sqltun -h is {} lines:\n{stdout}",
+        stdout.lines().count()
+    );
     assert_eq!(stdout.matches("\n  sqltun ").count(), 4, "four examples:\n{stdout}");
     for sub in ["connect", "exec", "check", "config", "completions"] {
         let (code, stdout, _) = run(&home, &[sub, "-h"]);
         assert_eq!(code, 0);
-        assert!(stdout.lines().count() <= 25, "sqltun {sub} -h is {} lines:\n{stdout}", stdout.lines().count());
+        assert!(
+            stdout.lines().count() <= 25,
+            "sqltun {sub} -h is {} lines:\n{stdout}",
+            stdout.lines().count()
+        );
         let (_, long, _) = run(&home, &[sub, "--help"]);
         assert!(
             sub == "completions" || long.lines().count() > stdout.lines().count(),
@@ -38,7 +46,10 @@ fn short_help_fits_a_screen() {
     }
     let (_, long, _) = run(&home, &["--help"]);
     for code in ["10 ", "11 ", "126 ", "127 ", "128+N ", "130 "] {
-        assert!(long.contains(&format!("\n  {code}")), "--help lacks exit status {code}:\n{long}");
+        assert!(
+            long.contains(&format!("\n  {code}")),
+            "--help lacks exit status {code}:\n{long}"
+        );
     }
     let (code, version, _) = run(&home, &["--version"]);
     assert_eq!((code, version.starts_with("sqltun ")), (0, true), "{version}");
@@ -49,7 +60,10 @@ fn short_help_fits_a_screen() {
 #[test]
 fn ssh_port_flag_points_to_the_destination() {
     let home = TempHome::new();
-    let (code, stdout, stderr) = run(&home, &["connect", "--ssh", "deploy@bastion", "-p", "2222", "--db", "db:5432"]);
+    let (code, stdout, stderr) = run(
+        &home,
+        &["connect", "--ssh", "deploy@bastion", "-p", "2222", "--db", "db:5432"],
+    );
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stdout, "");
     assert_eq!(
@@ -66,7 +80,10 @@ fn typo_of_ssh_suggests_ssh() {
     let home = TempHome::new();
     let (code, _, stderr) = run(&home, &["connect", "--sh", "bastion", "--db", "db:5432"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.starts_with("sqltun: unknown option --sh; did you mean --ssh?"), "{stderr}");
+    assert!(
+        stderr.starts_with("sqltun: unknown option --sh; did you mean --ssh?"),
+        "{stderr}"
+    );
 }
 
 /// Why: every error is in one voice; clap's own parse errors included, and still exit 2.
@@ -94,15 +111,27 @@ fn check_help_lists_only_its_options() {
     let home = TempHome::new();
     let (code, help, _) = run(&home, &["check", "--help"]);
     assert_eq!(code, 0);
-    for absent in ["--output", "--no-reconnect", "--local-port", "--reconnect-timeout", "--bind"] {
+    for absent in [
+        "--output",
+        "--no-reconnect",
+        "--local-port",
+        "--reconnect-timeout",
+        "--bind",
+    ] {
         assert!(!help.contains(absent), "check --help offers {absent}:\n{help}");
     }
     for present in ["--ssh", "--db", "--json", "--batch", "-J, --jump"] {
         assert!(help.contains(present), "check --help lacks {present}");
     }
-    let usage = help.lines().skip_while(|l| !l.starts_with("Usage:")).take_while(|l| !l.is_empty());
+    let usage = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage:"))
+        .take_while(|l| !l.is_empty());
     for line in usage {
-        assert!(!(line.contains("SSH_URL") && line.contains("--ssh")), "the usage offers SSH_URL beside --ssh: {line}");
+        assert!(
+            !(line.contains("SSH_URL") && line.contains("--ssh")),
+            "the usage offers SSH_URL beside --ssh: {line}"
+        );
     }
 }
 
@@ -120,12 +149,19 @@ fn completions_print_a_script_that_completes_aliases() {
     }
     let ssh = home.path().join(".ssh");
     std::fs::create_dir_all(ssh.join("conf.d")).expect("mkdir");
-    std::fs::write(ssh.join("config"), "Host prod-db staging-*\n  User deploy\nInclude conf.d/*\nHost !nope *\n")
-        .expect("write config");
+    std::fs::write(
+        ssh.join("config"),
+        "Host prod-db staging-*\n  User deploy\nInclude conf.d/*\nHost !nope *\n",
+    )
+    .expect("write config");
     std::fs::write(ssh.join("conf.d/team"), "Host team-bastion\n  Port 2222\n").expect("write include");
     let (code, hosts, stderr) = run(&home, &["config", "--list-hosts"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hosts.lines().take(2).collect::<Vec<_>>(), ["prod-db", "team-bastion"], "{hosts}");
+    assert_eq!(
+        hosts.lines().take(2).collect::<Vec<_>>(),
+        ["prod-db", "team-bastion"],
+        "{hosts}"
+    );
     assert!(!hosts.contains('*') && !hosts.contains("nope"), "{hosts}");
 
     // The script itself, run by bash as completion would: `sqltun connect --ssh te<TAB>`.
@@ -142,7 +178,12 @@ fn completions_print_a_script_that_completes_aliases() {
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .output()
         .expect("run bash");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "team-bastion\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "team-bastion\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Why: `config` must show the ConnectTimeout sqltun applies (15 s by default), as its JSON does,
@@ -164,17 +205,30 @@ fn config_shows_the_effective_connect_timeout() {
 /// A connect that warns (a password in the --db URL) and then fails (nothing listens on the port).
 fn warn_then_fail() -> Vec<String> {
     let port = free_local_port();
-    ["connect", "-F", "none", "--batch", "--ssh", &format!("127.0.0.1:{port}"), "--db", "postgres://app:pw@db/app"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "connect",
+        "-F",
+        "none",
+        "--batch",
+        "--ssh",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        "postgres://app:pw@db/app",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn assert_warned_and_failed(run: &PtyRun) {
     let text = run.text();
     assert_eq!(run.code, 3, "{text}");
     assert!(text.contains("sqltun: warning: the --db URL"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("sqltun: ") && l.contains("127.0.0.1")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sqltun: ") && l.contains("127.0.0.1")),
+        "{text}"
+    );
 }
 
 /// Why: NO_COLOR must hold for every writer on a terminal (the log's warning label was coloured), and
@@ -191,7 +245,11 @@ fn no_color_on_a_terminal_means_no_escape_sequences() {
     assert!(!usage.output.contains(&ESC), "{:?}", usage.text());
 
     let coloured = run_on_pty(home.path(), &warn_then_fail(), &[], TIMEOUT);
-    assert!(coloured.output.contains(&ESC), "no colour on a terminal:\n{:?}", coloured.text());
+    assert!(
+        coloured.output.contains(&ESC),
+        "no colour on a terminal:\n{:?}",
+        coloured.text()
+    );
 }
 
 /// Why: stderr that is not a terminal (a log file, CI) gets no escape sequences either.

@@ -37,11 +37,11 @@ pub use lab::{Lab, set_mode, write_file};
 pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
 pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
-pub use pty::{PtyRun, run_on_pty};
 pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
+pub use pty::{PtyRun, run_on_pty};
 pub use sqltun::{
-    Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire, accepts_connections,
-    assert_error, assert_hop_failed, error_line, free_local_port, local,
+    Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire,
+    accepts_connections, assert_error, assert_hop_failed, error_line, free_local_port, local,
 };
 pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER, assert_logged, only_methods};
 pub use targets::{

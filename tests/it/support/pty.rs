@@ -30,11 +30,20 @@ impl PtyRun {
 /// waits (bounded by `timeout`) for it to exit and for the terminal to drain.
 pub fn run_on_pty<S: AsRef<OsStr>>(home: &Path, args: &[S], env: &[(&str, &str)], timeout: Duration) -> PtyRun {
     let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave = |what: &str| Stdio::from(pty.slave.try_clone().unwrap_or_else(|e| panic!("dup the pty for {what}: {e}")));
+    let slave = |what: &str| {
+        Stdio::from(
+            pty.slave
+                .try_clone()
+                .unwrap_or_else(|e| panic!("dup the pty for {what}: {e}")),
+        )
+    };
     let mut child = tied_to_test(SQLTUN)
         .args(args)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("HOME", home)
         .env("TERM", "xterm")
         .envs(env.iter().copied())
@@ -56,7 +65,10 @@ pub fn run_on_pty<S: AsRef<OsStr>>(home: &Path, args: &[S], env: &[(&str, &str)]
     let Some(status) = wait_child(&mut child, timeout) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("sqltun {:?} did not exit within {timeout:?} on a pty", args.iter().map(|a| a.as_ref()).collect::<Vec<_>>());
+        panic!(
+            "sqltun {:?} did not exit within {timeout:?} on a pty",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+        );
     };
     let output = output
         .recv_timeout(Duration::from_secs(5))
