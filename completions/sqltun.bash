@@ -19,6 +19,9 @@ _sqltun() {
             sqltun,check)
                 cmd="sqltun__subcmd__check"
                 ;;
+            sqltun,completions)
+                cmd="sqltun__subcmd__completions"
+                ;;
             sqltun,config)
                 cmd="sqltun__subcmd__config"
                 ;;
@@ -33,6 +36,9 @@ _sqltun() {
                 ;;
             sqltun__subcmd__help,check)
                 cmd="sqltun__subcmd__help__subcmd__check"
+                ;;
+            sqltun__subcmd__help,completions)
+                cmd="sqltun__subcmd__help__subcmd__completions"
                 ;;
             sqltun__subcmd__help,config)
                 cmd="sqltun__subcmd__help__subcmd__config"
@@ -53,7 +59,7 @@ _sqltun() {
 
     case "${cmd}" in
         sqltun)
-            opts="-h -V --help --version connect exec check config help"
+            opts="-h -V --help --version connect exec check config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,34 +73,26 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__check)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --json --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --json --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ssh)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --local-port)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --bind)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --jump)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 -J)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --ssh-config)
@@ -133,14 +131,20 @@ _sqltun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --output)
-                    COMPREPLY=($(compgen -W "port addr url env json" -- "${cur}"))
-                    return 0
+                *)
+                    COMPREPLY=()
                     ;;
-                --reconnect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__completions)
+            opts="-h -V --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -149,18 +153,18 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__config)
-            opts="-J -F -i -o -v -q -h -V --jump --ssh-config --identity --known-hosts --json --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --jump --ssh-config --identity --known-hosts --json --list-hosts --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --jump)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 -J)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --ssh-config)
@@ -195,34 +199,26 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__connect)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --output --no-reconnect --reconnect-timeout --background --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ssh)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --local-port)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --bind)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --jump)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 -J)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --ssh-config)
@@ -258,6 +254,14 @@ _sqltun() {
                     return 0
                     ;;
                 --totp-secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --local-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -293,34 +297,26 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__exec)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --local-port --bind --expose-to-network --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --output --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ssh)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --local-port)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --bind)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --jump)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 -J)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --ssh-config)
@@ -359,8 +355,12 @@ _sqltun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --output)
-                    COMPREPLY=($(compgen -W "port addr url env json" -- "${cur}"))
+                --local-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --reconnect-timeout)
@@ -375,7 +375,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__help)
-            opts="connect exec check config help"
+            opts="connect exec check config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,6 +389,20 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -26,6 +26,7 @@ pub async fn run(command: Command, shutdown: impl Future<Output = ()>) -> Result
         Command::Exec(args) => crate::exec::run(args).await,
         Command::Check(args) => crate::check::run(args).await,
         Command::Config(args) => config(args).map(|_| 0),
+        Command::Completions(args) => output::data(&crate::completions::script(args.shell)).map(|_| 0),
     }
 }
 
@@ -189,7 +190,7 @@ pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
 }
 
 async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {
-    let plan = resolve::plan(&args.tunnel, &ProcessEnv)?;
+    let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     tracing::debug!(?plan, "resolved");
     if let Some(path) = &args.pid_file {
         PidFile::check(path)?;
@@ -255,7 +256,7 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     let options = ServeOptions {
         open_limit: last.connect_timeout,
         idle_timeout: args.idle_timeout,
-        reconnect: reconnect_policy(&args.tunnel),
+        reconnect: reconnect_policy(&args.tunnel()),
     };
     let redial = Redialer::shared(&plan, ui, pins);
     let events = reporter(plan.output, args.verbosity.quiet);
@@ -364,7 +365,11 @@ pub fn reporter(format: crate::plan::OutputFormat, quiet: bool) -> Arc<dyn Fn(Ev
 
 /// `sqltun config`: what `ssh -G` would say about the destination, or the whole chain as JSON.
 fn config(args: ConfigArgs) -> Result<()> {
-    let hops = resolve::resolve_chain(&args.destination, &args.ssh, &ProcessEnv, &resolve::NoSecrets)?;
+    let Some(destination) = &args.destination else {
+        let aliases = resolve::host_aliases(&args.ssh, &ProcessEnv)?;
+        return output::data(&aliases.iter().map(|a| format!("{a}\n")).collect::<String>());
+    };
+    let hops = resolve::resolve_chain(destination, &args.ssh, &ProcessEnv, &resolve::NoSecrets)?;
     for hop in &hops {
         for (directive, origin) in &hop.resolved.unsupported {
             tracing::info!(
@@ -378,7 +383,7 @@ fn config(args: ConfigArgs) -> Result<()> {
         output::json_line(&crate::report::chain_json(&hops))
     } else {
         let last = hops.last().ok_or_else(|| Error::internal("the chain has no hops"))?;
-        output::data(&last.resolved.to_ssh_g())
+        output::data(&last.to_ssh_g())
     }
 }
 

@@ -85,7 +85,7 @@ impl Interaction for Recorder {
 pub async fn run(args: CheckArgs) -> Result<u8> {
     let mut rows = Vec::new();
     let started = Instant::now();
-    let plan = match resolve::plan(&args.tunnel, &ProcessEnv) {
+    let plan = match resolve::plan(&args.tunnel(), &ProcessEnv) {
         Ok(plan) => plan,
         Err(e) => {
             rows.push(Row {

@@ -6,26 +6,82 @@ use std::path::PathBuf;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::plan::Target;
 use crate::resolve::dest::{Destination, Jumps, parse_destination, parse_jump_list, parse_target, printable};
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
+/// What `sqltun -h` ends with: one example per common command.
+const EXAMPLES: &str = "\
+Examples:
+  sqltun connect --ssh deploy@bastion.example.com --db 10.0.12.7:5432
+  sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
+  sqltun check --ssh prod-db --db db.internal:5432
+  sqltun config prod-db
+
+'sqltun COMMAND -h' for a command's common options, '--help' for all of them.";
+
+/// What `sqltun --help` ends with: the examples, then what scripts rely on.
+fn long_help() -> String {
+    format!("{EXAMPLES}\n\n{}\n\n{ENVIRONMENT}", exit_status_help())
+}
+
+const ENVIRONMENT: &str = "\
+Environment:
+  SQLTUN_SSH_PASSWORD[_N]    SSH password (_N: for hop N only); never on the command line
+  SQLTUN_SSH_PASSPHRASE[_N]  passphrase of encrypted identity files
+  SQLTUN_TOTP_SECRET[_N]     TOTP secret for verification-code prompts
+  SSH_AUTH_SOCK              the SSH agent socket
+  SQLTUN_LOG                 a tracing filter for stderr (e.g. sqltun=debug)
+  NO_COLOR                   no colour and no spinner on stderr";
+
+/// The exit statuses, as `--help` lists them (from the one table in `error`).
+pub fn exit_status_help() -> String {
+    let mut text = String::from("Exit status:");
+    for (code, meaning) in crate::error::exit_statuses() {
+        text.push_str(&format!("\n  {code:<6} {meaning}"));
+    }
+    text
+}
+
 const CONNECT_EXAMPLES: &str = "\
 Examples:
   sqltun connect --ssh deploy@bastion.example.com --db 10.0.12.7:5432
   PORT=$(sqltun connect --background --pid-file /tmp/db.pid --ssh bastion --db db.internal:5432)
+  sqltun connect 'postgres+ssh://deploy@bastion:22/app@db.internal:5432/appdb'";
+
+fn connect_long_help() -> String {
+    format!(
+        "{CONNECT_EXAMPLES}
   sqltun connect --ssh ssh://deploy@[2001:db8::1]:2222 --db db.internal:3306 --local-port 13306
   SQLTUN_SSH_PASSWORD=... sqltun connect --batch --ssh deploy@bastion --db 10.0.0.5:6379
 
-stdout carries only the local port (one line, once the tunnel is usable); progress goes to stderr.
-Exit codes: 0 ok, 1 internal, 2 usage/config, 3 host unreachable, 4 host key rejected,
-5 authentication failed, 6 forward refused, 7 local bind failed, 8 SSH session failed.";
+stdout carries only the ready output (the local port by default: one line, once the tunnel is usable);
+progress goes to stderr.
+
+{}",
+        exit_status_help()
+    )
+}
+
+const CONNECT_USAGE: &str = "sqltun connect [OPTIONS] --ssh <DEST> --db <TARGET>...
+       sqltun connect [OPTIONS] <SSH_URL>";
+const EXEC_USAGE: &str = "sqltun exec [OPTIONS] --ssh <DEST> --db <TARGET>... -- <COMMAND>...
+       sqltun exec [OPTIONS] <SSH_URL> -- <COMMAND>...";
+const CHECK_USAGE: &str = "sqltun check [OPTIONS] --ssh <DEST> --db <TARGET>...
+       sqltun check [OPTIONS] <SSH_URL>";
 
 #[derive(Debug, Parser)]
-#[command(name = "sqltun", version, about = ABOUT, propagate_version = true)]
+#[command(
+    name = "sqltun",
+    version,
+    about = ABOUT,
+    propagate_version = true,
+    after_help = EXAMPLES,
+    after_long_help = long_help()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,20 +90,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM.
-    #[command(after_help = CONNECT_EXAMPLES)]
+    #[command(override_usage = CONNECT_USAGE, after_help = CONNECT_EXAMPLES, after_long_help = connect_long_help())]
     Connect(ConnectArgs),
     /// Open the tunnel, run a command with it, and exit with the command's status.
-    #[command(after_help = EXEC_EXAMPLES)]
+    #[command(override_usage = EXEC_USAGE, after_help = EXEC_EXAMPLES, after_long_help = EXEC_LONG_HELP)]
     Exec(ExecArgs),
     /// Diagnose every stage (resolution, each hop, the forward, what answers there) and exit.
-    #[command(after_help = CHECK_EXAMPLES)]
+    #[command(override_usage = CHECK_USAGE, after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
+    /// Print the shell completion script for SHELL on stdout.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
 }
 
 const EXEC_EXAMPLES: &str = "\
+Examples:
+  sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
+  sqltun exec --ssh bastion --db db.internal:3306 -- mysql -h {host} -P {port} -u app
+  sqltun exec --ssh bastion --db redis://db.internal -- redis-cli -u {url} ping";
+
+const EXEC_LONG_HELP: &str = "\
 Examples:
   sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
   sqltun exec --ssh bastion --db db.internal:3306 -- mysql -h {host} -P {port} -u app
@@ -56,19 +121,31 @@ Examples:
 The command gets SQLTUN_HOST, SQLTUN_PORT, SQLTUN_ADDR, SQLTUN_URL (with _1, _2, ... for several --db),
 the client's own variables (PGHOST/PGPORT, MYSQL_HOST/MYSQL_TCP_PORT, DATABASE_URL), and {host}, {port},
 {addr}, {url} replaced in its arguments ({port_2} etc. for the second target). sqltun exits with the
-command's status (128+N when a signal N ended it); SIGINT and SIGTERM are passed on to it.";
+command's status (128+N when a signal N ended it; 126 when it could not be run, 127 when it was not
+found); SIGINT and SIGTERM are passed on to it. If the tunnel fails first, sqltun's own exit status says
+why (see sqltun --help).";
 
 const CHECK_EXAMPLES: &str = "\
 Examples:
   sqltun check --ssh prod-db --db db.internal:5432
   sqltun check --ssh bastion -J jump1 --db mysql://db.internal --json
 
-The exit code is the one of the first stage that failed (see EXIT STATUS).";
+The exit status is the one of the first stage that failed (see sqltun --help).";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  sqltun completions bash > /usr/local/share/bash-completion/completions/sqltun
+  sqltun completions zsh > /usr/local/share/zsh/site-functions/_sqltun
+  sqltun completions fish > ~/.config/fish/completions/sqltun.fish";
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     #[command(flatten)]
-    pub tunnel: TunnelArgs,
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     #[command(flatten)]
     pub verbosity: Verbosity,
     /// The command to run, after `--`.
@@ -76,10 +153,17 @@ pub struct ExecArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
+impl ExecArgs {
+    /// What `resolve` needs (the ready output is not printed: the command gets the environment).
+    pub fn tunnel(&self) -> TunnelArgs {
+        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, OutputArg::Port)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub tunnel: TunnelArgs,
+    pub route: RouteArgs,
     /// One JSON object on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -87,69 +171,111 @@ pub struct CheckArgs {
     pub verbosity: Verbosity,
 }
 
+impl CheckArgs {
+    /// What `resolve` needs; check binds no listener and never reconnects, so those are the defaults.
+    pub fn tunnel(&self) -> TunnelArgs {
+        TunnelArgs::new(
+            &self.route,
+            &ListenArgs::default(),
+            &ReconnectArgs::default(),
+            OutputArg::Port,
+        )
+    }
+}
+
 const CONFIG_EXAMPLES: &str = "\
 Examples:
   sqltun config prod-db                 # compare with: ssh -G prod-db
   sqltun config prod-db --json          # every hop, every setting, and where it came from
-  sqltun config -J jump1,jump2 deploy@db-bastion";
+  sqltun config -J jump1,jump2 deploy@db-bastion
+  sqltun config --list-hosts            # the Host aliases of the ssh config";
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port].
-    #[arg(value_name = "DEST", value_parser = Checked::new("DEST", parse_destination))]
-    pub destination: Destination,
+    /// SSH destination: an ssh_config alias or [user@]host[:port].
+    ///
+    /// Also ssh://[user@]host[:port]; IPv6 literals in brackets ([2001:db8::1]:22).
+    #[arg(value_name = "DEST", value_hint = ValueHint::Hostname, value_parser = Checked::new("DEST", parse_destination), required_unless_present = "list_hosts")]
+    pub destination: Option<Destination>,
     #[command(flatten)]
     pub ssh: SshArgs,
-    /// Print the whole plan as JSON: every hop in order, its settings and their origins.
-    #[arg(long)]
+    /// Print the whole chain as JSON.
+    ///
+    /// Every hop in order, its settings and where each came from.
+    #[arg(long, conflicts_with = "list_hosts")]
     pub json: bool,
+    /// List the Host aliases of the ssh config, one per line.
+    ///
+    /// Every Host name without a wildcard, Included files too; shell completion uses it.
+    #[arg(long = "list-hosts", conflicts_with = "destination")]
+    pub list_hosts: bool,
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// How SSH destinations resolve: shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct SshArgs {
-    /// Jump hosts, like ssh -J: HOP[,HOP...] (each [user@]host[:port], ssh://..., or an alias); `none`
-    /// ignores ProxyJump from the config.
-    #[arg(short = 'J', long = "jump", value_name = "HOPS", value_parser = Checked::new("-J", parse_jump_list))]
+    /// Jump hosts, like ssh -J: HOP[,HOP...].
+    ///
+    /// Each hop is [user@]host[:port], ssh://..., or an ssh_config alias; `none` ignores ProxyJump from
+    /// the config.
+    #[arg(short = 'J', long = "jump", value_name = "HOPS", value_hint = ValueHint::Hostname, value_parser = Checked::new("-J", parse_jump_list))]
     pub jump: Option<Jumps>,
 
     /// ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none.
-    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE", hide_short_help = true)]
     pub ssh_config: Option<PathBuf>,
 
-    /// Identity (private key) file; repeatable. Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ...
+    /// Identity (private key) file; repeatable.
+    ///
+    /// Default: ~/.ssh/id_rsa, id_ecdsa, id_ed25519, ... as OpenSSH. Applies to every hop.
     #[arg(short = 'i', long = "identity", value_name = "FILE")]
     pub identity: Vec<PathBuf>,
 
-    /// An ssh_config directive, as with `ssh -o` (e.g. -o StrictHostKeyChecking=accept-new). Those that say
-    /// where to connect (HostName, User, Port, ProxyJump, ...) apply to the destination only, the others to
-    /// every hop.
+    /// An ssh_config directive, as with ssh -o.
+    ///
+    /// E.g. -o StrictHostKeyChecking=accept-new. Those that say where to connect (HostName, User, Port,
+    /// ProxyJump, ProxyCommand, HostKeyAlias) apply to the destination only, the others to every hop.
     #[arg(short = 'o', value_name = "KEY=VALUE", value_parser = Checked::new("-o", parse_option))]
     pub options: Vec<(String, String)>,
 
     /// known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH).
-    #[arg(long = "known-hosts", value_name = "FILE")]
+    #[arg(long = "known-hosts", value_name = "FILE", hide_short_help = true)]
     pub known_hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     #[command(flatten)]
-    pub tunnel: TunnelArgs,
-    /// Go to the background once the tunnel is ready (like ssh -f): the ready output is printed, the
-    /// command returns 0, the tunnel stays up.
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// What stdout carries once the tunnel is ready.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputArg::Port)]
+    pub output: OutputArg,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
+    /// Go to the background once the tunnel is ready (like ssh -f).
+    ///
+    /// The ready output is printed, the command returns 0, the tunnel stays up.
     #[arg(long)]
     pub background: bool,
     /// Write the tunnel's pid to FILE once it is ready (removed when it stops).
-    #[arg(long = "pid-file", value_name = "FILE")]
+    #[arg(long = "pid-file", value_name = "FILE", hide_short_help = true)]
     pub pid_file: Option<PathBuf>,
     /// Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10.
-    #[arg(long = "max-lifetime", value_name = "DURATION", value_parser = Checked::new("--max-lifetime", parse_duration))]
+    #[arg(long = "max-lifetime", value_name = "DURATION", value_parser = Checked::new("--max-lifetime", parse_duration), hide_short_help = true)]
     pub max_lifetime: Option<std::time::Duration>,
     /// Close the tunnel after no connection has been open for this long; exit code 11.
-    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = Checked::new("--idle-timeout", parse_duration))]
+    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = Checked::new("--idle-timeout", parse_duration), hide_short_help = true)]
     pub idle_timeout: Option<std::time::Duration>,
     /// Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a
     /// directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory
@@ -160,69 +286,143 @@ pub struct ConnectArgs {
     pub verbosity: Verbosity,
 }
 
-/// Options shared by every subcommand that opens a tunnel.
-#[derive(Debug, Args)]
-pub struct TunnelArgs {
-    /// A complete tunnel as one URL, as TablePlus and TablePro write them:
-    /// postgres+ssh://ssh_user@ssh_host:22/db_user@db_host:5432/db_name (instead of --ssh and --db).
-    #[arg(value_name = "SSH_URL", conflicts_with_all = ["ssh", "db"])]
+impl ConnectArgs {
+    /// What `resolve` needs.
+    pub fn tunnel(&self) -> TunnelArgs {
+        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, self.output)
+    }
+}
+
+/// Where the tunnel goes and how to get in: every subcommand that opens one (connect, exec, check).
+#[derive(Debug, Clone, Args)]
+pub struct RouteArgs {
+    /// A complete tunnel as one URL, instead of --ssh and --db.
+    ///
+    /// The form TablePlus and TablePro write:
+    /// postgres+ssh://ssh_user@ssh_host:22/db_user@db_host:5432/db_name.
+    #[arg(value_name = "SSH_URL", conflicts_with_all = ["ssh", "db"], hide_short_help = true)]
     pub ssh_url: Option<String>,
 
-    /// SSH destination: an ssh_config alias, [user@]host[:port] or ssh://[user@]host[:port]; IPv6 literals
-    /// in brackets.
-    #[arg(long = "ssh", value_name = "DEST", value_parser = Checked::new("--ssh", parse_destination), required_unless_present = "ssh_url")]
+    /// SSH destination: an ssh_config alias or [user@]host[:port].
+    ///
+    /// Also ssh://[user@]host[:port]; IPv6 literals in brackets ([2001:db8::1]:22).
+    #[arg(long = "ssh", value_name = "DEST", value_hint = ValueHint::Hostname, value_parser = Checked::new("--ssh", parse_destination), required_unless_present = "ssh_url")]
     pub ssh: Option<Destination>,
 
-    /// Target as seen from the last hop: host:port, [v6addr]:port, or a database URL (postgres://,
-    /// mysql://, mariadb://, redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port
-    /// defaults by scheme). Repeatable.
+    /// Target as seen from the last hop: host:port or a database URL. Repeatable.
+    ///
+    /// host:port, [v6addr]:port, or a database URL (postgres://, postgresql://, mysql://, mariadb://,
+    /// redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). One
+    /// local listener each.
     #[arg(long = "db", value_name = "TARGET", required_unless_present = "ssh_url", value_parser = Checked::new("--db", parse_db))]
     pub db: Vec<DbArg>,
-
-    /// Fixed local port (default: chosen by the OS); repeatable, paired with --db in order.
-    #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
-    pub local_port: Vec<u16>,
-
-    /// Local address to listen on; the default also takes ::1 on the same port. Anything but loopback also
-    /// needs --expose-to-network.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = Checked::new("--bind", parse_bind))]
-    pub bind: IpAddr,
-
-    /// Allow --bind to a non-loopback address: anyone who can reach it reaches the database.
-    #[arg(long = "expose-to-network")]
-    pub expose_to_network: bool,
 
     #[command(flatten)]
     pub ssh_args: SshArgs,
 
     /// Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt.
-    #[arg(long = "password-file", value_name = "FILE")]
+    #[arg(long = "password-file", value_name = "FILE", hide_short_help = true)]
     pub password_file: Option<PathBuf>,
 
     /// Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt.
-    #[arg(long = "passphrase-file", value_name = "FILE")]
+    #[arg(long = "passphrase-file", value_name = "FILE", hide_short_help = true)]
     pub passphrase_file: Option<PathBuf>,
 
     /// Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET;
     /// sqltun answers "Verification code" prompts with the current code.
-    #[arg(long = "totp-secret-file", value_name = "FILE")]
+    #[arg(long = "totp-secret-file", value_name = "FILE", hide_short_help = true)]
     pub totp_secret_file: Option<PathBuf>,
 
     /// Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub batch: bool,
+}
 
-    /// What stdout carries once the tunnel is ready.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputArg::Port)]
-    pub output: OutputArg,
+/// The local end of the tunnel: connect and exec.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Fixed local port (default: chosen by the OS).
+    ///
+    /// Repeatable, paired with --db in order.
+    #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
+    pub local_port: Vec<u16>,
 
+    /// Local address to listen on; the default also takes ::1 on the same port.
+    ///
+    /// Anything but loopback also needs --expose-to-network.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_BIND, value_parser = Checked::new("--bind", parse_bind), hide_short_help = true)]
+    pub bind: IpAddr,
+
+    /// Allow --bind to a non-loopback address: anyone who can reach it reaches the database.
+    #[arg(long = "expose-to-network", hide_short_help = true)]
+    pub expose_to_network: bool,
+}
+
+const DEFAULT_BIND: &str = "127.0.0.1";
+
+impl Default for ListenArgs {
+    fn default() -> Self {
+        ListenArgs {
+            local_port: Vec::new(),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            expose_to_network: false,
+        }
+    }
+}
+
+/// What happens when the SSH chain dies under an open tunnel: connect and exec.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReconnectArgs {
     /// When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port.
-    #[arg(long = "no-reconnect")]
+    #[arg(long = "no-reconnect", hide_short_help = true)]
     pub no_reconnect: bool,
 
     /// Give up re-dialling a dead chain after this long (exit code 9); default 10m.
-    #[arg(long = "reconnect-timeout", value_name = "DURATION", value_parser = Checked::new("--reconnect-timeout", parse_duration), conflicts_with = "no_reconnect")]
+    #[arg(long = "reconnect-timeout", value_name = "DURATION", value_parser = Checked::new("--reconnect-timeout", parse_duration), conflicts_with = "no_reconnect", hide_short_help = true)]
     pub reconnect_timeout: Option<std::time::Duration>,
+}
+
+/// Everything `resolve::plan` and the reconnect policy read, assembled from the groups a subcommand
+/// has (defaults for the ones it has not).
+#[derive(Debug, Clone)]
+pub struct TunnelArgs {
+    pub ssh_url: Option<String>,
+    pub ssh: Option<Destination>,
+    pub db: Vec<DbArg>,
+    pub local_port: Vec<u16>,
+    pub bind: IpAddr,
+    pub expose_to_network: bool,
+    pub ssh_args: SshArgs,
+    pub password_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub totp_secret_file: Option<PathBuf>,
+    pub batch: bool,
+    pub output: OutputArg,
+    pub no_reconnect: bool,
+    pub reconnect_timeout: Option<std::time::Duration>,
+}
+
+impl TunnelArgs {
+    pub fn new(route: &RouteArgs, listen: &ListenArgs, reconnect: &ReconnectArgs, output: OutputArg) -> TunnelArgs {
+        let route = route.clone();
+        let listen = listen.clone();
+        TunnelArgs {
+            ssh_url: route.ssh_url,
+            ssh: route.ssh,
+            db: route.db,
+            local_port: listen.local_port,
+            bind: listen.bind,
+            expose_to_network: listen.expose_to_network,
+            ssh_args: route.ssh_args,
+            password_file: route.password_file,
+            passphrase_file: route.passphrase_file,
+            totp_secret_file: route.totp_secret_file,
+            batch: route.batch,
+            output,
+            no_reconnect: reconnect.no_reconnect,
+            reconnect_timeout: reconnect.reconnect_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -365,9 +565,11 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(total))
 }
 
-#[derive(Debug, Args, Clone, Copy)]
+#[derive(Debug, Args, Clone, Copy, Default)]
 pub struct Verbosity {
-    /// More detail on stderr (-v progress and decisions, -vv debug, -vvv trace). SQLTUN_LOG takes a tracing filter.
+    /// More detail on stderr (-v, -vv, -vvv).
+    ///
+    /// -v progress and decisions, -vv debug, -vvv trace. SQLTUN_LOG takes a tracing filter.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
@@ -406,6 +608,176 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Why parsing argv did not give a command to run.
+#[derive(Debug)]
+pub enum Stop {
+    /// `--help` or `--version`: clap's own text for stdout, exit 0.
+    Display(clap::Error),
+    /// A usage error: the text for stderr (its first line starts `sqltun: `), exit 2.
+    Usage(String),
+}
+
+/// Parse `argv` (program name first). Usage errors come back in sqltun's voice: prefixed, with an
+/// ssh habit pointed to the sqltun way, and with whatever in argv could be a secret masked.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Result<Cli, Stop> {
+    let error = match <Cli as clap::Parser>::try_parse_from(&argv) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if !error.use_stderr() {
+        return Err(Stop::Display(error));
+    }
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    Err(Stop::Usage(usage_message(&error, &argv)))
+}
+
+/// One clap error as sqltun says it.
+fn usage_message(error: &clap::Error, argv: &[String]) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let unknown = match (error.kind(), error.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => Some(arg.as_str()),
+        _ => None,
+    };
+    let hint = unknown.and_then(|arg| {
+        ssh_habit(arg, argv)
+            .map(|hint| format!("{arg}: {hint}"))
+            .or_else(|| closest_long_flag(arg, argv).map(|flag| format!("unknown option {arg}; did you mean {flag}?")))
+    });
+    let text = match hint {
+        Some(line) => format!("sqltun: {line}\n\nFor more information, try '--help'.\n"),
+        None => {
+            let rendered = error.render().to_string();
+            match rendered.strip_prefix("error: ") {
+                Some(rest) => format!("sqltun: {rest}"),
+                // `sqltun` alone: clap shows the help; say first what is missing.
+                None => format!("sqltun: a command is needed\n\n{rendered}"),
+            }
+        }
+    };
+    redact_argv(&text, argv)
+}
+
+/// The sqltun way for an option people bring from ssh.
+fn ssh_habit(arg: &str, argv: &[String]) -> Option<String> {
+    if arg.starts_with("--") {
+        return None;
+    }
+    let mut chars = arg.strip_prefix('-')?.chars();
+    let flag = chars.next()?;
+    // The value typed with it (`-p2222`) or after it (`-p 2222`), when it looks like one.
+    let attached: String = chars.collect();
+    let value = if attached.is_empty() {
+        argv.iter()
+            .position(|a| a == arg)
+            .and_then(|i| argv.get(i + 1))
+            .filter(|v| !v.starts_with('-'))
+            .cloned()
+    } else {
+        Some(attached)
+    };
+    let hint = match flag {
+        'p' => {
+            let port = value
+                .filter(|v| v.parse::<u16>().is_ok())
+                .unwrap_or_else(|| "2222".into());
+            format!("the SSH port goes in the destination: --ssh user@host:{port}")
+        }
+        'l' => {
+            let user = value
+                .filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+                .unwrap_or_else(|| "user".into());
+            format!("the SSH user goes in the destination: --ssh {user}@host")
+        }
+        'L' => "sqltun picks the local port and prints it; use --local-port PORT and --db HOST:PORT".into(),
+        'N' => "not needed: sqltun never runs a remote command".into(),
+        'W' => "use --db HOST:PORT".into(),
+        _ => return None,
+    };
+    Some(hint)
+}
+
+/// For an unknown `--option`: the long option of the subcommand in use that is one typo away, or
+/// else the shortest one it begins (`--sh` is `--ssh`, where clap's similarity guess says
+/// `--ssh-config`).
+fn closest_long_flag(arg: &str, argv: &[String]) -> Option<String> {
+    let typed = arg.strip_prefix("--")?.split('=').next()?;
+    if typed.len() < 2 {
+        return None;
+    }
+    let top = command();
+    let used = argv.iter().skip(1).find_map(|a| top.find_subcommand(a)).unwrap_or(&top);
+    let longs: Vec<&str> = used
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(|a| a.get_long())
+        .collect();
+    let typo = longs
+        .iter()
+        .filter(|long| edit_distance(typed, long) == 1)
+        .min_by_key(|long| long.len());
+    let prefix = longs
+        .iter()
+        .filter(|long| long.starts_with(typed))
+        .min_by_key(|long| long.len());
+    typo.or(prefix).map(|long| format!("--{long}"))
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of one character.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `text` with every argument that may hold a secret masked (a URL's password, a secret parameter),
+/// and no control character but the line breaks.
+fn redact_argv(text: &str, argv: &[String]) -> String {
+    let mut text = text.to_string();
+    let mut args: Vec<&String> = argv.iter().skip(1).filter(|a| a.len() > 1).collect();
+    // Longest first, so an argument that contains another is masked whole.
+    args.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for arg in args {
+        let masked = crate::resolve::url::redact_input(arg);
+        if masked != *arg {
+            text = text.replace(arg.as_str(), &masked);
+        }
+    }
+    // clap may have quoted an argument altered (escape sequences stripped): mask by word as well.
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let masked: Vec<String> = line
+                .split(' ')
+                .map(|word| match word.contains("://") || word.contains('=') {
+                    true => mask_quoted(word),
+                    false => word.to_string(),
+                })
+                .collect();
+            crate::text::escaped(&masked.join(" "), usize::MAX)
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// A word of a message with what may be a secret masked, its quotes kept.
+fn mask_quoted(word: &str) -> String {
+    let inner = word.trim_matches('\'');
+    let masked = crate::resolve::url::redact_input(inner);
+    match masked == crate::text::printable(inner) {
+        true => word.to_string(),
+        false => word.replacen(inner, &masked, 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,12 +809,126 @@ mod tests {
             if flag == "--bind" {
                 args.extend(["--db", "h:1"]);
             }
-            let err = Cli::try_parse_from(args).unwrap_err();
-            let text = err.to_string();
-            assert_eq!(err.exit_code(), 2, "{text}");
-            assert!(text.starts_with(&format!("error: {flag}: ")), "{text}");
+            let err = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{err}");
+            let Err(Stop::Usage(text)) = parse(args.iter().map(Into::into).collect()) else {
+                panic!("{flag} {value:?} parsed");
+            };
+            assert!(text.starts_with(&format!("sqltun: {flag}: ")), "{text}");
             assert!(!text.contains("s3cr3t") && !text.contains("invalid value"), "{text}");
-            assert!(!text.trim_end().chars().any(char::is_control), "{text:?}");
+            assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        }
+    }
+
+    /// Whatever clap itself reports (here: a second positional that is a URL with a password) is in
+    /// sqltun's voice, masked, escaped, and still a usage error.
+    #[test]
+    fn clap_errors_are_prefixed_and_masked() {
+        let argv = [
+            "sqltun",
+            "connect",
+            "postgres+ssh://a@b/c@d/e",
+            "postgres://u:s3cr3t@h/d\x1b[2J",
+        ];
+        let Err(Stop::Usage(text)) = parse(argv.iter().map(Into::into).collect()) else {
+            panic!("parsed");
+        };
+        assert!(
+            text.starts_with("sqltun: unexpected argument 'postgres://u:***@h/d"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t") && !text.contains('\x1b'), "{text}");
+    }
+
+    /// ssh's options get the sqltun way, with the value the person typed where it fits.
+    #[test]
+    fn ssh_habits_get_pointers() {
+        let said = |args: &[&str]| -> String {
+            let argv = ["sqltun", "connect"].iter().chain(args).map(Into::into).collect();
+            match parse(argv) {
+                Err(Stop::Usage(text)) => text.lines().next().unwrap_or_default().to_string(),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            said(&["-p", "2200", "--ssh", "h", "--db", "d:1"]),
+            "sqltun: -p: the SSH port goes in the destination: --ssh user@host:2200"
+        );
+        assert_eq!(
+            said(&["-l", "deploy"]),
+            "sqltun: -l: the SSH user goes in the destination: --ssh deploy@host"
+        );
+        assert!(said(&["-L", "5432:db:5432"]).contains("use --local-port PORT and --db HOST:PORT"));
+        assert!(said(&["-N"]).contains("sqltun never runs a remote command"));
+        assert!(said(&["-W", "db:5432"]).contains("use --db HOST:PORT"));
+        assert_eq!(said(&["--sh", "h"]), "sqltun: unknown option --sh; did you mean --ssh?");
+        assert_eq!(
+            said(&["--loca-port", "1"]),
+            "sqltun: unknown option --loca-port; did you mean --local-port?"
+        );
+    }
+
+    /// Each subcommand has only the flags it uses, and --help/--version still come back for stdout.
+    #[test]
+    fn subcommands_take_only_their_flags() {
+        for (args, accepted) in [
+            (&["check", "--ssh", "h", "--db", "d:1", "--output", "json"][..], false),
+            (&["check", "--ssh", "h", "--db", "d:1", "--no-reconnect"], false),
+            (&["check", "--ssh", "h", "--db", "d:1", "--local-port", "1"], false),
+            (
+                &["exec", "--ssh", "h", "--db", "d:1", "--output", "json", "--", "true"],
+                false,
+            ),
+            (
+                &[
+                    "exec",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--local-port",
+                    "1",
+                    "--no-reconnect",
+                    "--",
+                    "true",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "connect",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--output",
+                    "json",
+                    "--reconnect-timeout",
+                    "1m",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "check",
+                    "--ssh",
+                    "h",
+                    "--db",
+                    "d:1",
+                    "--batch",
+                    "-J",
+                    "j",
+                    "--password-file",
+                    "f",
+                ],
+                true,
+            ),
+        ] {
+            let argv = std::iter::once(&"sqltun").chain(args).map(Into::into).collect();
+            assert_eq!(parse(argv).is_ok(), accepted, "{args:?}");
+        }
+        for help in ["--help", "-h", "--version", "-V"] {
+            assert!(matches!(parse(vec!["sqltun".into(), help.into()]), Err(Stop::Display(e)) if e.exit_code() == 0));
         }
     }
 

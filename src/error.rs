@@ -24,6 +24,8 @@ pub enum Kind {
     Session,
     /// The SSH chain died and could not be re-established within the reconnect bound.
     GaveUp,
+    /// A person pressed Ctrl-C (SIGINT) at a prompt.
+    Interrupted,
 }
 
 impl Kind {
@@ -39,11 +41,12 @@ impl Kind {
             Kind::LocalBind => 7,
             Kind::Session => 8,
             Kind::GaveUp => 9,
+            Kind::Interrupted => 130,
         }
     }
 
     /// Every class, in exit-code order (for documentation and tests).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Internal,
         Kind::Usage,
         Kind::Unreachable,
@@ -53,6 +56,7 @@ impl Kind {
         Kind::LocalBind,
         Kind::Session,
         Kind::GaveUp,
+        Kind::Interrupted,
     ];
 
     /// A short description of the class, as the README's exit-code table words it.
@@ -67,8 +71,36 @@ impl Kind {
             Kind::LocalBind => "the local port could not be bound",
             Kind::Session => "the SSH session failed after it was established (and --no-reconnect)",
             Kind::GaveUp => "the SSH chain died and reconnecting gave up (--reconnect-timeout)",
+            Kind::Interrupted => "interrupted by Ctrl-C (SIGINT) at a prompt",
         }
     }
+}
+
+/// `--max-lifetime` ended the tunnel.
+pub const EXIT_MAX_LIFETIME: u8 = 10;
+/// `--idle-timeout` ended the tunnel.
+pub const EXIT_IDLE: u8 = 11;
+/// `exec`: the command was found but could not be run (as shells report it).
+pub const EXIT_NOT_EXECUTABLE: u8 = 126;
+/// `exec`: the command was not found (as shells report it).
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// Every exit status sqltun documents, in order, as (code as written, meaning). `--help`, the man page
+/// and the README print this one table, and tests hold them to it.
+pub fn exit_statuses() -> Vec<(String, &'static str)> {
+    let mut rows = vec![("0".to_string(), "success (for connect: stopped by SIGINT or SIGTERM)")];
+    let (failures, interrupted): (Vec<Kind>, Vec<Kind>) =
+        Kind::ALL.iter().partition(|k| k.exit_code() < EXIT_MAX_LIFETIME);
+    rows.extend(failures.iter().map(|k| (k.exit_code().to_string(), k.describe())));
+    rows.extend([
+        (EXIT_MAX_LIFETIME.to_string(), "connect: --max-lifetime reached"),
+        (EXIT_IDLE.to_string(), "connect: --idle-timeout reached"),
+        (EXIT_NOT_EXECUTABLE.to_string(), "exec: the command could not be run"),
+        (EXIT_NOT_FOUND.to_string(), "exec: the command was not found"),
+        ("128+N".to_string(), "exec: the command was ended by signal N"),
+    ]);
+    rows.extend(interrupted.iter().map(|k| (k.exit_code().to_string(), k.describe())));
+    rows
 }
 
 /// An error a user sees: its class and one line of text.
@@ -131,5 +163,26 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), Kind::ALL.len());
         assert!(!codes.contains(&0));
+    }
+
+    /// The documented table lists every class once, in ascending order, with the exit codes the
+    /// subcommands really use.
+    #[test]
+    fn documented_table_covers_every_code() {
+        let rows = exit_statuses();
+        for kind in Kind::ALL {
+            let code = kind.exit_code().to_string();
+            assert_eq!(rows.iter().filter(|(c, _)| *c == code).count(), 1, "{kind:?}");
+        }
+        for code in [EXIT_MAX_LIFETIME, EXIT_IDLE, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, 130] {
+            assert!(rows.iter().any(|(c, _)| *c == code.to_string()), "{code}");
+        }
+        let numbers: Vec<u32> = rows
+            .iter()
+            .map(|(c, _)| c.split('+').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        assert_eq!(crate::app::EXIT_MAX_LIFETIME, EXIT_MAX_LIFETIME);
+        assert_eq!(crate::app::EXIT_IDLE, EXIT_IDLE);
     }
 }

@@ -22,7 +22,7 @@ const EXIT_NOT_FOUND: u8 = 127;
 const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 pub async fn run(args: ExecArgs) -> Result<u8> {
-    let plan = resolve::plan(&args.tunnel, &ProcessEnv)?;
+    let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     let ui = Arc::new(Terminal::new(args.verbosity.quiet));
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::internal(format!("SIGINT: {e}")))?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| Error::internal(format!("SIGTERM: {e}")))?;
@@ -45,7 +45,7 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
     let options = ServeOptions {
         open_limit: last.connect_timeout,
         idle_timeout: None,
-        reconnect: crate::app::reconnect_policy(&args.tunnel),
+        reconnect: crate::app::reconnect_policy(&args.tunnel()),
     };
     let redial = crate::app::Redialer::shared(&plan, ui, pins);
     // stdout belongs to the command: supervisor events go to stderr only.

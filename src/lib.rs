@@ -14,14 +14,16 @@
 //! Modules: [`cli`] the command line; [`resolve`] flags and environment into a [`plan::TunnelPlan`];
 //! [`ssh`] sessions, host keys, authentication; [`tunnel`] listeners and forwarding; [`output`] stdout
 //! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print;
-//! [`pid_file`] `--pid-file`.
+//! [`pid_file`] `--pid-file`; [`completions`] shell completion scripts; [`logging`] log records on stderr.
 
 pub mod app;
 pub mod background;
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod error;
 pub mod exec;
+pub mod logging;
 pub mod output;
 pub mod pid_file;
 pub mod plan;

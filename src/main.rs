@@ -2,19 +2,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sqltun::cli::{Cli, Command};
-use tracing_subscriber::EnvFilter;
+use sqltun::cli::Command;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match sqltun::cli::parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(stop) => return ExitCode::from(sqltun::output::parse_stop(stop)),
+    };
     let verbosity = match &cli.command {
         Command::Connect(args) => args.verbosity,
         Command::Exec(args) => args.verbosity,
         Command::Check(args) => args.verbosity,
         Command::Config(args) => args.verbosity,
+        Command::Completions(_) => sqltun::cli::Verbosity::default(),
     };
-    init_logging(verbosity.verbose, verbosity.quiet);
+    sqltun::logging::init(verbosity.verbose, verbosity.quiet);
     forbid_core_dumps();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -67,26 +69,4 @@ fn forbid_core_dumps() {
     if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, hard) {
         tracing::warn!("cannot set the core file size limit to 0: {e}");
     }
-}
-
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "sqltun=warn,russh=error",
-        (false, 1) => "sqltun=info,russh=warn",
-        (false, 2) => "sqltun=debug,russh=info",
-        _ => "sqltun=trace,russh=debug",
-    };
-    let filter = std::env::var("SQLTUN_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default));
-    // stdout belongs to the ready line: logs go to stderr, always.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(verbose >= 2)
-        .without_time()
-        .init();
 }

@@ -191,6 +191,36 @@ pub fn json_line(value: &serde_json::Value) -> Result<()> {
     data(&format!("{value}\n"))
 }
 
+/// Whether stderr may carry escape sequences (colour, the spinner): a terminal, `NO_COLOR` unset or
+/// empty (no-color.org), and `TERM` not `dumb`.
+pub fn stderr_colours() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    !no_color && !dumb && std::io::stderr().is_terminal()
+}
+
+/// What a failed parse prints, and the exit status: `--help`/`--version` on stdout (0), a usage
+/// error on stderr (2).
+pub fn parse_stop(stop: crate::cli::Stop) -> u8 {
+    match stop {
+        crate::cli::Stop::Display(shown) => {
+            // clap styles help only for a terminal, and honours NO_COLOR.
+            match shown.print() {
+                Ok(()) => 0,
+                Err(_) => Kind::Internal.exit_code(),
+            }
+        }
+        crate::cli::Stop::Usage(text) => {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            if !text.ends_with('\n') {
+                let _ = err.write_all(b"\n");
+            }
+            Kind::Usage.exit_code()
+        }
+    }
+}
+
 /// The one line an error gets on stderr.
 pub fn error(e: &Error) {
     let _ = writeln!(std::io::stderr().lock(), "sqltun: {}", e.message());
@@ -241,7 +271,7 @@ pub fn status(quiet: bool, text: &str) {
     }
 }
 
-/// The terminal side of [`Interaction`]: a spinner while connecting (only when stderr is a terminal),
+/// The terminal side of [`Interaction`]: a spinner while connecting (only when [`stderr_colours`]),
 /// prompts on /dev/tty, notices on stderr.
 #[derive(Debug)]
 pub struct Terminal {
@@ -271,7 +301,7 @@ impl Typed {
 
 impl Terminal {
     pub fn new(quiet: bool) -> Self {
-        let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let spinner = (!quiet && stderr_colours()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             let style =
                 ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());

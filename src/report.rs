@@ -25,7 +25,7 @@ pub fn chain_json(hops: &[ResolvedHop]) -> Value {
         .enumerate()
         .map(|(i, h)| {
             let settings: serde_json::Map<String, Value> = h
-                .resolved
+                .effective()
                 .settings
                 .iter()
                 .map(|(key, s)| {

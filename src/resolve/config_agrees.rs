@@ -53,7 +53,8 @@ fn config_output(argv: &[String], env: &dyn Environment) -> std::result::Result<
         Ok(other) => panic!("not config: {other:?}"),
         Err(e) => return Err(format!("command line: {}", e.kind())),
     };
-    let hops = resolve_chain(&args.destination, &args.ssh, env, &NoSecrets).map_err(|e| e.message().to_string())?;
+    let destination = args.destination.as_ref().expect("config has a destination");
+    let hops = resolve_chain(destination, &args.ssh, env, &NoSecrets).map_err(|e| e.message().to_string())?;
     let last = hops.last().expect("a chain has a hop");
     Ok((last.resolved.to_ssh_g(), crate::report::chain_json(&hops)))
 }
@@ -61,7 +62,7 @@ fn config_output(argv: &[String], env: &dyn Environment) -> std::result::Result<
 /// The path `connect` (and `exec`, `check`) takes: `sqltun connect -F FILE ARGS --db …` to a plan.
 fn connect_plan(argv: &[String], env: &dyn Environment) -> std::result::Result<TunnelPlan, String> {
     let args = match Cli::try_parse_from(argv).map(|c| c.command) {
-        Ok(Command::Connect(c)) => c.tunnel,
+        Ok(Command::Connect(c)) => c.tunnel(),
         Ok(other) => panic!("not connect: {other:?}"),
         Err(e) => return Err(format!("command line: {}", e.kind())),
     };

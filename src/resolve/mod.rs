@@ -42,6 +42,54 @@ pub struct ResolvedHop {
     pub hop: Hop,
 }
 
+impl ResolvedHop {
+    /// The settings with the values sqltun applies where its defaults differ from OpenSSH's:
+    /// `ConnectTimeout` (15 s, not none) and `ServerAliveInterval` (15 s, not 0).
+    pub fn effective(&self) -> Resolved {
+        let mut effective = self.resolved.clone();
+        for (key, value) in [
+            ("connecttimeout", self.hop.connect_timeout.as_secs()),
+            (
+                "serveraliveinterval",
+                self.hop.keepalive_interval.map_or(0, |d| d.as_secs()),
+            ),
+        ] {
+            if let Some(setting) = effective.settings.get_mut(key) {
+                *setting = ssh_config::Setting::new(vec![value.to_string()], setting.origin.clone());
+            }
+        }
+        effective
+    }
+
+    /// The honoured directives in `ssh -G`'s format, as sqltun applies them ([`Self::effective`]).
+    pub fn to_ssh_g(&self) -> String {
+        self.effective().to_ssh_g()
+    }
+}
+
+/// The `Host` aliases of the ssh config that `ssh` (`-F`) names: every pattern without a wildcard or
+/// negation, once each, in the order read (`Include`d files too). For shell completion of `--ssh`.
+pub fn host_aliases(ssh: &SshArgs, env: &dyn Environment) -> Result<Vec<String>> {
+    let local = ssh_config::Local {
+        user: env.local_user(),
+        home: env.home().unwrap_or_else(|| PathBuf::from("/")),
+        hostname: env.local_hostname(),
+        uid: env.uid(),
+    };
+    let choice = match ssh.ssh_config.as_deref() {
+        None => ssh_config::ConfigChoice::Default,
+        Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
+        Some(p) => ssh_config::ConfigChoice::File(p),
+    };
+    let mut aliases: Vec<String> = Vec::new();
+    for pattern in ssh_config::host_patterns(choice, &local)? {
+        if !pattern.contains(['*', '?', '!']) && !aliases.contains(&pattern) {
+            aliases.push(pattern);
+        }
+    }
+    Ok(aliases)
+}
+
 /// Secrets that apply to hops, resolved once: per-hop variables win over the shared ones.
 #[derive(Debug, Clone, Default)]
 struct Secrets {

@@ -286,6 +286,15 @@ pub fn resolve_with_env(query: &Query, local: &Local, env: &EnvLookup) -> Result
     resolve_with_system_config(query, local, env, Path::new(SYSTEM_CONFIG))
 }
 
+/// Every `Host` pattern of the configuration `choice` names, in the order read, `Include`d files
+/// with it (for completing aliases: the caller keeps the ones without wildcards).
+pub fn host_patterns(choice: ConfigChoice, local: &Local) -> Result<Vec<String>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut reader = Reader::new("", local, &env, Path::new(SYSTEM_CONFIG));
+    reader.read_all(choice)?;
+    Ok(reader.host_patterns)
+}
+
 /// [`resolve_with_env`], with the system-wide configuration at `system_config` (so tests need not
 /// depend on the machine's `/etc/ssh`).
 fn resolve_with_system_config(query: &Query, local: &Local, env: &EnvLookup, system_config: &Path) -> Result<Resolved> {
@@ -711,6 +720,8 @@ struct Reader<'a> {
     /// Files included in this pass, and bytes read (see [`MAX_PASS_FILES`], [`MAX_PASS_BYTES`]).
     pass_files: usize,
     pass_bytes: u64,
+    /// Every `Host` pattern read, in order, applying or not (for [`host_patterns`]).
+    host_patterns: Vec<String>,
 }
 
 impl<'a> Reader<'a> {
@@ -729,6 +740,7 @@ impl<'a> Reader<'a> {
             unsupported: Vec::new(),
             pass_files: 0,
             pass_bytes: 0,
+            host_patterns: Vec::new(),
         }
     }
 
@@ -998,6 +1010,7 @@ impl<'a> Reader<'a> {
         if args.is_empty() {
             return Err(self.err(origin, "Host needs at least one pattern"));
         }
+        self.host_patterns.extend(args.iter().cloned());
         for arg in args {
             if arg.is_empty() {
                 return Err(self.err(origin, "Host has an empty pattern; remove the empty quotes"));

@@ -8,7 +8,7 @@ fn args(argv: &[&str]) -> TunnelArgs {
     let mut full = vec!["sqltun", "connect", "-F", "none"];
     full.extend_from_slice(argv);
     match Cli::try_parse_from(full).map(|c| c.command) {
-        Ok(Command::Connect(c)) => c.tunnel,
+        Ok(Command::Connect(c)) => c.tunnel(),
         Ok(other) => panic!("not connect: {other:?}"),
         Err(e) => panic!("{e}"),
     }
@@ -40,7 +40,7 @@ fn with_config(path: &Path, argv: &[&str]) -> TunnelArgs {
     let mut full = vec!["sqltun", "connect", "-F", path.to_str().unwrap()];
     full.extend_from_slice(argv);
     match Cli::try_parse_from(full).map(|c| c.command) {
-        Ok(Command::Connect(c)) => c.tunnel,
+        Ok(Command::Connect(c)) => c.tunnel(),
         Ok(other) => panic!("not connect: {other:?}"),
         Err(e) => panic!("{e}"),
     }

@@ -458,7 +458,7 @@ mod tests {
             user: "me".into(),
             ..Default::default()
         };
-        let plan = crate::resolve::plan(&args.tunnel, &env).expect("plan");
+        let plan = crate::resolve::plan(&args.tunnel(), &env).expect("plan");
         plan.hops[0].clone()
     }
 

@@ -9,6 +9,7 @@
 mod auth;
 mod auth_methods;
 mod chain;
+mod cli;
 mod connect;
 mod faults;
 mod local;

@@ -2,7 +2,8 @@
 //! (OpenSSH's sshd in `sshd`, PostgreSQL in `postgres`, MariaDB in `mariadb`, Redis in `redis`, the
 //! echo/sink/source targets in `targets`, ssh-agent in `agent`), the setups most tests start from (one
 //! bastion or a chain of them, in `bastion`), the runner for the sqltun binary (`sqltun`), and throwaway
-//! database servers on loopback for the probe tests (`probe_servers`, no lab).
+//! database servers on loopback for the probe tests (`probe_servers`, no lab), and a terminal to run
+//! sqltun on (`pty`).
 //!
 //! ```text
 //!   root namespace: tests, sqltun, ssh-agent, psql, mysql, redis-cli
@@ -23,6 +24,7 @@ mod mariadb;
 mod postgres;
 mod probe_servers;
 mod process;
+mod pty;
 mod redis;
 mod sqltun;
 mod sshd;
@@ -36,9 +38,10 @@ pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
 pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
 pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
+pub use pty::{PtyRun, run_on_pty};
 pub use sqltun::{
-    Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, Sqltun, SqltunCommand, TempHome, Tripwire, accepts_connections,
-    assert_error, assert_hop_failed, error_line, free_local_port, local,
+    Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire,
+    accepts_connections, assert_error, assert_hop_failed, error_line, free_local_port, local,
 };
 pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER, assert_logged, only_methods};
 pub use targets::{
