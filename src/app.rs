@@ -57,8 +57,10 @@ pub async fn open_at(
     pins: &Arc<Pins>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<Opened>> {
+    // Ctrl-C before the tunnel is ready (at a prompt or not) gives up connecting: exit 130.
     let chain = tokio::select! {
-        chain = Chain::connect_pinned(plan, ui.clone(), pins) => chain,
+        biased;
+        chain = interruptible(Chain::connect_pinned(plan, ui.clone(), pins)) => chain,
         _ = shutdown => {
             ui.finish();
             return Ok(None);
@@ -108,6 +110,19 @@ pub async fn open_at(
         ready,
         socket: None,
     }))
+}
+
+/// Run `connecting` unless Ctrl-C comes first, then [`Error::interrupted`]. The listener is registered
+/// before `connecting` is first polled, so a SIGINT that also resolves a caller's shutdown future is
+/// always seen here first (the select polls this branch first).
+pub async fn interruptible<T>(connecting: impl Future<Output = Result<T>>) -> Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::internal(format!("SIGINT: {e}")))?;
+    tokio::select! {
+        biased;
+        _ = interrupt.recv() => Err(Error::interrupted()),
+        done = connecting => done,
+    }
 }
 
 /// `--unix-socket PATH`: the one forward on a Unix socket only this user can reach.

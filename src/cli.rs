@@ -22,7 +22,8 @@ Examples:
 
 stdout carries only the local port (one line, once the tunnel is usable); progress goes to stderr.
 Exit codes: 0 ok, 1 internal, 2 usage/config, 3 host unreachable, 4 host key rejected,
-5 authentication failed, 6 forward refused, 7 local bind failed, 8 SSH session failed.";
+5 authentication failed, 6 forward refused, 7 local bind failed, 8 SSH session failed,
+130 interrupted (Ctrl-C at a prompt or before the tunnel was ready).";
 
 #[derive(Debug, Parser)]
 #[command(name = "sqltun", version, about = ABOUT, propagate_version = true)]

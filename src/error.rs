@@ -24,6 +24,8 @@ pub enum Kind {
     Session,
     /// The SSH chain died and could not be re-established within the reconnect bound.
     GaveUp,
+    /// Ctrl-C (SIGINT) at a prompt or while connecting: nothing was recorded, the tunnel never opened.
+    Interrupted,
 }
 
 impl Kind {
@@ -39,11 +41,13 @@ impl Kind {
             Kind::LocalBind => 7,
             Kind::Session => 8,
             Kind::GaveUp => 9,
+            // The shell's convention for a process ended by SIGINT (128 + 2).
+            Kind::Interrupted => 130,
         }
     }
 
     /// Every class, in exit-code order (for documentation and tests).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Internal,
         Kind::Usage,
         Kind::Unreachable,
@@ -53,6 +57,7 @@ impl Kind {
         Kind::LocalBind,
         Kind::Session,
         Kind::GaveUp,
+        Kind::Interrupted,
     ];
 
     /// A short description of the class, as the README's exit-code table words it.
@@ -67,6 +72,7 @@ impl Kind {
             Kind::LocalBind => "the local port could not be bound",
             Kind::Session => "the SSH session failed after it was established (and --no-reconnect)",
             Kind::GaveUp => "the SSH chain died and reconnecting gave up (--reconnect-timeout)",
+            Kind::Interrupted => "interrupted by Ctrl-C (SIGINT) at a prompt or before the tunnel was ready",
         }
     }
 }
@@ -90,6 +96,10 @@ impl Error {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(Kind::Internal, message)
+    }
+    /// Ctrl-C at a prompt or while connecting: one line, `sqltun: interrupted`.
+    pub fn interrupted() -> Self {
+        Error::new(Kind::Interrupted, "interrupted")
     }
     pub fn kind(&self) -> Kind {
         self.kind

@@ -68,7 +68,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     // stdout belongs to the ready line: logs go to stderr, always.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(sqltun::output::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(verbose >= 2)
         .without_time()
