@@ -560,10 +560,10 @@ impl Attempt<'_> {
         let attempts = self.hop.auth.password_prompts.max(1);
         for attempt in 0..attempts {
             if attempt > 0 {
+                // OpenSSH says nothing between keyboard-interactive tries: the server's prompt returns.
                 if !self.asked_person || !self.allows(MethodKind::KeyboardInteractive) || self.handle.is_closed() {
                     break;
                 }
-                self.ui.tell(self.label, "Permission denied, please try again.");
             }
             self.asked_person = false;
             if let Some(method) = self.kbd_conversation().await? {
@@ -716,8 +716,8 @@ impl Attempt<'_> {
             return Ok(Some(p.expose().to_string()));
         }
         if self.interactive {
-            // The server's own question, escaped, as OpenSSH shows it.
-            let question = format!("{quoted} ");
+            // The server's own question, escaped, after `(user@host)` as OpenSSH shows it.
+            let question = format!("({}@{}) {quoted} ", text::printable(&self.hop.user), self.hop.host);
             self.asked_person = true;
             return Ok(self
                 .clock
@@ -765,7 +765,7 @@ impl Attempt<'_> {
             return Ok(Some(p.clone()));
         }
         if self.interactive {
-            let prompt = format!("{}'s password: ", self.hop.address());
+            let prompt = format!("{}@{}'s password: ", self.hop.user, self.hop.host);
             return self.clock.during(self.ui.secret(self.label, &prompt)).await;
         }
         if !self.tried.is_empty() {
