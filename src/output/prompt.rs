@@ -89,11 +89,8 @@ pub(super) async fn ask(current: &Current, question: &str, hidden: bool) -> Resu
             return Ok(None);
         }
     };
-    if let Err(e) = (&tty).write_all(question.as_bytes()).and_then(|_| (&tty).flush()) {
-        tracing::info!("cannot write to /dev/tty: {e}");
-        return Ok(None);
-    }
     let (cancel, woken) = wake;
+    // Registered before the question shows, so whatever ends it from now on restores the terminal.
     current.set(Open {
         tty,
         saved,
@@ -101,6 +98,10 @@ pub(super) async fn ask(current: &Current, question: &str, hidden: bool) -> Resu
         hidden,
     });
     let guard = Abandon(current);
+    if let Err(e) = (&reader).write_all(question.as_bytes()).and_then(|_| (&reader).flush()) {
+        tracing::info!("cannot write to /dev/tty: {e}");
+        return Ok(None);
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let _ = tx.send(read_line(&reader, &woken));

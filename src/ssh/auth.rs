@@ -398,7 +398,9 @@ impl Attempt<'_> {
             {
                 continue;
             }
-            let Some(key) = self.load_key(path).await? else { continue };
+            let Some(key) = self.load_key(path).await? else {
+                continue;
+            };
             self.offered.push(key.public_key().clone());
             let key = Arc::new(key);
             if let Some(method) = self.try_certificates(path, &key).await? {

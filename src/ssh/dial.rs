@@ -135,10 +135,7 @@ pub(crate) async fn connect_hop(
             ui.progress(label, "connecting (TCP)");
             let tcp = dial_tcp(hop, label, limit).await?;
             dialing.peer = tcp.peer_addr().ok();
-            let peer = dialing
-                .peer
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| hop.host.clone());
+            let peer = dialing.peer.map(|a| a.to_string()).unwrap_or_else(|| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, super::transport::QuickAck(tcp));
             handshake(hop, label, stream, dialing, remaining(&clock)).await

@@ -133,10 +133,7 @@ impl HostKeyCheck<'_> {
                     path.display()
                 ),
             )),
-            Verdict::Unknown { other_types } => {
-                self.unknown(&name, key, &fingerprint, &algorithm, &other_types)
-                    .await
-            }
+            Verdict::Unknown { other_types } => self.unknown(&name, key, &fingerprint, &algorithm, &other_types).await,
         }
     }
 
@@ -230,7 +227,10 @@ impl HostKeyCheck<'_> {
     /// this key is known, and the yes/no/fingerprint choice.
     fn question(&self, name: &str, key: &PublicKey, fingerprint: &str) -> String {
         let host = match self.peer {
-            Some(peer) => format!("{name} ({})", known_hosts::lookup_name(&peer.ip().to_string(), peer.port())),
+            Some(peer) => format!(
+                "{name} ({})",
+                known_hosts::lookup_name(&peer.ip().to_string(), peer.port())
+            ),
             None => name.to_string(),
         };
         let kind = known_hosts::key_type(key)

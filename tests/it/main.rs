@@ -14,3 +14,4 @@ mod faults;
 mod probe;
 mod scripting;
 mod support;
+mod terminal;

@@ -23,6 +23,7 @@ mod mariadb;
 mod postgres;
 mod probe_servers;
 mod process;
+mod pty;
 mod redis;
 mod sqltun;
 mod sshd;
@@ -36,6 +37,7 @@ pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
 pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
 pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
+pub use pty::TerminalSession;
 pub use sqltun::{
     Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, Sqltun, SqltunCommand, TempHome, Tripwire, accepts_connections,
     assert_error, assert_hop_failed, error_line, free_local_port, local,
