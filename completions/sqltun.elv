@@ -50,7 +50,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --pid-file 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)'
             cand --max-lifetime 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10'
             cand --idle-timeout 'Close the tunnel after no connection has been open for this long; exit code 11'
-            cand --unix-socket 'Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT` works. With one --db'
+            cand --unix-socket 'Listen on a private Unix socket at PATH instead of a TCP port'
             cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
             cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
             cand --no-reconnect 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'

@@ -53,7 +53,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l reconnect-time
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l pid-file -d 'Write the tunnel\'s pid to FILE once it is ready (removed when it stops)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l max-lifetime -d 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l idle-timeout -d 'Close the tunnel after no connection has been open for this long; exit code 11' -r
-complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l unix-socket -d 'Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT` works. With one --db' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l unix-socket -d 'Listen on a private Unix socket at PATH instead of a TCP port' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l expose-to-network -d 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l no-reconnect -d 'When the SSH chain dies, exit (code 8) instead of re-dialling it behind the same port'

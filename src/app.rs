@@ -59,10 +59,21 @@ pub async fn open_at(
     pins: &Arc<Pins>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<Opened>> {
+    // Ctrl-C before the tunnel is ready (at a prompt or not) gives up connecting: exit 130.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::internal(format!("SIGINT: {e}")))?;
     let chain = tokio::select! {
+        biased;
+        _ = interrupt.recv() => Err(Error::interrupted()),
         chain = Chain::connect_pinned(plan, ui.clone(), pins) => chain,
         _ = shutdown => {
+            // The caller's future also ends on SIGINT, and its listener may be woken first: a SIGINT
+            // is told from a SIGTERM by this listener, which hears it within moments.
+            let heard = tokio::time::timeout(SIGNAL_SETTLE, interrupt.recv()).await;
             ui.finish();
+            if heard.is_ok() {
+                return Err(Error::interrupted());
+            }
             return Ok(None);
         }
     };
@@ -114,6 +125,22 @@ pub async fn open_at(
         ready,
         socket: None,
     }))
+}
+
+/// How long a shutdown before the tunnel is ready waits to learn whether it was SIGINT.
+const SIGNAL_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Run `connecting` unless Ctrl-C comes first, then [`Error::interrupted`]. The listener is registered
+/// before `connecting` is first polled, so a SIGINT that also resolves a caller's shutdown future is
+/// always seen here first (the select polls this branch first).
+pub async fn interruptible<T>(connecting: impl Future<Output = Result<T>>) -> Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::internal(format!("SIGINT: {e}")))?;
+    tokio::select! {
+        biased;
+        _ = interrupt.recv() => Err(Error::interrupted()),
+        done = connecting => done,
+    }
 }
 
 /// `--unix-socket PATH`: the one forward on a Unix socket only this user can reach.

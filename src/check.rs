@@ -16,7 +16,7 @@ use crate::probe::{self, ProbeKind};
 use crate::resolve::{self, env::ProcessEnv, url::Family};
 use crate::secret::Secret;
 use crate::ssh::hostkey::Acceptance;
-use crate::ssh::{Chain, HopLabel, Interaction, Stage};
+use crate::ssh::{Asked, Chain, HopLabel, Interaction, Stage};
 
 /// Bound on the protocol probe at the target.
 const PROBE_LIMIT: Duration = Duration::from_secs(5);
@@ -41,11 +41,14 @@ impl Interaction for Recorder {
     fn progress(&self, hop: &HopLabel, step: &str) {
         self.terminal.progress(hop, step);
     }
-    fn confirm(&self, question: &str) -> bool {
-        self.terminal.confirm(question)
+    fn ask<'a>(&'a self, hop: &'a HopLabel, question: &'a str) -> Asked<'a, Option<String>> {
+        self.terminal.ask(hop, question)
     }
-    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
+    fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>> {
         self.terminal.secret(hop, prompt)
+    }
+    fn tell(&self, hop: &HopLabel, text: &str) {
+        self.terminal.tell(hop, text);
     }
     fn notice(&self, hop: &HopLabel, text: &str) {
         self.terminal.notice(hop, text);
@@ -115,11 +118,12 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         terminal: Terminal::new(args.verbosity.quiet),
         rows: Mutex::new(Vec::new()),
     });
-    let connected = Chain::connect(&plan, recorder.clone()).await;
+    let connected = crate::app::interruptible(Chain::connect(&plan, recorder.clone())).await;
     recorder.terminal.finish();
     rows.extend(recorder.rows.lock().map(|r| r.clone()).unwrap_or_default());
     let chain = match connected {
         Ok(chain) => chain,
+        Err(e) if e.kind() == Kind::Interrupted => return Err(e),
         Err(e) => {
             let failed = failed_hop_row(&plan, &rows, &e);
             // The recorder already wrote a FAIL row for a rejected host key: give it the reason instead.

@@ -277,10 +277,12 @@ pub struct ConnectArgs {
     /// Close the tunnel after no connection has been open for this long; exit code 11.
     #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = Checked::new("--idle-timeout", parse_duration), hide_short_help = true)]
     pub idle_timeout: Option<std::time::Duration>,
-    /// Listen on a Unix socket at PATH instead of a TCP port, so only you can reach it (mode 0600, in a
-    /// directory of yours with mode 0700; a missing one is created). For a PostgreSQL target a directory
-    /// gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT` works. With one --db.
-    #[arg(long = "unix-socket", value_name = "PATH")]
+    /// Listen on a private Unix socket at PATH instead of a TCP port.
+    ///
+    /// Only you can reach it: mode 0600, in a directory of yours with mode 0700 (a missing one is
+    /// created). For a PostgreSQL target a directory gets DIR/.s.PGSQL.PORT, so `psql -h DIR -p PORT`
+    /// works. With one --db.
+    #[arg(long = "unix-socket", value_name = "PATH", hide_short_help = true)]
     pub unix_socket: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: Verbosity,

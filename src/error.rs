@@ -24,7 +24,7 @@ pub enum Kind {
     Session,
     /// The SSH chain died and could not be re-established within the reconnect bound.
     GaveUp,
-    /// A person pressed Ctrl-C (SIGINT) at a prompt.
+    /// Ctrl-C (SIGINT) at a prompt or while connecting: nothing was recorded, the tunnel never opened.
     Interrupted,
 }
 
@@ -41,6 +41,7 @@ impl Kind {
             Kind::LocalBind => 7,
             Kind::Session => 8,
             Kind::GaveUp => 9,
+            // The shell's convention for a process ended by SIGINT (128 + 2).
             Kind::Interrupted => 130,
         }
     }
@@ -71,7 +72,7 @@ impl Kind {
             Kind::LocalBind => "the local port could not be bound",
             Kind::Session => "the SSH session failed after it was established (and --no-reconnect)",
             Kind::GaveUp => "the SSH chain died and reconnecting gave up (--reconnect-timeout)",
-            Kind::Interrupted => "interrupted by Ctrl-C (SIGINT) at a prompt",
+            Kind::Interrupted => "interrupted by Ctrl-C (SIGINT) at a prompt or before the tunnel was ready",
         }
     }
 }
@@ -122,6 +123,10 @@ impl Error {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Error::new(Kind::Internal, message)
+    }
+    /// Ctrl-C at a prompt or while connecting: one line, `sqltun: interrupted`.
+    pub fn interrupted() -> Self {
+        Error::new(Kind::Interrupted, "interrupted")
     }
     pub fn kind(&self) -> Kind {
         self.kind

@@ -26,7 +26,7 @@ pub fn init(verbose: u8, quiet: bool) {
         .unwrap_or_else(|| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::output::LogWriter)
         .with_ansi(crate::output::stderr_colours())
         .event_format(Voice { target: verbose >= 2 })
         .init();

@@ -2,7 +2,7 @@
 //! the only thing ever written there), and progress, prompts, notices and errors on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::error::{Error, Kind, Result};
 use crate::plan::OutputFormat;
 use crate::secret::Secret;
-use crate::ssh::{HopLabel, Interaction};
+use crate::ssh::{Asked, HopLabel, Interaction, Stage};
+
+mod prompt;
 
 /// What a script learns about one ready listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,15 +251,17 @@ impl Interaction for Replay {
     fn progress(&self, hop: &HopLabel, step: &str) {
         tracing::debug!("reconnect: {} {step}", hop.short());
     }
-    fn confirm(&self, _question: &str) -> bool {
-        false
+    fn ask<'a>(&'a self, _hop: &'a HopLabel, _question: &'a str) -> Asked<'a, Option<String>> {
+        Box::pin(async { Ok(None) })
     }
     /// Only what was typed for this very hop at this very prompt: an answer meant for one server never
     /// reaches another that happens to ask the same question.
-    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
-        let typed = self.terminal.typed.lock().ok()?;
-        let key = Typed::key(hop, prompt);
-        typed.iter().find(|(k, _)| *k == key).map(|(_, s)| s.clone())
+    fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>> {
+        let found = self.terminal.typed.lock().ok().and_then(|typed| {
+            let key = Typed::key(hop, prompt);
+            typed.iter().find(|(k, _)| *k == key).map(|(_, s)| s.clone())
+        });
+        Box::pin(async move { Ok(found) })
     }
     fn notice(&self, hop: &HopLabel, text: &str) {
         self.terminal.notice(hop, text);
@@ -271,14 +275,76 @@ pub fn status(quiet: bool, text: &str) {
     }
 }
 
-/// The terminal side of [`Interaction`]: a spinner while connecting (only when [`stderr_colours`]),
-/// prompts on /dev/tty, notices on stderr.
+/// The spinner on stderr while connecting, if one is showing: log lines and notices are printed
+/// through it (it is wiped, the line printed, and it is drawn again) so no frame is left behind.
+static SPINNER: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn spinner() -> Option<ProgressBar> {
+    SPINNER.lock().ok().and_then(|bar| bar.clone())
+}
+
+/// Run `f` (which writes to stderr) with the spinner wiped meanwhile.
+fn above_spinner<T>(f: impl FnOnce() -> T) -> T {
+    match spinner() {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
+/// Take the spinner off the screen (a prompt is coming, or connecting is over).
+fn clear_spinner() {
+    if let Some(bar) = SPINNER.lock().ok().and_then(|mut bar| bar.take()) {
+        bar.finish_and_clear();
+    }
+}
+
+/// The writer for log records: each record is written whole, above the spinner if one is showing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogRecord;
+    fn make_writer(&'a self) -> LogRecord {
+        LogRecord(Vec::new())
+    }
+}
+
+/// One log record being formatted; written to stderr when dropped.
+#[derive(Debug)]
+pub struct LogRecord(Vec<u8>);
+
+impl Write for LogRecord {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogRecord {
+    fn drop(&mut self) {
+        let record = std::mem::take(&mut self.0);
+        above_spinner(|| {
+            let _ = std::io::stderr().lock().write_all(&record);
+        });
+    }
+}
+
+/// The terminal side of [`Interaction`]: on a terminal, a line per finished hop and a spinner for the
+/// step in progress; prompts on /dev/tty (Ctrl-C ends them, and the connection); notices on stderr.
 #[derive(Debug)]
 pub struct Terminal {
-    spinner: Option<ProgressBar>,
+    /// stderr is a terminal and -q was not given: progress is drawn.
+    draws: bool,
     quiet: bool,
     /// Secrets a person typed, by hop and prompt, so a reconnect never has to ask again (wiped on exit).
     typed: std::sync::Mutex<Vec<(Typed, Secret)>>,
+    /// The question on the terminal right now, if any.
+    question: prompt::Current,
+    /// The hop being connected and when its first step started (for its finished line).
+    hop_started: std::sync::Mutex<Option<(usize, std::time::Instant)>>,
 }
 
 /// Where a typed secret was asked for: the hop (position and address) and the prompt's text.
@@ -301,7 +367,29 @@ impl Typed {
 
 impl Terminal {
     pub fn new(quiet: bool) -> Self {
-        let spinner = (!quiet && stderr_colours()).then(|| {
+        Terminal {
+            draws: !quiet && stderr_colours(),
+            quiet,
+            typed: std::sync::Mutex::new(Vec::new()),
+            question: prompt::Current::default(),
+            hop_started: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Stop the spinner (the tunnel is up, or failed, or connecting was given up), and end a question
+    /// still on the terminal with the terminal restored.
+    pub fn finish(&self) {
+        self.question.abandon(true);
+        clear_spinner();
+    }
+
+    /// Show `step` on the spinner, starting one if none is showing.
+    fn spin(&self, step: String) {
+        if !self.draws || self.question.is_open() {
+            return;
+        }
+        let Ok(mut slot) = SPINNER.lock() else { return };
+        let bar = slot.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             let style =
                 ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -309,77 +397,97 @@ impl Terminal {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        Terminal {
-            spinner,
-            quiet,
-            typed: std::sync::Mutex::new(Vec::new()),
+        bar.set_message(step);
+    }
+
+    /// A line that stays on the screen above the spinner (a finished hop).
+    fn keep_line(&self, line: &str) {
+        if !self.draws {
+            return;
+        }
+        match spinner() {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
-    /// Stop the spinner (the tunnel is up, or failed).
-    pub fn finish(&self) {
-        if let Some(bar) = &self.spinner {
-            bar.finish_and_clear();
-        }
+    async fn question(&self, question: &str, hidden: bool) -> Result<Option<zeroize::Zeroizing<String>>> {
+        clear_spinner();
+        prompt::ask(&self.question, question, hidden).await
     }
+}
 
-    fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
-        match &self.spinner {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
+/// `23 ms`, `1.4 s`: how long a hop took, for its finished line.
+fn took(elapsed: Duration) -> String {
+    if elapsed < Duration::from_secs(1) {
+        format!("{} ms", elapsed.as_millis())
+    } else {
+        format!("{:.1} s", elapsed.as_secs_f64())
     }
 }
 
 impl Interaction for Terminal {
     fn progress(&self, hop: &HopLabel, step: &str) {
         tracing::info!("{} {step}", hop.short());
-        if let Some(bar) = &self.spinner {
-            bar.set_message(format!("{} {step}", hop.short()));
+        if let Ok(mut started) = self.hop_started.lock()
+            && started.is_none_or(|(index, _)| index != hop.index)
+        {
+            *started = Some((hop.index, std::time::Instant::now()));
         }
+        self.spin(format!("{} {step}", hop.short()));
     }
 
-    fn confirm(&self, question: &str) -> bool {
-        self.suspend(|| {
-            let Ok(mut tty) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") else {
-                return false;
-            };
-            loop {
-                if tty.write_all(question.as_bytes()).and_then(|_| tty.flush()).is_err() {
-                    return false;
-                }
-                let mut line = String::new();
-                let Ok(reader) = tty.try_clone() else { return false };
-                if std::io::BufReader::new(reader).read_line(&mut line).is_err() {
-                    return false;
-                }
-                match line.trim().to_ascii_lowercase().as_str() {
-                    "yes" | "y" => return true,
-                    "no" | "n" | "" => return false,
-                    _ => {
-                        let _ = tty.write_all(b"Please type 'yes' or 'no': ");
-                    }
-                }
-            }
+    fn ask<'a>(&'a self, _hop: &'a HopLabel, question: &'a str) -> Asked<'a, Option<String>> {
+        Box::pin(async move {
+            let answer = self.question(question, false).await?;
+            Ok(answer.map(|line| line.as_str().to_string()))
         })
     }
 
-    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret> {
-        let answer = self.suspend(|| rpassword::prompt_password(prompt).ok().map(Secret::new));
-        if let (Some(secret), Ok(mut typed)) = (&answer, self.typed.lock()) {
-            // The last answer to a prompt is the one that worked (earlier ones were refused).
-            let key = Typed::key(hop, prompt);
-            typed.retain(|(k, _)| *k != key);
-            typed.push((key, secret.clone()));
-        }
-        answer
+    fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>> {
+        Box::pin(async move {
+            let answer = self
+                .question(prompt, true)
+                .await?
+                .map(|line| Secret::new(line.as_str().to_string()));
+            if let (Some(secret), Ok(mut typed)) = (&answer, self.typed.lock()) {
+                // The last answer to a prompt is the one that worked (earlier ones were refused).
+                let key = Typed::key(hop, prompt);
+                typed.retain(|(k, _)| *k != key);
+                typed.push((key, secret.clone()));
+            }
+            Ok(answer)
+        })
     }
 
     fn notice(&self, hop: &HopLabel, text: &str) {
         if !self.quiet {
-            self.suspend(|| {
+            above_spinner(|| {
                 let _ = writeln!(std::io::stderr().lock(), "sqltun: {hop}: {text}");
             });
+        }
+    }
+
+    fn tell(&self, _hop: &HopLabel, text: &str) {
+        above_spinner(|| {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        });
+    }
+
+    /// A hop that authenticated stays on the screen as one line: `✓ [1/2] deploy@b1:22 23 ms`.
+    fn stage(&self, hop: &HopLabel, stage: &Stage, elapsed: Duration) {
+        tracing::debug!(%hop, ?stage, ?elapsed, "stage done");
+        if let Stage::Auth(_) = stage {
+            let since = self
+                .hop_started
+                .lock()
+                .ok()
+                .and_then(|s| *s)
+                .filter(|(index, _)| *index == hop.index)
+                .map_or(elapsed, |(_, at)| at.elapsed());
+            self.keep_line(&format!("✓ {} {}", hop.short(), took(since)));
         }
     }
 }

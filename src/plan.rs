@@ -93,6 +93,9 @@ pub struct AuthSettings {
     pub password_source: Option<String>,
     /// Try keyboard-interactive (answering password prompts with the password).
     pub keyboard_interactive: bool,
+    /// How many times a person is asked for a password, passphrase or keyboard-interactive answers
+    /// before the next method (`NumberOfPasswordPrompts`, default 3).
+    pub password_prompts: u32,
     /// Method order from `PreferredAuthentications` (lowercase names), `None` for OpenSSH's order.
     pub preferred: Option<Vec<String>>,
     /// OpenSSH certificates to present with the identities (`CertificateFile`).

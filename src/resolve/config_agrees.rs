@@ -135,6 +135,7 @@ fn hop_described_by(p: &Printed, name: String, env: &dyn Environment) -> Hop {
             password_secret: None,
             password_source: None,
             keyboard_interactive: yes("kbdinteractiveauthentication"),
+            password_prompts: first("numberofpasswordprompts").map_or(3, |n| n.parse().expect("a count")),
             preferred: first("preferredauthentications").map(|v| v.split(',').map(String::from).collect()),
             certificates: paths("certificatefile"),
             passphrase: None,

@@ -526,6 +526,10 @@ fn hop_from(
             password_source: password.as_ref().map(|(_, from)| from.clone()),
             password_secret: password.map(|(s, _)| s),
             keyboard_interactive: yes("kbdinteractiveauthentication", true),
+            password_prompts: r
+                .get("numberofpasswordprompts")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(3),
             preferred,
             certificates: r
                 .all("certificatefile")

@@ -18,9 +18,6 @@ use crate::plan::{AgentSource, Hop};
 use crate::secret::Secret;
 use crate::text;
 
-/// How many times a person may retype a password or passphrase (OpenSSH's NumberOfPasswordPrompts).
-const PROMPT_ATTEMPTS: usize = 3;
-
 struct Attempt<'a> {
     handle: &'a mut Handle<Client>,
     hop: &'a Hop,
@@ -35,8 +32,8 @@ struct Attempt<'a> {
     /// Methods the server says can continue; `None` until it has told us.
     allowed: Option<Vec<MethodKind>>,
     rsa_hash: Option<Option<HashAlg>>,
-    /// A password a person typed, reused between keyboard-interactive and password.
-    typed_password: Option<Secret>,
+    /// A person answered a keyboard-interactive question (a refusal then earns another try).
+    asked_person: bool,
     /// Partial successes so far (multi-step authentication).
     partials: u32,
     /// A one-time code was sent (a refusal then points at the TOTP secret).
@@ -118,7 +115,7 @@ pub(crate) async fn authenticate(
         offered: Vec::new(),
         allowed: None,
         rsa_hash: None,
-        typed_password: None,
+        asked_person: false,
         partials: 0,
         used_totp: false,
         kbd_rounds: 0,
@@ -401,7 +398,9 @@ impl Attempt<'_> {
             {
                 continue;
             }
-            let Some(key) = self.load_key(path)? else { continue };
+            let Some(key) = self.load_key(path).await? else {
+                continue;
+            };
             self.offered.push(key.public_key().clone());
             let key = Arc::new(key);
             if let Some(method) = self.try_certificates(path, &key).await? {
@@ -428,7 +427,9 @@ impl Attempt<'_> {
     }
 
     /// Load an identity, asking for its passphrase if needed. `None` means skipped (with a note).
-    fn load_key(&mut self, path: &Path) -> Result<Option<russh::keys::PrivateKey>> {
+    /// Like OpenSSH, a person gets NumberOfPasswordPrompts tries at a passphrase; after that, or an
+    /// empty answer, the key is skipped and authentication goes on with the next key or method.
+    async fn load_key(&mut self, path: &Path) -> Result<Option<russh::keys::PrivateKey>> {
         let mut passphrase = self.hop.auth.passphrase.clone();
         let from_plan = passphrase.is_some();
         let mut prompts = 0;
@@ -458,22 +459,24 @@ impl Attempt<'_> {
                         ),
                     ));
                 }
-                Err(KeyError::WrongPassphrase) if !self.interactive || prompts >= PROMPT_ATTEMPTS => {
+                Err(KeyError::WrongPassphrase) if !self.interactive => {
                     return Err(Error::new(
                         Kind::Auth,
                         format!("{}: wrong passphrase for {}", self.label, path.display()),
                     ));
                 }
+                Err(KeyError::WrongPassphrase) if prompts >= self.hop.auth.password_prompts => {
+                    self.tried.push(format!("{}: wrong passphrase", path.display()));
+                    return Ok(None);
+                }
                 Err(KeyError::NeedsPassphrase { .. }) | Err(KeyError::WrongPassphrase) => {
-                    if prompts >= PROMPT_ATTEMPTS {
+                    if prompts >= self.hop.auth.password_prompts {
                         self.tried.push(format!("{}: no passphrase given", path.display()));
                         return Ok(None);
                     }
                     prompts += 1;
                     let prompt = format!("Enter passphrase for key '{}': ", path.display());
-                    let ui = self.ui;
-                    let label = self.label;
-                    match self.clock.during(|| ui.secret(label, &prompt)) {
+                    match self.clock.during(self.ui.secret(self.label, &prompt)).await? {
                         Some(p) if !p.expose().is_empty() => passphrase = Some(p),
                         _ => {
                             self.tried.push(format!("{}: no passphrase given", path.display()));
@@ -567,6 +570,26 @@ impl Attempt<'_> {
     /// Every text of the server is escaped before it is shown, and how much is answered without a person
     /// is bounded (see [`MAX_KBD_ROUNDS`], [`MAX_AUTOMATIC_ANSWERS`]).
     async fn try_keyboard_interactive(&mut self) -> Result<Option<String>> {
+        // As OpenSSH: a person whose answers were refused is asked again, NumberOfPasswordPrompts
+        // times in all; answers that came without a person are sent once.
+        let attempts = self.hop.auth.password_prompts.max(1);
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                // OpenSSH says nothing between keyboard-interactive tries: the server's prompt returns.
+                if !self.asked_person || !self.allows(MethodKind::KeyboardInteractive) || self.handle.is_closed() {
+                    break;
+                }
+            }
+            self.asked_person = false;
+            if let Some(method) = self.kbd_conversation().await? {
+                return Ok(Some(method));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One keyboard-interactive exchange, to the server's verdict.
+    async fn kbd_conversation(&mut self) -> Result<Option<String>> {
         use russh::client::KeyboardInteractiveAuthResponse as Reply;
         let mut reply = self
             .handle
@@ -701,29 +724,31 @@ impl Attempt<'_> {
                 }
             }
         }
-        if !prompt.echo && lower.contains("password") {
-            return match self.password(true)? {
-                Some(p) => {
-                    if self.hop.auth.password_secret.is_some() {
-                        self.automatic_answer(&quoted)?;
-                    }
-                    Ok(Some(p.expose().to_string()))
-                }
+        let password_like = !prompt.echo && lower.contains("password");
+        if password_like && let Some(p) = &self.hop.auth.password_secret {
+            let p = p.clone();
+            self.automatic_answer(&quoted)?;
+            return Ok(Some(p.expose().to_string()));
+        }
+        if self.interactive {
+            // The server's own question, escaped, after `(user@host)` as OpenSSH shows it.
+            let question = format!("({}@{}) {quoted} ", text::printable(&self.hop.user), self.hop.host);
+            self.asked_person = true;
+            return Ok(self
+                .clock
+                .during(self.ui.secret(self.label, &question))
+                .await?
+                .map(|answer| answer.expose().to_string()));
+        }
+        if password_like {
+            return match self.password().await? {
+                Some(p) => Ok(Some(p.expose().to_string())),
                 None => {
                     self.tried
                         .push("keyboard-interactive: no password to answer with".into());
                     Ok(None)
                 }
             };
-        }
-        if self.interactive {
-            let ui = self.ui;
-            let label = self.label;
-            let question = format!("{quoted} ");
-            return Ok(self
-                .clock
-                .during(|| ui.secret(label, &question))
-                .map(|answer| answer.expose().to_string()));
         }
         let hint = if asks_code {
             let n = self.label.index + 1;
@@ -750,23 +775,13 @@ impl Attempt<'_> {
 
     /// The hop's password: from the plan, one already typed, or a prompt. `Ok(None)` when there is none
     /// and keys were already tried (the failure is then an authentication failure, not a usage error).
-    fn password(&mut self, for_kbd: bool) -> Result<Option<Secret>> {
+    async fn password(&mut self) -> Result<Option<Secret>> {
         if let Some(p) = &self.hop.auth.password_secret {
             return Ok(Some(p.clone()));
         }
-        if let Some(p) = &self.typed_password {
-            return Ok(Some(p.clone()));
-        }
         if self.interactive {
-            let prompt = format!("{}'s password: ", self.hop.address());
-            let ui = self.ui;
-            let label = self.label;
-            let typed = self.clock.during(|| ui.secret(label, &prompt));
-            if !for_kbd {
-                return Ok(typed);
-            }
-            self.typed_password = typed.clone();
-            return Ok(typed);
+            let prompt = format!("{}@{}'s password: ", self.hop.user, self.hop.host);
+            return self.clock.during(self.ui.secret(self.label, &prompt)).await;
         }
         if !self.tried.is_empty() {
             return Ok(None);
@@ -793,19 +808,22 @@ impl Attempt<'_> {
     }
 
     async fn try_password(&mut self) -> Result<Option<String>> {
-        // A person may retype a refused password; a password from the environment is tried once.
+        // A person may retype a refused password (NumberOfPasswordPrompts times, as OpenSSH); a password
+        // from the environment is tried once.
         let attempts = if self.hop.auth.password_secret.is_none() && self.interactive {
-            PROMPT_ATTEMPTS
+            self.hop.auth.password_prompts
         } else {
             1
         };
-        for _ in 0..attempts {
-            let Some(password) = self.password(false)? else {
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                self.ui.tell(self.label, "Permission denied, please try again.");
+            }
+            let Some(password) = self.password().await? else {
                 self.tried
                     .push(format!("password: none available ({})", self.password_hint()));
                 return Ok(None);
             };
-            self.typed_password = None;
             self.ui.progress(self.label, "authenticating (password)");
             let result = self
                 .handle
@@ -815,7 +833,7 @@ impl Attempt<'_> {
             if self.note(result) {
                 return Ok(Some("password".into()));
             }
-            if !self.allows(MethodKind::Password) {
+            if !self.allows(MethodKind::Password) || self.handle.is_closed() {
                 break;
             }
         }

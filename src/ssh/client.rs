@@ -29,6 +29,8 @@ pub struct Client {
     pub(crate) known: Arc<hostkey::Loaded>,
     /// Whether the hop accepts SHA-1 RSA signatures (`HostKeyAlgorithms` names `ssh-rsa`).
     pub(crate) sha1_rsa: bool,
+    /// The address the hop was reached at over TCP, for the host-key question.
+    pub(crate) peer: Option<std::net::SocketAddr>,
     /// What the server said when it disconnected, escaped (for the error that follows).
     pub(crate) said: Arc<Mutex<Option<String>>>,
 }
@@ -55,6 +57,7 @@ impl russh::client::Handler for Client {
             clock: &self.clock,
             known: &self.known,
             sha1_rsa: self.sha1_rsa,
+            peer: self.peer,
         };
         let key = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
@@ -75,8 +78,8 @@ impl russh::client::Handler for Client {
                 ),
             )),
             _ => match offered {
-                PublicKeyOrCertificate::PublicKey { key, .. } => check.verify(key),
-                PublicKeyOrCertificate::Certificate(cert) => check.verify_certificate(cert),
+                PublicKeyOrCertificate::PublicKey { key, .. } => check.verify(key).await,
+                PublicKeyOrCertificate::Certificate(cert) => check.verify_certificate(cert).await,
             },
         };
         if result.is_ok() {

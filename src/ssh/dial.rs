@@ -26,12 +26,12 @@ pub struct PromptClock {
 }
 
 impl PromptClock {
-    /// Run a (blocking) prompt, pausing the connection bound meanwhile.
-    pub fn during<T>(&self, ask: impl FnOnce() -> T) -> T {
+    /// Wait for a person's answer, pausing the connection bound meanwhile.
+    pub async fn during<F: Future>(&self, ask: F) -> F::Output {
         if let Ok(mut s) = self.state.lock() {
             s.0 = Some(Instant::now());
         }
-        let answer = tokio::task::block_in_place(ask);
+        let answer = ask.await;
         if let Ok(mut s) = self.state.lock()
             && let Some(since) = s.0.take()
         {
@@ -113,11 +113,12 @@ pub(crate) async fn connect_hop(
             .max(Duration::from_millis(1))
     };
 
-    let dialing = Dialing {
+    let mut dialing = Dialing {
         interactive,
         ui: ui.clone(),
         clock: clock.clone(),
         pins,
+        peer: None,
     };
     match (previous, &hop.transport) {
         (None, Transport::ProxyCommand(command)) => {
@@ -133,10 +134,8 @@ pub(crate) async fn connect_hop(
         (None, Transport::Direct) => {
             ui.progress(label, "connecting (TCP)");
             let tcp = dial_tcp(hop, label, limit).await?;
-            let peer = tcp
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| hop.host.clone());
+            dialing.peer = tcp.peer_addr().ok();
+            let peer = dialing.peer.map(|a| a.to_string()).unwrap_or_else(|| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
             let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, super::transport::QuickAck(tcp));
             handshake(hop, label, stream, dialing, remaining(&clock)).await
@@ -233,6 +232,8 @@ struct Dialing {
     ui: Arc<dyn Interaction>,
     clock: Arc<PromptClock>,
     pins: Arc<super::Pins>,
+    /// The address reached over TCP, shown in the host-key question.
+    peer: Option<SocketAddr>,
 }
 
 async fn handshake<S>(
@@ -250,6 +251,7 @@ where
         ui,
         clock,
         pins,
+        peer,
     } = dialing;
     let failure = Arc::new(Mutex::new(None));
     let offered = Arc::new(Mutex::new(None));
@@ -269,6 +271,7 @@ where
         known: known.clone(),
         sha1_rsa: super::allows_sha1_rsa(hop),
         said: said.clone(),
+        peer,
     };
     let check = super::hostkey::HostKeyCheck {
         label,
@@ -280,6 +283,7 @@ where
         clock: &clock,
         known: &known,
         sha1_rsa: super::allows_sha1_rsa(hop),
+        peer,
     };
     let known_types = check.known_types();
     let want_certificates = !check.cert_authorities().is_empty();

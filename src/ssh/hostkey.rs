@@ -10,6 +10,7 @@ use super::known_hosts::{self, KnownHosts, Verdict};
 use super::{HopLabel, Interaction};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{HostKeySettings, StrictHostKeyChecking};
+use crate::text;
 
 /// How the offered key was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub struct HostKeyCheck<'a> {
     pub known: &'a Loaded,
     /// Whether SHA-1 RSA signatures (`ssh-rsa`) are accepted, here from a host certificate's CA.
     pub sha1_rsa: bool,
+    /// The address the hop was reached at over TCP (none through a channel or ProxyCommand).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// The known_hosts files of one hop, read once per dial (they can be large, and every step of the
@@ -102,7 +105,7 @@ impl HostKeyCheck<'_> {
         }
     }
 
-    pub fn verify(&self, key: &PublicKey) -> Result<Acceptance> {
+    pub async fn verify(&self, key: &PublicKey) -> Result<Acceptance> {
         let name = self.lookup_name();
         let files = &self.known.files;
         let fingerprint = known_hosts::fingerprint(key);
@@ -130,11 +133,11 @@ impl HostKeyCheck<'_> {
                     path.display()
                 ),
             )),
-            Verdict::Unknown { other_types } => self.unknown(&name, key, &fingerprint, &algorithm, &other_types),
+            Verdict::Unknown { other_types } => self.unknown(&name, key, &fingerprint, &algorithm, &other_types).await,
         }
     }
 
-    fn unknown(
+    async fn unknown(
         &self,
         name: &str,
         key: &PublicKey,
@@ -189,12 +192,8 @@ impl HostKeyCheck<'_> {
         let accept = match self.settings.strict {
             StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
             StrictHostKeyChecking::Ask if self.interactive => {
-                let question = format!(
-                    "{}: the authenticity of host '{name}' can't be established{also}.\n{algorithm} key fingerprint is {fingerprint}.\nAre you sure you want to continue connecting (yes/no)? ",
-                    self.label
-                );
-                let ui = self.ui;
-                self.clock.during(|| ui.confirm(&question))
+                let question = self.question(name, key, fingerprint);
+                self.clock.during(self.confirm(&question, fingerprint)).await?
             }
             StrictHostKeyChecking::Ask => {
                 return Err(Error::new(
@@ -222,6 +221,82 @@ impl HostKeyCheck<'_> {
             ));
         }
         Ok(self.record(name, key, algorithm))
+    }
+
+    /// The question as OpenSSH puts it: the host and its address, the key's fingerprint, where else
+    /// this key is known, and the yes/no/fingerprint choice.
+    fn question(&self, name: &str, key: &PublicKey, fingerprint: &str) -> String {
+        let host = match self.peer {
+            Some(peer) => format!(
+                "{name} ({})",
+                known_hosts::lookup_name(&peer.ip().to_string(), peer.port())
+            ),
+            None => name.to_string(),
+        };
+        let kind = known_hosts::key_type(key)
+            .trim_start_matches("ssh-")
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_uppercase();
+        let mut text = format!(
+            "The authenticity of host '{}' can't be established.\n{kind} key fingerprint is {fingerprint}.\n",
+            text::printable(&host)
+        );
+        let others = self.other_names(key);
+        if others.is_empty() {
+            text.push_str("This key is not known by any other names.\n");
+        } else {
+            text.push_str("This host key is known by the following other names/addresses:\n");
+            for other in &others {
+                text.push_str(&format!("    {other}\n"));
+            }
+        }
+        text.push_str("Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+        text
+    }
+
+    /// Where the same key is listed under other names (`file:line: name`), as OpenSSH shows them.
+    fn other_names(&self, key: &PublicKey) -> Vec<String> {
+        let mut others = Vec::new();
+        for file in &self.known.files {
+            for e in &file.entries {
+                if e.marker != known_hosts::Marker::None || e.key.key_data() != key.key_data() {
+                    continue;
+                }
+                let names = match &e.hosts {
+                    known_hosts::HostSpec::Hashed { .. } => "[hashed name]".to_string(),
+                    known_hosts::HostSpec::Patterns(patterns) => text::printable(&patterns.join(",")),
+                };
+                others.push(format!("{}:{}: {names}", file.path.display(), e.line));
+            }
+        }
+        others.truncate(8);
+        others
+    }
+
+    /// Ask until the answer is yes, no, or a fingerprint; a pasted fingerprint must be this key's.
+    async fn confirm(&self, question: &str, fingerprint: &str) -> Result<bool> {
+        let mut prompt = question.to_string();
+        loop {
+            let Some(answer) = self.ui.ask(self.label, &prompt).await? else {
+                return Ok(false);
+            };
+            match host_key_answer(&answer, fingerprint) {
+                HostKeyAnswer::Yes => return Ok(true),
+                HostKeyAnswer::No => return Ok(false),
+                HostKeyAnswer::Mismatch => {
+                    return Err(Error::new(
+                        Kind::HostKey,
+                        format!(
+                            "{}: Host key fingerprint mismatch: the fingerprint typed is not the offered key's {fingerprint}; not connecting",
+                            self.label
+                        ),
+                    ));
+                }
+                HostKeyAnswer::Again => prompt = "Please type 'yes', 'no' or the fingerprint: ".into(),
+            }
+        }
     }
 
     fn record(&self, name: &str, key: &PublicKey, algorithm: &str) -> Acceptance {
@@ -276,7 +351,7 @@ impl HostKeyCheck<'_> {
     /// A host certificate: trusted when an `@cert-authority` line for this host lists its CA, the CA's
     /// signature verifies, it is a host certificate, it is within its validity window and it names this
     /// host. Without a matching CA, its plain key is checked like any key (as OpenSSH does).
-    pub fn verify_certificate(&self, cert: &russh::keys::Certificate) -> Result<Acceptance> {
+    pub async fn verify_certificate(&self, cert: &russh::keys::Certificate) -> Result<Acceptance> {
         let key = PublicKey::new(cert.public_key().clone(), "");
         let ca = PublicKey::new(cert.signature_key().clone(), "");
         let name = self.lookup_name();
@@ -317,7 +392,7 @@ impl HostKeyCheck<'_> {
                 ));
             }
             tracing::info!(hop = %self.label, "host certificate from an unlisted CA {}; checking its plain key", known_hosts::fingerprint(&ca));
-            return self.verify(&key);
+            return self.verify(&key).await;
         };
         let place = format!("{}:{line}", path.display());
         let refuse = |why: String| {
@@ -405,6 +480,32 @@ impl HostKeyCheck<'_> {
     }
 }
 
+/// What a person answered to the host-key question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyAnswer {
+    Yes,
+    No,
+    /// A fingerprint other than the offered key's: refused.
+    Mismatch,
+    /// Neither yes, no nor a fingerprint: ask again.
+    Again,
+}
+
+/// The answer as OpenSSH reads it: surrounding blanks ignored, `yes`/`no` in any case, a fingerprint
+/// (`SHA256:…`) compared exactly; an empty line is no.
+pub fn host_key_answer(line: &str, fingerprint: &str) -> HostKeyAnswer {
+    let answer = line.trim();
+    if answer.is_empty() || answer.eq_ignore_ascii_case("no") {
+        HostKeyAnswer::No
+    } else if answer.eq_ignore_ascii_case("yes") || answer == fingerprint {
+        HostKeyAnswer::Yes
+    } else if answer.starts_with("SHA256:") || answer.starts_with("MD5:") {
+        HostKeyAnswer::Mismatch
+    } else {
+        HostKeyAnswer::Again
+    }
+}
+
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (days-to-civil conversion, proleptic Gregorian).
 pub fn utc(secs: u64) -> String {
     if secs >= 253_402_300_800 {
@@ -431,6 +532,23 @@ pub fn utc(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{HostKeyAnswer, host_key_answer};
+
+    /// The host-key question accepts what OpenSSH accepts, and a pasted fingerprint only when it is the
+    /// offered key's: another one is a refusal, not a yes.
+    #[test]
+    fn host_key_answers() {
+        let fp = "SHA256:abc";
+        assert_eq!(host_key_answer("yes", fp), HostKeyAnswer::Yes);
+        assert_eq!(host_key_answer("  YES \t", fp), HostKeyAnswer::Yes);
+        assert_eq!(host_key_answer("SHA256:abc", fp), HostKeyAnswer::Yes);
+        assert_eq!(host_key_answer("no", fp), HostKeyAnswer::No);
+        assert_eq!(host_key_answer("", fp), HostKeyAnswer::No);
+        assert_eq!(host_key_answer("SHA256:abd", fp), HostKeyAnswer::Mismatch);
+        assert_eq!(host_key_answer("y", fp), HostKeyAnswer::Again);
+        assert_eq!(host_key_answer("sure", fp), HostKeyAnswer::Again);
+    }
+
     /// Certificate validity is shown as a date a person can read, not a Unix number.
     #[test]
     fn utc_dates() {

@@ -26,15 +26,24 @@ pub use client::Client;
 /// A forward channel to the target.
 pub type Channel = russh::Channel<Msg>;
 
+/// A question being put to a person: the answer, or [`crate::error::Kind::Interrupted`] on Ctrl-C.
+pub type Asked<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
+
 /// What the SSH layer needs from a person (or from the absence of one).
 pub trait Interaction: Send + Sync {
     /// A step of the connection is starting (`[1/2] deploy@host:22 authenticating (publickey)`).
     fn progress(&self, hop: &HopLabel, step: &str);
-    /// A yes/no question; only called when the plan is interactive.
-    fn confirm(&self, question: &str) -> bool;
-    /// Ask for a secret for `hop`; only called when the plan is interactive. `None` if the person gave
-    /// none. `prompt` is already safe to show (server text in it is escaped).
-    fn secret(&self, hop: &HopLabel, prompt: &str) -> Option<Secret>;
+    /// A question answered with a line typed in view; only called when the plan is interactive.
+    /// `Ok(None)` when there is no answer (no terminal, end of input).
+    fn ask<'a>(&'a self, hop: &'a HopLabel, question: &'a str) -> Asked<'a, Option<String>>;
+    /// Ask for a secret for `hop` (typed hidden); only called when the plan is interactive. `Ok(None)`
+    /// if the person gave none. `prompt` is already safe to show (server text in it is escaped).
+    fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>>;
+    /// A line of the conversation with a person, between prompts (`Permission denied, please try
+    /// again.`); shown as is, where the prompts are.
+    fn tell(&self, hop: &HopLabel, text: &str) {
+        tracing::info!(%hop, "{text}");
+    }
     /// A banner or notice for stderr. Server text in it is already escaped (see `crate::text`).
     fn notice(&self, hop: &HopLabel, text: &str);
     /// A stage of connecting a hop finished (for `check`); `elapsed` is its own duration.

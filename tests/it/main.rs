@@ -16,3 +16,4 @@ mod local;
 mod probe;
 mod scripting;
 mod support;
+mod terminal;

@@ -1,80 +1,185 @@
-//! Runs the sqltun binary on a pseudo-terminal, as a person at a terminal does: stdin, stdout and
-//! stderr are the pty's slave end, so sqltun sees terminals everywhere. Everything it writes (both
-//! streams, merged as a terminal merges them) is collected from the master end.
+//! Runs the sqltun binary on a pseudo-terminal, as a person at a terminal runs it: the pty is its
+//! controlling terminal (prompts on /dev/tty, Ctrl-C as a keystroke) and its stderr. Everything it
+//! draws is fed to a terminal emulator (`vt100`), so tests assert on the screen a person would see,
+//! after spinners have been drawn and wiped.
 
-use std::ffi::OsStr;
-use std::io::Read;
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::{ErrorKind, Write};
+use std::time::{Duration, Instant};
 
-use super::process::{tied_to_test, wait_child};
-use super::sqltun::SQLTUN;
+use expectrl::process::Termios;
+use expectrl::process::unix::WaitStatus;
+use expectrl::session::OsSession;
 
-/// What a run on a terminal came to.
-#[derive(Debug)]
-pub struct PtyRun {
-    pub code: i32,
-    /// Every byte sqltun wrote to the terminal.
-    pub output: Vec<u8>,
+use super::sqltun::SqltunCommand;
+
+/// The terminal's size: wide enough that no line of the tests' output wraps.
+const ROWS: u16 = 40;
+const COLS: u16 = 200;
+/// How often the pty is read while waiting for text to appear or for sqltun to exit.
+const READ_INTERVAL: Duration = Duration::from_millis(20);
+
+/// sqltun on a pseudo-terminal of its own, with the screen it has drawn so far.
+pub struct TerminalSession {
+    session: OsSession,
+    screen: vt100::Parser,
+    command: String,
+    exit: Option<i32>,
 }
 
-impl PtyRun {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output).into_owned()
+impl std::fmt::Debug for TerminalSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalSession")
+            .field("command", &self.command)
+            .finish_non_exhaustive()
     }
 }
 
-/// Runs `sqltun ARGS…` on a fresh pty with `HOME=home`, PATH and `env` as its only environment, and
-/// waits (bounded by `timeout`) for it to exit and for the terminal to drain.
-pub fn run_on_pty<S: AsRef<OsStr>>(home: &Path, args: &[S], env: &[(&str, &str)], timeout: Duration) -> PtyRun {
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave = |what: &str| {
-        Stdio::from(
-            pty.slave
-                .try_clone()
-                .unwrap_or_else(|e| panic!("dup the pty for {what}: {e}")),
-        )
-    };
-    let mut child = tied_to_test(SQLTUN)
-        .args(args)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", home)
-        .env("TERM", "xterm")
-        .envs(env.iter().copied())
-        .stdin(slave("stdin"))
-        .stdout(slave("stdout"))
-        .stderr(slave("stderr"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {SQLTUN} on a pty: {e}"));
-    // Only the child holds the slave end now: the master reads EIO once the child is gone.
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
-    let (sender, output) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        // Ends with EIO when the last slave descriptor closes; what was read is kept.
-        let _ = master.read_to_end(&mut bytes);
-        let _ = sender.send(bytes);
-    });
-    let Some(status) = wait_child(&mut child, timeout) else {
-        let _ = child.kill();
-        let _ = child.wait();
+impl TerminalSession {
+    /// Start `command` with a new pty as its controlling terminal, stdin, stdout and stderr.
+    pub fn spawn(command: &SqltunCommand) -> TerminalSession {
+        // The pty starts with echo off; a person's terminal echoes, so turn it on before sqltun starts.
+        let inner = command.terminal_command();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "stty echo && exec \"$@\"", "sh"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear()
+            .env("TERM", "xterm-256color");
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let shown = format!("{cmd:?}");
+        let mut session = OsSession::spawn(cmd).unwrap_or_else(|e| panic!("cannot start {shown} on a pty: {e}"));
+        session
+            .get_process_mut()
+            .set_window_size(COLS, ROWS)
+            .unwrap_or_else(|e| panic!("set the pty size: {e}"));
+        TerminalSession {
+            session,
+            screen: vt100::Parser::new(
+                std::num::NonZero::new(ROWS).expect("rows"),
+                std::num::NonZero::new(COLS).expect("columns"),
+                0,
+            ),
+            command: shown,
+            exit: None,
+        }
+    }
+
+    /// The screen as text, one line per row, trailing blanks and empty rows at the end removed.
+    pub fn screen(&self) -> String {
+        // Row by row: a line drawn to the full width would otherwise be joined with the next one.
+        let rows: Vec<String> = self
+            .screen
+            .screen()
+            .rows(0, COLS)
+            .map(|row| row.trim_end().to_string())
+            .collect();
+        rows.join("\n").trim_end().to_string()
+    }
+
+    /// Read what sqltun drew since the last call; `true` once the pty reports end of output.
+    fn pump(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.session.try_read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => self.screen.process(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                // Linux reports EIO on the master once the last holder of the terminal has closed it.
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Wait (at most `timeout`) until the screen shows `text` (trailing blanks aside: a screen has none).
+    pub fn wait_for(&mut self, text: &str, timeout: Duration) {
+        let text = text.trim_end();
+        self.wait_until(timeout, &format!("the screen to show {text:?}"), |screen| {
+            screen.contains(text)
+        });
+    }
+
+    /// Wait (at most `timeout`) until `ready(screen)` holds.
+    pub fn wait_until(&mut self, timeout: Duration, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ended = self.pump();
+            if ready(&self.screen()) {
+                return;
+            }
+            if ended || Instant::now() >= deadline {
+                self.fail(&format!("timed out after {timeout:?} waiting for {what}"));
+            }
+            std::thread::sleep(READ_INTERVAL);
+        }
+    }
+
+    /// Type `line` and Enter.
+    pub fn type_line(&mut self, line: &str) {
+        self.session
+            .write_all(format!("{line}\r").as_bytes())
+            .and_then(|_| self.session.flush())
+            .unwrap_or_else(|e| panic!("write to the pty: {e}"));
+    }
+
+    /// Press Ctrl-C (the terminal turns it into SIGINT for sqltun).
+    pub fn press_ctrl_c(&mut self) {
+        self.session
+            .write_all(&[0x03])
+            .and_then(|_| self.session.flush())
+            .unwrap_or_else(|e| panic!("write to the pty: {e}"));
+    }
+
+    /// Wait (at most `timeout`) for sqltun to exit, reading the screen meanwhile; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        if let Some(code) = self.exit {
+            return code;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            match self.session.get_process().status() {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    self.pump();
+                    self.exit = Some(code);
+                    return code;
+                }
+                Ok(WaitStatus::Signaled(_, signal, _)) => self.fail(&format!("sqltun was killed by {signal:?}")),
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("sqltun did not exit within {timeout:?}"));
+            }
+            std::thread::sleep(READ_INTERVAL);
+        }
+    }
+
+    /// Whether the terminal echoes what is typed (after a hidden prompt it must again).
+    pub fn echoes(&self) -> bool {
+        self.session
+            .is_echo()
+            .unwrap_or_else(|e| panic!("read the pty's terminal settings: {e}"))
+    }
+
+    /// Panic with `message`, the command and the screen.
+    pub fn fail(&self, message: &str) -> ! {
         panic!(
-            "sqltun {:?} did not exit within {timeout:?} on a pty",
-            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+            "{message}\ncommand: {}\n--- screen ---\n{}\n--------------",
+            self.command,
+            self.screen()
         );
-    };
-    let output = output
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the pty did not drain after sqltun exited");
-    PtyRun {
-        code: status.code().expect("sqltun was killed by a signal"),
-        output,
+    }
+}
+
+impl Drop for TerminalSession {
+    fn drop(&mut self) {
+        if self.exit.is_none()
+            && let Ok(true) = self.session.get_process().is_alive()
+        {
+            let _ = self.session.get_process_mut().exit(true);
+        }
     }
 }

@@ -206,8 +206,20 @@ impl SqltunCommand {
     /// `setsid setpriv --pdeathsig KILL -- sqltun ARGV…` with this command's HOME and environment (see `spawn`).
     fn command(&self, argv: &[OsString]) -> Command {
         let mut command = Command::new("setsid");
+        command.args(DIE_WITH_TEST);
+        self.with_environment(command, argv)
+    }
+
+    /// `setpriv --pdeathsig KILL -- sqltun ARGV…` with this command's HOME and environment, without
+    /// `setsid`: for a test that runs it on a terminal of its own (the pty driver makes the session).
+    pub fn terminal_command(&self) -> Command {
+        let mut command = Command::new(DIE_WITH_TEST[0]);
+        command.args(&DIE_WITH_TEST[1..]);
+        self.with_environment(command, &self.argv())
+    }
+
+    fn with_environment(&self, mut command: Command, argv: &[OsString]) -> Command {
         command
-            .args(DIE_WITH_TEST)
             .arg(SQLTUN)
             .args(argv)
             .env_clear()
