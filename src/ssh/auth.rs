@@ -9,6 +9,7 @@ use russh::client::{AuthResult, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
+use super::certificate;
 use super::client::Client;
 use super::dial::PromptClock;
 use super::keys::{self, KeyError};
@@ -340,6 +341,16 @@ impl Attempt<'_> {
                 continue;
             }
             let comment = identity.comment().to_string();
+            // An agent certificate past its window (renewed on disk, not yet in the agent) is named and
+            // skipped, as one from a file: the server would refuse it anyway.
+            if let russh::keys::agent::AgentIdentity::Certificate { certificate, .. } = &identity
+                && let Some(why) = certificate::outside_window_now(certificate.valid_after(), certificate.valid_before())
+            {
+                tracing::warn!("{}: agent certificate {comment} {why}; not offered", self.label);
+                self.tried
+                    .push(format!("agent certificate {comment}: not offered (outside its validity window)"));
+                continue;
+            }
             self.ui
                 .progress(self.label, &format!("authenticating (publickey, agent key {comment})"));
             let hash = if key.algorithm().is_rsa() {
@@ -505,7 +516,9 @@ impl Attempt<'_> {
     }
 
     /// OpenSSH certificates for this identity: CertificateFile entries and `IDENTITY-cert.pub` whose
-    /// public key is the identity's, offered before the plain key as OpenSSH does.
+    /// public key is the identity's, offered before the plain key as OpenSSH does. They are read from
+    /// disk on every connection (reconnects included), so a certificate renewed while the tunnel runs
+    /// is the one offered next; one outside its validity window is named with it and not offered.
     async fn try_certificates(
         &mut self,
         identity: &Path,
@@ -530,6 +543,18 @@ impl Attempt<'_> {
                 }
             };
             if cert.public_key() != key.public_key().key_data() {
+                continue;
+            }
+            if let Some(why) = certificate::outside_window_now(cert.valid_after(), cert.valid_before()) {
+                tracing::warn!(
+                    "{}: certificate {} {why}; not offered",
+                    self.label,
+                    cert_path.display()
+                );
+                self.tried.push(format!(
+                    "certificate {}: not offered (outside its validity window)",
+                    cert_path.display()
+                ));
                 continue;
             }
             self.ui.progress(
