@@ -344,11 +344,13 @@ impl Attempt<'_> {
             // An agent certificate past its window (renewed on disk, not yet in the agent) is named and
             // skipped, as one from a file: the server would refuse it anyway.
             if let russh::keys::agent::AgentIdentity::Certificate { certificate, .. } = &identity
-                && let Some(why) = certificate::outside_window_now(certificate.valid_after(), certificate.valid_before())
+                && let Some(why) =
+                    certificate::outside_window_now(certificate.valid_after(), certificate.valid_before())
             {
                 tracing::warn!("{}: agent certificate {comment} {why}; not offered", self.label);
-                self.tried
-                    .push(format!("agent certificate {comment}: not offered (outside its validity window)"));
+                self.tried.push(format!(
+                    "agent certificate {comment}: not offered (outside its validity window)"
+                ));
                 continue;
             }
             self.ui
@@ -410,12 +412,16 @@ impl Attempt<'_> {
             if let Some(public) = keys::public_key_for(path)
                 && self.offered.iter().any(|k| k.key_data() == public.key_data())
             {
+                if let Some(method) = self.try_certificates_in_agent(path, &public).await? {
+                    return Ok(Some(method));
+                }
                 continue;
             }
             let Some(key) = self.load_key(path)? else { continue };
             self.offered.push(key.public_key().clone());
             let key = Arc::new(key);
-            if let Some(method) = self.try_certificates(path, &key).await? {
+            let mut signer = keys::KeySigner(key.clone());
+            if let Some(method) = self.try_certificates(path, key.public_key(), &mut signer, &[]).await? {
                 return Ok(Some(method));
             }
             self.ui
@@ -436,6 +442,37 @@ impl Attempt<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// The certificates of an identity whose key the agent holds (and so already offered): a certificate
+    /// renewed on disk after the key went into the agent is offered with the agent signing, as OpenSSH
+    /// does, so renewal works without `ssh-add` again. Certificates the agent holds itself were offered
+    /// with the agent's keys and are not offered twice.
+    async fn try_certificates_in_agent(&mut self, identity: &Path, key: &PublicKey) -> Result<Option<String>> {
+        let AgentSource::Socket(socket) = &self.hop.auth.agent else {
+            return Ok(None);
+        };
+        let Ok(mut agent) = AgentClient::connect_uds(socket).await else {
+            return Ok(None);
+        };
+        let Ok(held) = agent.request_identities().await else {
+            return Ok(None);
+        };
+        if !held.iter().any(|i| i.public_key().key_data() == key.key_data()) {
+            return Ok(None);
+        }
+        let in_agent: Vec<russh::keys::Certificate> = held
+            .into_iter()
+            .filter_map(|i| match i {
+                russh::keys::agent::AgentIdentity::Certificate { certificate, .. } => Some(certificate),
+                russh::keys::agent::AgentIdentity::PublicKey { .. } => None,
+            })
+            .collect();
+        let mut signer = keys::AgentKeySigner {
+            agent: &mut agent,
+            key: key.clone(),
+        };
+        self.try_certificates(identity, key, &mut signer, &in_agent).await
     }
 
     /// Load an identity, asking for its passphrase if needed. `None` means skipped (with a note).
@@ -519,11 +556,18 @@ impl Attempt<'_> {
     /// public key is the identity's, offered before the plain key as OpenSSH does. They are read from
     /// disk on every connection (reconnects included), so a certificate renewed while the tunnel runs
     /// is the one offered next; one outside its validity window is named with it and not offered.
-    async fn try_certificates(
+    /// `signer` holds the private key: the identity file's key, or the agent (see
+    /// [`Attempt::try_certificates_in_agent`]). Certificates in `already` were offered before and are skipped.
+    async fn try_certificates<S>(
         &mut self,
         identity: &Path,
-        key: &Arc<russh::keys::PrivateKey>,
-    ) -> Result<Option<String>> {
+        key: &PublicKey,
+        signer: &mut S,
+        already: &[russh::keys::Certificate],
+    ) -> Result<Option<String>>
+    where
+        S: russh::Signer<Error = russh::AgentAuthError> + Send,
+    {
         let mut candidates = self.hop.auth.certificates.clone();
         let mut beside = identity.as_os_str().to_owned();
         beside.push("-cert.pub");
@@ -542,15 +586,11 @@ impl Attempt<'_> {
                     continue;
                 }
             };
-            if cert.public_key() != key.public_key().key_data() {
+            if cert.public_key() != key.key_data() || already.contains(&cert) {
                 continue;
             }
             if let Some(why) = certificate::outside_window_now(cert.valid_after(), cert.valid_before()) {
-                tracing::warn!(
-                    "{}: certificate {} {why}; not offered",
-                    self.label,
-                    cert_path.display()
-                );
+                tracing::warn!("{}: certificate {} {why}; not offered", self.label, cert_path.display());
                 self.tried.push(format!(
                     "certificate {}: not offered (outside its validity window)",
                     cert_path.display()
@@ -566,10 +606,9 @@ impl Attempt<'_> {
             } else {
                 None
             };
-            let mut signer = keys::KeySigner(key.clone());
             let result = match self
                 .handle
-                .authenticate_certificate_with(self.hop.user.clone(), cert, hash, &mut signer)
+                .authenticate_certificate_with(self.hop.user.clone(), cert, hash, signer)
                 .await
             {
                 Ok(result) => result,

@@ -26,9 +26,7 @@ pub(crate) fn outside_window(valid_after: u64, valid_before: u64, now: u64) -> O
 
 /// As [`outside_window`], at this machine's time.
 pub(crate) fn outside_window_now(valid_after: u64, valid_before: u64) -> Option<String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     outside_window(valid_after, valid_before, now)
 }
 
