@@ -9,6 +9,7 @@ use russh::client::{AuthResult, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
+use super::certificate;
 use super::client::Client;
 use super::dial::PromptClock;
 use super::keys::{self, KeyError};
@@ -337,6 +338,18 @@ impl Attempt<'_> {
                 continue;
             }
             let comment = identity.comment().to_string();
+            // An agent certificate past its window (renewed on disk, not yet in the agent) is named and
+            // skipped, as one from a file: the server would refuse it anyway.
+            if let russh::keys::agent::AgentIdentity::Certificate { certificate, .. } = &identity
+                && let Some(why) =
+                    certificate::outside_window_now(certificate.valid_after(), certificate.valid_before())
+            {
+                tracing::warn!("{}: agent certificate {comment} {why}; not offered", self.label);
+                self.tried.push(format!(
+                    "agent certificate {comment}: not offered (outside its validity window)"
+                ));
+                continue;
+            }
             self.ui
                 .progress(self.label, &format!("authenticating (publickey, agent key {comment})"));
             let hash = if key.algorithm().is_rsa() {
@@ -396,6 +409,9 @@ impl Attempt<'_> {
             if let Some(public) = keys::public_key_for(path)
                 && self.offered.iter().any(|k| k.key_data() == public.key_data())
             {
+                if let Some(method) = self.try_certificates_in_agent(path, &public).await? {
+                    return Ok(Some(method));
+                }
                 continue;
             }
             let Some(key) = self.load_key(path).await? else {
@@ -403,7 +419,8 @@ impl Attempt<'_> {
             };
             self.offered.push(key.public_key().clone());
             let key = Arc::new(key);
-            if let Some(method) = self.try_certificates(path, &key).await? {
+            let mut signer = keys::KeySigner(key.clone());
+            if let Some(method) = self.try_certificates(path, key.public_key(), &mut signer, &[]).await? {
                 return Ok(Some(method));
             }
             self.ui
@@ -424,6 +441,37 @@ impl Attempt<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// The certificates of an identity whose key the agent holds (and so already offered): a certificate
+    /// renewed on disk after the key went into the agent is offered with the agent signing, as OpenSSH
+    /// does, so renewal works without `ssh-add` again. Certificates the agent holds itself were offered
+    /// with the agent's keys and are not offered twice.
+    async fn try_certificates_in_agent(&mut self, identity: &Path, key: &PublicKey) -> Result<Option<String>> {
+        let AgentSource::Socket(socket) = &self.hop.auth.agent else {
+            return Ok(None);
+        };
+        let Ok(mut agent) = AgentClient::connect_uds(socket).await else {
+            return Ok(None);
+        };
+        let Ok(held) = agent.request_identities().await else {
+            return Ok(None);
+        };
+        if !held.iter().any(|i| i.public_key().key_data() == key.key_data()) {
+            return Ok(None);
+        }
+        let in_agent: Vec<russh::keys::Certificate> = held
+            .into_iter()
+            .filter_map(|i| match i {
+                russh::keys::agent::AgentIdentity::Certificate { certificate, .. } => Some(certificate),
+                russh::keys::agent::AgentIdentity::PublicKey { .. } => None,
+            })
+            .collect();
+        let mut signer = keys::AgentKeySigner {
+            agent: &mut agent,
+            key: key.clone(),
+        };
+        self.try_certificates(identity, key, &mut signer, &in_agent).await
     }
 
     /// Load an identity, asking for its passphrase if needed. `None` means skipped (with a note).
@@ -508,12 +556,21 @@ impl Attempt<'_> {
     }
 
     /// OpenSSH certificates for this identity: CertificateFile entries and `IDENTITY-cert.pub` whose
-    /// public key is the identity's, offered before the plain key as OpenSSH does.
-    async fn try_certificates(
+    /// public key is the identity's, offered before the plain key as OpenSSH does. They are read from
+    /// disk on every connection (reconnects included), so a certificate renewed while the tunnel runs
+    /// is the one offered next; one outside its validity window is named with it and not offered.
+    /// `signer` holds the private key: the identity file's key, or the agent (see
+    /// [`Attempt::try_certificates_in_agent`]). Certificates in `already` were offered before and are skipped.
+    async fn try_certificates<S>(
         &mut self,
         identity: &Path,
-        key: &Arc<russh::keys::PrivateKey>,
-    ) -> Result<Option<String>> {
+        key: &PublicKey,
+        signer: &mut S,
+        already: &[russh::keys::Certificate],
+    ) -> Result<Option<String>>
+    where
+        S: russh::Signer<Error = russh::AgentAuthError> + Send,
+    {
         let mut candidates = self.hop.auth.certificates.clone();
         let mut beside = identity.as_os_str().to_owned();
         beside.push("-cert.pub");
@@ -532,7 +589,15 @@ impl Attempt<'_> {
                     continue;
                 }
             };
-            if cert.public_key() != key.public_key().key_data() {
+            if cert.public_key() != key.key_data() || already.contains(&cert) {
+                continue;
+            }
+            if let Some(why) = certificate::outside_window_now(cert.valid_after(), cert.valid_before()) {
+                tracing::warn!("{}: certificate {} {why}; not offered", self.label, cert_path.display());
+                self.tried.push(format!(
+                    "certificate {}: not offered (outside its validity window)",
+                    cert_path.display()
+                ));
                 continue;
             }
             self.ui.progress(
@@ -544,10 +609,9 @@ impl Attempt<'_> {
             } else {
                 None
             };
-            let mut signer = keys::KeySigner(key.clone());
             let result = match self
                 .handle
-                .authenticate_certificate_with(self.hop.user.clone(), cert, hash, &mut signer)
+                .authenticate_certificate_with(self.hop.user.clone(), cert, hash, signer)
                 .await
             {
                 Ok(result) => result,

@@ -963,6 +963,31 @@ impl russh::Signer for KeySigner {
     }
 }
 
+/// Signs for a certificate with the plain key an agent holds: the agent only knows the key it was
+/// given, not a certificate issued (or renewed) for it later, so the request names the key, as
+/// OpenSSH's client does.
+pub(crate) struct AgentKeySigner<'a> {
+    pub(crate) agent: &'a mut russh::keys::agent::client::AgentClient<tokio::net::UnixStream>,
+    pub(crate) key: PublicKey,
+}
+
+impl russh::Signer for AgentKeySigner<'_> {
+    type Error = russh::AgentAuthError;
+
+    #[allow(clippy::manual_async_fn)]
+    fn auth_sign(
+        &mut self,
+        _identity: &russh::keys::agent::AgentIdentity,
+        hash: Option<russh::keys::HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send {
+        async move {
+            let key = russh::keys::agent::AgentIdentity::from(self.key.clone());
+            Ok(self.agent.sign_request(&key, hash, to_sign).await?)
+        }
+    }
+}
+
 /// Key algorithms russh can sign with from a key file.
 fn usable(algorithm: &Algorithm) -> bool {
     matches!(

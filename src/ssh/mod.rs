@@ -2,6 +2,7 @@
 //! authenticating, and opening the forward channels. Talks to people only through [`Interaction`].
 
 mod auth;
+mod certificate;
 mod client;
 mod dial;
 pub mod hostkey;

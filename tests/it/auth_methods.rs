@@ -1705,3 +1705,201 @@ fn endless_keyboard_interactive_prompts_are_cut_off() {
         "sshd saw {answered} answers; expected a few, fewer than its ten questions\nsshd log:\n{log}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Short-lived user certificates: renewed while a tunnel runs, expired, not yet valid
+// ---------------------------------------------------------------------------------------------------------
+
+use crate::support::{echo_roundtrip, local};
+use std::time::Duration;
+
+/// Bound on a restarted bastion serving again: the re-dial backoff after a short outage is a few
+/// seconds (0.5 s doubling), plus a handshake; generous slack on top.
+const BACK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Bound on a line already on its way reaching stderr as the test collects it.
+const STDERR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An hour-long window that was over long ago (UTC), and one that starts long after any test run.
+const PAST_WINDOW: &str = "20200101000000Z:20200101010000Z";
+const FUTURE_WINDOW: &str = "20990101000000Z:20990101010000Z";
+/// Valid now, for an hour: what a CA issuing short-lived certificates hands out.
+const SHORT_LIVED: &str = "-5m:+1h";
+
+/// A bastion that lets in certificates signed by `ca` (TrustedUserCAKeys) and, besides them, only the
+/// keys in `authorized` (none: certificates only, so the key alone cannot log in).
+fn certificate_bastion(lab: Lab, ca: &KeyPair, authorized: &[&KeyPair]) -> Bastion {
+    let authorized = lab.authorized_keys_file(authorized);
+    start_bastion(
+        lab,
+        SshdOptions {
+            authorized_keys: Some(authorized),
+            extra_config: vec![
+                format!("TrustedUserCAKeys {}", ca.public.display()),
+                "AuthenticationMethods publickey".into(),
+            ],
+            ..SshdOptions::default()
+        },
+    )
+}
+
+/// Waits for `needle` on stderr (bounded); fails the test with everything if it does not come.
+fn expect_stderr(tunnel: &crate::support::Sqltun, needle: &str, timeout: Duration) {
+    if !tunnel.stderr_mentions(&[needle], timeout) {
+        tunnel.fail(&format!("no {needle:?} on stderr within {timeout:?}"));
+    }
+}
+
+/// Fails the test if sshd's log mentions certificate `id` at all: at `LogLevel DEBUG` sshd names every
+/// certificate it is offered by its key ID, accepted or not, so its absence means it was never offered.
+fn assert_never_offered(tunnel: &crate::support::Sqltun, sshd: &Sshd, id: &str) {
+    let needle = format!("ID {id} ");
+    if let Some(line) = sshd.log_text().lines().find(|line| line.contains(&needle)) {
+        tunnel.fail(&format!("sshd was offered certificate {id}: {line}"));
+    }
+}
+
+/// Teams with short-lived user certificates (Vault, step-ca, Teleport) renew them on disk while a tunnel
+/// runs; the next connection must use the renewed one without a restart of sqltun. Against a
+/// certificate-only bastion the tunnel logs in with the first certificate; the file is then replaced by
+/// one with a new key ID and the bastion restarted. After "reconnected", the restarted sshd's log names
+/// the new ID as accepted (never the old one), and an echo goes through the same port.
+#[test]
+fn renewed_certificate_is_used_on_reconnect() {
+    let lab = Lab::new();
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let key = lab.generate_key(KeyKind::Ed25519);
+    key.certify_valid(&ca, "sqltun-cert-first", TEST_USER, SHORT_LIVED);
+    let bastion = certificate_bastion(lab, &ca, &[]);
+    let (tunnel, port) = bastion
+        .connect_to_echo()
+        .identity(&key)
+        .spawn_and_echo(b"first certificate");
+    let accepted = format!("Accepted publickey for {TEST_USER}");
+    assert_logged(&tunnel, &bastion.sshd, &[&accepted, "ID sqltun-cert-first "]);
+
+    key.certify_valid(&ca, "sqltun-cert-renewed", TEST_USER, SHORT_LIVED);
+    bastion.lab.kill_bastion(0);
+    expect_stderr(&tunnel, "reconnecting", BACK_TIMEOUT);
+    let restarted = bastion.lab.restart_sshd(&bastion.sshd);
+    expect_stderr(&tunnel, "reconnected after", BACK_TIMEOUT);
+    echo_roundtrip(local(port), b"renewed certificate");
+    assert_logged(&tunnel, &restarted, &[&accepted, "ID sqltun-cert-renewed "]);
+    assert_never_offered(&tunnel, &restarted, "sqltun-cert-first");
+}
+
+/// An expired certificate is refused by every server and uses up one of its MaxAuthTries. sqltun names
+/// it with its validity window (so a person sees it needs renewing), does not offer it, and goes on to
+/// the next identity, here a second `-i` key with a valid certificate, which logs in.
+#[test]
+fn expired_certificate_is_named_and_not_offered() {
+    let lab = Lab::new();
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let expired = lab.generate_key(KeyKind::Ed25519);
+    let cert = expired.certify_valid(&ca, "sqltun-cert-expired", TEST_USER, PAST_WINDOW);
+    let next = lab.generate_key(KeyKind::Ed25519);
+    next.certify_valid(&ca, "sqltun-cert-next", TEST_USER, SHORT_LIVED);
+    let bastion = certificate_bastion(lab, &ca, &[]);
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .identity(&expired)
+        .identity(&next)
+        .spawn_and_echo(b"the next identity");
+    expect_stderr(
+        &tunnel,
+        &format!(
+            "sqltun: warning: hop {}: certificate {} expired at 2020-01-01 01:00:00 UTC (valid 2020-01-01 00:00:00 UTC to 01:00:00 UTC); not offered",
+            bastion.sshd.destination(),
+            cert.display()
+        ),
+        STDERR_TIMEOUT,
+    );
+    assert_logged(
+        &tunnel,
+        &bastion.sshd,
+        &[&format!("Accepted publickey for {TEST_USER}"), "ID sqltun-cert-next "],
+    );
+    assert_never_offered(&tunnel, &bastion.sshd, "sqltun-cert-expired");
+}
+
+/// A certificate whose window has not started (issued ahead of time, or this machine's clock is behind)
+/// is named with its window and a pointer to the clock, and not offered; the next identity, here a
+/// plain key in authorized_keys, logs in.
+#[test]
+fn not_yet_valid_certificate_is_named_and_not_offered() {
+    let lab = Lab::new();
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let early = lab.generate_key(KeyKind::Ed25519);
+    let cert = early.certify_valid(&ca, "sqltun-cert-future", TEST_USER, FUTURE_WINDOW);
+    let plain = lab.generate_key(KeyKind::Ed25519);
+    let bastion = certificate_bastion(lab, &ca, &[&plain]);
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .identity(&early)
+        .identity(&plain)
+        .spawn_and_echo(b"a plain key after it");
+    expect_stderr(
+        &tunnel,
+        &format!(
+            "sqltun: warning: hop {}: certificate {} is not valid until 2099-01-01 00:00:00 UTC (valid 2099-01-01 00:00:00 UTC to 01:00:00 UTC; check this machine's clock if that is wrong); not offered",
+            bastion.sshd.destination(),
+            cert.display()
+        ),
+        STDERR_TIMEOUT,
+    );
+    assert_logged(
+        &tunnel,
+        &bastion.sshd,
+        &[&format!("Accepted publickey for {TEST_USER}"), &plain.fingerprint()],
+    );
+    assert_never_offered(&tunnel, &bastion.sshd, "sqltun-cert-future");
+}
+
+/// Keys usually go into the agent once (`ssh-add` adds the certificate beside a key too) while the
+/// certificate on disk is renewed every few hours: the agent then holds the plain key and an expired
+/// certificate. sqltun must skip the agent's expired certificate (named with its window) and offer the
+/// renewed file with the agent signing, as OpenSSH does. The private key file is gone, so only the agent
+/// can sign (`-i KEY.pub` picks the agent's key, `CertificateFile` the renewed certificate).
+#[test]
+fn renewed_certificate_on_disk_is_signed_by_the_agent() {
+    let lab = Lab::new();
+    let ca = lab.generate_key(KeyKind::Ed25519);
+    let key = lab.generate_key(KeyKind::Ed25519);
+    key.certify_valid(&ca, "sqltun-agent-old", TEST_USER, PAST_WINDOW);
+    let socket = lab.start_agent(&[&key]);
+    let listing = agent_listing(&socket);
+    assert!(
+        listing.contains("ED25519-CERT"),
+        "ssh-add did not add the certificate beside the key:\n{listing}"
+    );
+    let cert = key.certify_valid(&ca, "sqltun-disk-renewed", TEST_USER, SHORT_LIVED);
+    remove(&key.private);
+    let bastion = certificate_bastion(lab, &ca, &[]);
+    let (tunnel, _) = bastion
+        .connect_to_echo()
+        .env("SSH_AUTH_SOCK", &socket)
+        .arg("-i")
+        .arg(&key.public)
+        .arg("-o")
+        .arg(format!("CertificateFile={}", cert.display()))
+        .spawn_and_echo(b"renewed on disk, signed by the agent");
+    expect_stderr(
+        &tunnel,
+        "expired at 2020-01-01 01:00:00 UTC (valid 2020-01-01 00:00:00 UTC to 01:00:00 UTC); not offered",
+        STDERR_TIMEOUT,
+    );
+    assert!(
+        tunnel.stderr().contains("agent certificate"),
+        "the warning does not say the certificate is the agent's:\n{}",
+        tunnel.stderr()
+    );
+    assert_logged(
+        &tunnel,
+        &bastion.sshd,
+        &[
+            &format!("Accepted publickey for {TEST_USER}"),
+            "ID sqltun-disk-renewed ",
+        ],
+    );
+    assert_never_offered(&tunnel, &bastion.sshd, "sqltun-agent-old");
+}

@@ -95,11 +95,17 @@ impl KeyPair {
     /// user certificate valid from now on for `principals` (comma-separated). ssh-keygen writes it where
     /// OpenSSH looks for it, `PRIVATE-cert.pub`; returns that path.
     pub fn certify(&self, ca: &KeyPair, id: &str, principals: &str) -> PathBuf {
+        self.certify_valid(ca, id, principals, "always:forever")
+    }
+
+    /// As `certify`, valid only within `validity`, ssh-keygen's `-V`: relative (`-5m:+1h`) or absolute
+    /// in UTC (`20200101000000Z:20200101010000Z`). Signing again replaces the file, as a renewal does.
+    pub fn certify_valid(&self, ca: &KeyPair, id: &str, principals: &str, validity: &str) -> PathBuf {
         run(Command::new("ssh-keygen")
             .arg("-q")
             .arg("-s")
             .arg(&ca.private)
-            .args(["-I", id, "-n", principals])
+            .args(["-I", id, "-n", principals, "-V", validity])
             .arg(&self.public));
         let mut cert = self.private.clone().into_os_string();
         cert.push("-cert.pub");
