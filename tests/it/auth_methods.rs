@@ -759,6 +759,9 @@ fn without_identities_only_a_crowded_agent_exhausts_max_auth_tries() {
     let sshd = &agent.bastion.sshd;
     let (code, stderr) = agent.connect("no").spawn().run_to_exit(EXIT_TIMEOUT);
     assert_error(code, &stderr, 5, &[&sshd.destination()]);
+    sshd.wait_for_log(|log| {
+        log.contains("maximum authentication attempts exceeded") || log.contains("Too many authentication failures")
+    });
     let log = sshd.log_text();
     assert!(
         log.contains("maximum authentication attempts exceeded") || log.contains("Too many authentication failures"),

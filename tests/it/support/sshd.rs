@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::lab::{Lab, STATE_DIR, make_dir};
-use super::process::{Signal, in_namespace, run, tail, wait_until};
+use super::process::{Signal, in_namespace, poll_until, run, tail, wait_until};
 use super::sqltun::Sqltun;
 
 /// The OS account the bastions authenticate (sshd needs a real one for password authentication).
@@ -21,6 +21,8 @@ pub const TEST_PASSWORD: &str = "sqltun-test-password-7f3a";
 
 const SSHD: &str = "/usr/sbin/sshd";
 const SSHD_READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a line sshd is about to write may take to reach its log.
+const LOG_WAIT: Duration = Duration::from_secs(10);
 
 /// A key algorithm, for host keys and client keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +210,13 @@ impl Sshd {
     /// sshd's log so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("read {}: {e}", self.log.display()))
+    }
+
+    /// Whether sshd's log comes to satisfy `wanted` within [`LOG_WAIT`]. sshd's per-connection child
+    /// writes its lines as it goes, so a line about a session sqltun has just left may land a moment after
+    /// sqltun exits: read again until it is there, or the bound passes.
+    pub fn wait_for_log(&self, mut wanted: impl FnMut(&str) -> bool) -> bool {
+        poll_until(LOG_WAIT, || wanted(&self.log_text()).then_some(())).is_some()
     }
 
     /// The known_hosts line that pins this server's ed25519 host key.
@@ -441,11 +450,11 @@ pub fn only_methods(methods: &str) -> Vec<String> {
 /// one of `needles`. sshd writes its "Accepted …"/"Partial …" line before it answers the request it
 /// accepts, so by the time sqltun is ready the line is there.
 pub fn assert_logged(tunnel: &Sqltun, sshd: &Sshd, needles: &[&str]) {
-    if !sshd
-        .log_text()
-        .lines()
-        .any(|line| needles.iter().all(|needle| line.contains(needle)))
-    {
+    let logged = sshd.wait_for_log(|log| {
+        log.lines()
+            .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    });
+    if !logged {
         tunnel.fail(&format!(
             "sshd on hop {} logged no line with all of {needles:?}",
             sshd.hop + 1
