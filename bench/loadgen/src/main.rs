@@ -78,7 +78,10 @@ fn main() {
         }
         Some("idle") => idle(arg(&args, 2), arg(&args, 3)),
         Some("relay") => {
-            let loss: f64 = args.get(4).map_or(Some(0.0), |s| s.parse().ok()).unwrap_or_else(|| usage());
+            let loss: f64 = args
+                .get(4)
+                .map_or(Some(0.0), |s| s.parse().ok())
+                .unwrap_or_else(|| usage());
             if !(0.0..1.0).contains(&loss) {
                 usage();
             }
