@@ -18,11 +18,18 @@
 //!   loadgen rr ADDR COUNT SIZE                COUNT round trips of SIZE bytes on one echo connection
 //!   loadgen conns ADDR COUNT SIZE             COUNT sequential connect + SIZE-byte echo + close
 //!   loadgen streams ADDR N BYTES up|down      N concurrent connections, BYTES each, started together
+//!   loadgen idle ADDR N                       open N echo connections (one byte echoed on each),
+//!                                             print a JSON line, hold them until stdin reaches EOF
+//!   loadgen relay UPSTREAM DELAY_US [LOSS]    a delaying TCP relay (see `relay` below): listen on
+//!                                             127.0.0.1:0, print the port, forward each connection
+//!                                             to UPSTREAM, until stdin reaches EOF
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::exit;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,7 +50,8 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 fn usage() -> ! {
     eprintln!(
         "usage: loadgen serve [ADDR] | upload ADDR BYTES | download ADDR BYTES | rr ADDR COUNT SIZE | \
-         conns ADDR COUNT SIZE | streams ADDR N BYTES up|down"
+         conns ADDR COUNT SIZE | streams ADDR N BYTES up|down | idle ADDR N | \
+         relay UPSTREAM DELAY_US [LOSS]"
     );
     exit(2)
 }
@@ -67,6 +75,17 @@ fn main() {
                 _ => usage(),
             };
             streams(arg(&args, 2), arg(&args, 3), arg(&args, 4), up)
+        }
+        Some("idle") => idle(arg(&args, 2), arg(&args, 3)),
+        Some("relay") => {
+            let loss: f64 = args
+                .get(4)
+                .map_or(Some(0.0), |s| s.parse().ok())
+                .unwrap_or_else(|| usage());
+            if !(0.0..1.0).contains(&loss) {
+                usage();
+            }
+            relay(arg(&args, 2), Duration::from_micros(arg(&args, 3)), loss)
         }
         _ => usage(),
     }
@@ -98,16 +117,7 @@ fn serve(addr: &str) {
     let port = listener.local_addr().unwrap_or_else(|e| fail("local_addr", e)).port();
     println!("{port}");
     let _ = std::io::stdout().flush();
-    // The harness holds our stdin open: when it goes away (even killed), so do we.
-    thread::spawn(|| {
-        let mut sink = [0u8; 64];
-        while let Ok(n) = std::io::stdin().read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
-        exit(0);
-    });
+    exit_with_stdin();
     let source = Arc::new(pattern(CHUNK));
     for conn in listener.incoming() {
         match conn {
@@ -122,6 +132,23 @@ fn serve(addr: &str) {
                 eprintln!("loadgen: accept: {e}");
                 thread::sleep(Duration::from_millis(10));
             }
+        }
+    }
+}
+
+/// The harness holds our stdin open: when it goes away (even killed), so do we.
+fn exit_with_stdin() {
+    thread::spawn(|| {
+        wait_stdin_eof();
+        exit(0);
+    });
+}
+
+fn wait_stdin_eof() {
+    let mut sink = [0u8; 64];
+    while let Ok(n) = std::io::stdin().read(&mut sink) {
+        if n == 0 {
+            break;
         }
     }
 }
@@ -362,4 +389,222 @@ fn streams(addr: SocketAddr, n: usize, bytes: u64, up: bool) {
         ns.iter().max().copied().unwrap_or(0) as f64 / 1e9,
         ns.iter().min().copied().unwrap_or(0) as f64 / 1e9
     );
+}
+
+/// Opens `n` echo connections, each confirmed end to end by one echoed byte, reports, then holds
+/// them open (idle) until stdin reaches EOF: the harness measures the tunnel's memory meanwhile.
+fn idle(addr: SocketAddr, n: usize) {
+    let t = Instant::now();
+    let open = || -> std::io::Result<Vec<TcpStream>> {
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut s = connect(addr)?;
+            s.write_all(b"Ex")?;
+            let mut back = [0u8; 1];
+            s.read_exact(&mut back)?;
+            if back[0] != b'x' {
+                return Err(std::io::Error::other("the echo differs from what was sent"));
+            }
+            held.push(s);
+        }
+        Ok(held)
+    };
+    let held = open().unwrap_or_else(|e| fail("idle", e));
+    println!("{{\"open\":{},\"secs\":{:.6}}}", held.len(), t.elapsed().as_secs_f64());
+    let _ = std::io::stdout().flush();
+    wait_stdin_eof();
+    for s in &held {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAN relay
+//
+// A userspace stand-in for a long network path (this machine's kernel has no `sch_netem`): every
+// chunk read from one side is written to the other `delay` later (the one-way delay, RTT/2), in
+// order, with at most `RELAY_BOUND` bytes held per direction (the reader stops reading when it is
+// full, so TCP backpressure reaches the sender). Loss: a chunk is held an extra `STALL` (Linux's
+// minimum retransmission timeout) with the probability that at least one of its 1448-byte segments
+// was lost at `loss` per segment, and everything behind it waits too (head-of-line blocking, as in
+// TCP). No byte is ever dropped or reordered.
+//
+// What it does not emulate: the end-to-end TCP connections see a loopback RTT, so congestion
+// window growth and TCP-level loss recovery do not happen across the "WAN"; what crosses it with
+// the full delay is every application-level round trip (key exchange, authentication, channel
+// opens, SSH window adjustments, requests and responses).
+
+/// Largest read; also the unit a loss stall applies to.
+const RELAY_CHUNK: usize = 256 * 1024;
+/// Bytes held per direction before the relay stops reading (far above any delay x rate used here).
+const RELAY_BOUND: usize = 64 * 1024 * 1024;
+/// Extra hold for a chunk that "lost" a segment.
+const STALL: Duration = Duration::from_millis(200);
+/// TCP payload per segment at a 1500-byte MTU, for the per-segment loss probability.
+const SEGMENT: usize = 1448;
+
+static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
+
+fn relay(upstream: SocketAddr, delay: Duration, loss: f64) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail("bind", e));
+    let port = listener.local_addr().unwrap_or_else(|e| fail("local_addr", e)).port();
+    println!("{port}");
+    let _ = std::io::stdout().flush();
+    exit_with_stdin();
+    for conn in listener.incoming() {
+        match conn {
+            Ok(client) => {
+                thread::spawn(move || {
+                    if let Err(e) = relay_one(client, upstream, delay, loss) {
+                        eprintln!("loadgen: relay: {e}");
+                    }
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("loadgen: accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn relay_one(client: TcpStream, upstream: SocketAddr, delay: Duration, loss: f64) -> std::io::Result<()> {
+    let server = TcpStream::connect_timeout(&upstream, IO_TIMEOUT)?;
+    for s in [&client, &server] {
+        // No read timeout: an SSH session may sit idle between workloads for as long as it likes.
+        s.set_nodelay(true)?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+    }
+    let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
+    let up = spawn_direction(client.try_clone()?, server.try_clone()?, delay, loss, seed * 2);
+    let down = spawn_direction(server, client, delay, loss, seed * 2 + 1);
+    for h in [up, down].into_iter().flatten() {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+enum Held {
+    Data(Instant, Vec<u8>),
+    Eof(Instant),
+}
+
+#[derive(Default)]
+struct Pipe {
+    queue: VecDeque<Held>,
+    bytes: usize,
+    /// The writer failed: the reader stops.
+    broken: bool,
+    /// Written buffers, for the reader to reuse.
+    free: Vec<Vec<u8>>,
+}
+
+/// One direction: a reader thread stamps each chunk with its due time, a writer thread sends it
+/// then. Returns the two threads' handles.
+fn spawn_direction(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    delay: Duration,
+    loss: f64,
+    seed: u64,
+) -> Vec<thread::JoinHandle<()>> {
+    let pipe = Arc::new((Mutex::new(Pipe::default()), Condvar::new()));
+    let (rpipe, wpipe) = (pipe.clone(), pipe);
+    let reader = thread::spawn(move || {
+        let (lock, cv) = &*rpipe;
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut last_due = Instant::now();
+        let mut spare: Option<Vec<u8>> = None;
+        loop {
+            // Buffers come back from the writer, so the steady state allocates nothing.
+            let mut buf = spare.take().unwrap_or_default();
+            buf.resize(RELAY_CHUNK, 0);
+            let n = match from.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => 0,
+            };
+            buf.truncate(n);
+            let mut due = Instant::now() + delay;
+            if n > 0 && loss > 0.0 {
+                let segments = n.div_ceil(SEGMENT) as i32;
+                let p_stall = 1.0 - (1.0 - loss).powi(segments);
+                if next_unit(&mut rng) < p_stall {
+                    due += STALL;
+                }
+            }
+            // Order is kept: a stalled chunk holds back everything read after it.
+            due = due.max(last_due);
+            last_due = due;
+            let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+            if n == 0 {
+                p.queue.push_back(Held::Eof(due));
+                cv.notify_all();
+                return;
+            }
+            p.bytes += n;
+            p.queue.push_back(Held::Data(due, buf));
+            cv.notify_all();
+            while p.bytes >= RELAY_BOUND && !p.broken {
+                p = cv.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+            if p.broken {
+                return;
+            }
+            spare = p.free.pop();
+        }
+    });
+    let writer = thread::spawn(move || {
+        let (lock, cv) = &*wpipe;
+        loop {
+            let item = {
+                let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(item) = p.queue.pop_front() {
+                        break item;
+                    }
+                    p = cv.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let due = match &item {
+                Held::Data(due, _) | Held::Eof(due) => *due,
+            };
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+            match item {
+                Held::Data(_, data) => {
+                    let ok = to.write_all(&data).is_ok();
+                    let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    p.bytes -= data.len();
+                    if !ok {
+                        // The receiver is gone: tear both connections down, stop the reader.
+                        p.broken = true;
+                        cv.notify_all();
+                        let _ = to.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if p.free.len() < 4 {
+                        p.free.push(data);
+                    }
+                    cv.notify_all();
+                }
+                Held::Eof(_) => {
+                    let _ = to.shutdown(Shutdown::Write);
+                    return;
+                }
+            }
+        }
+    });
+    vec![reader, writer]
+}
+
+/// A uniform number in [0, 1) from a xorshift64 state.
+fn next_unit(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
 }
