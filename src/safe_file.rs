@@ -79,8 +79,9 @@ pub enum NullDevice {
 pub enum Problem {
     /// It is not a regular file (checked before opening it, and on the opened file).
     NotRegular(FileKind),
-    /// It holds more than `max_bytes`.
-    TooLarge { max_bytes: u64 },
+    /// It holds more than `max_bytes`: `size` bytes (its length, or as many as were read before
+    /// the read stopped).
+    TooLarge { max_bytes: u64, size: u64 },
     /// It existed when looked at, and not when opened.
     Vanished,
     /// Its text is not UTF-8 (for the text readers).
@@ -93,7 +94,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotRegular(kind) => write!(f, "it is {kind}, not a regular file"),
-            Problem::TooLarge { max_bytes } => write!(f, "it is larger than {}", size(*max_bytes)),
+            Problem::TooLarge { max_bytes, .. } => write!(f, "it is larger than {}", size(*max_bytes)),
             Problem::Vanished => f.write_str("it vanished while being read; try again"),
             Problem::NotText => f.write_str("it is not UTF-8 text"),
             Problem::Io(e) => write!(f, "cannot read it: {e}"),
@@ -194,11 +195,6 @@ pub fn open(path: &Path, null: NullDevice) -> Result<Opened, Error> {
     })
 }
 
-/// The bytes of the regular file at `path`, at most `max_bytes` of them.
-pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
-    open(path, NullDevice::Refuse)?.read(max_bytes)
-}
-
 /// The text of the regular file at `path`, at most `max_bytes`, wiped from memory when dropped.
 pub fn read_secret_text(path: &Path, max_bytes: u64) -> Result<Zeroizing<String>, Error> {
     open(path, NullDevice::Refuse)?.read_secret_text(max_bytes)
@@ -243,7 +239,7 @@ impl Opened {
 
     fn too_large(&self, len: u64, max_bytes: u64) -> Result<(), Error> {
         if len > max_bytes {
-            return Err(Error::new(&self.path, Problem::TooLarge { max_bytes }));
+            return Err(Error::new(&self.path, Problem::TooLarge { max_bytes, size: len }));
         }
         Ok(())
     }
@@ -278,6 +274,10 @@ fn size(bytes: u64) -> String {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        open(path, NullDevice::Refuse)?.read(max_bytes)
+    }
 
     /// A scratch directory, removed when dropped.
     struct Scratch(PathBuf);
@@ -354,6 +354,10 @@ mod tests {
         assert_eq!(problem(read(&path, 64 * 1024 - 1)), "it is larger than 65535 bytes");
         std::fs::write(&path, "x".repeat(64 * 1024 + 1)).expect("write");
         let err = read_secret_text(&path, 64 * 1024).expect_err("too large");
+        assert!(
+            matches!(err.problem(), Problem::TooLarge { size: 65537, .. }),
+            "{err:?}"
+        );
         assert_eq!(err.problem().to_string(), "it is larger than 64 KiB");
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidData);
         assert_eq!(size(4 << 20), "4 MiB");
