@@ -29,7 +29,7 @@
 //! | `globalknownhostsfile` | one path per value, as written (OpenSSH does not expand it); or `none` |
 //! | `ciphers`, `kexalgorithms`, `hostkeyalgorithms`, `macs` | one string: the final list, comma-separated |
 //! | `proxyjump` | one string, the hops separated by commas, `%h %n %p %r %%` expanded |
-//! | `proxycommand` | one string, `%h %n %p %r %%` expanded, each token one shell word ([`shell_word`]) |
+//! | `proxycommand` | one string, `%h %n %p %r %%` expanded, each token one shell word ([`crate::text::shell_word`]) |
 //! | `identityagent` | one string, expanded; `none`, `SSH_AUTH_SOCK` and `$VAR` kept for the caller |
 //! | anything else | one string, as `ssh -G` prints it (`yes`/`no`, seconds, `true`/`ask`…) |
 //!
@@ -74,6 +74,13 @@
 //! message that says what the invisible bytes are. Messages quote keywords, values, patterns and
 //! paths with control and invisible formatting characters escaped (`\x1b`, `\u{feff}`) and values
 //! cut after 200 characters, so nothing in a file can drive the terminal.
+//!
+//! Where each part lives: `keywords` (the directive table), `lexer` (splitting lines), `reader`
+//! (files, lines, `Host`/`Match`, `Include`), `directives` (checking and recording each honoured
+//! directive), `finish` (defaults, token expansion, the result), `values` (yes/no, numbers, times,
+//! ports, `%` tokens, `~`), `jump` (ProxyJump), `algorithms`, `glob` (Include globs), `files`
+//! (reading a file, through [`crate::safe_file`]), `local` (the local user and host). Host and
+//! Match patterns are [`crate::pattern`], shared with known_hosts.
 //!
 //! The values copied from the reference OpenSSH (default algorithm lists, Debian's 300 s
 //! `ServerAliveInterval` under `BatchMode yes`) are OpenSSH 9.2p1 Debian-2+deb12u10's.

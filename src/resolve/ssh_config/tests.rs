@@ -1033,6 +1033,41 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// Where our resolution of an invocation differs from `ssh -G` (and from the key files OpenSSH
+/// expands when it connects); `None` when it does not.
+fn agreement(
+    reference: &Reference,
+    case: &Case,
+    args: &[String],
+    resolved: &Resolved,
+    theirs_text: &str,
+) -> Option<String> {
+    let mine = honoured_lines(&resolved.to_ssh_g());
+    let reference_lines = honoured_lines(theirs_text);
+    let mut diffs = Vec::new();
+    for key in Key::ALL {
+        let a = mine.get(key.name());
+        let b = reference_lines.get(key.name());
+        if a != b {
+            diffs.push(format!("{}: ours {a:?}, ssh -G {b:?}", key.name()));
+        }
+    }
+    let (ids, certs) = openssh_key_files(reference, case, args);
+    if resolved.all("identityfile") != ids {
+        diffs.push(format!(
+            "identity files: ours {:?}, ssh {ids:?}",
+            resolved.all("identityfile")
+        ));
+    }
+    if resolved.all("certificatefile") != certs {
+        diffs.push(format!(
+            "certificate files: ours {:?}, ssh {certs:?}",
+            resolved.all("certificatefile")
+        ));
+    }
+    (!diffs.is_empty()).then(|| diffs.join("; "))
+}
+
 fn run_corpus() -> Tally {
     let reference = Reference::new();
     let mut tally = Tally::default();
@@ -1064,30 +1099,7 @@ fn run_corpus() -> Tally {
             let theirs_err = String::from_utf8_lossy(&theirs.stderr).into_owned();
             let failure = match (&invocation.expect, &ours) {
                 (Expect::Agree, Ok(resolved)) if theirs_ok => {
-                    let mine = honoured_lines(&resolved.to_ssh_g());
-                    let reference_lines = honoured_lines(&theirs_text);
-                    let mut diffs = Vec::new();
-                    for key in Key::ALL {
-                        let a = mine.get(key.name());
-                        let b = reference_lines.get(key.name());
-                        if a != b {
-                            diffs.push(format!("{}: ours {a:?}, ssh -G {b:?}", key.name()));
-                        }
-                    }
-                    let (ids, certs) = openssh_key_files(&reference, &case, &args);
-                    if resolved.all("identityfile") != ids {
-                        diffs.push(format!(
-                            "identity files: ours {:?}, ssh {ids:?}",
-                            resolved.all("identityfile")
-                        ));
-                    }
-                    if resolved.all("certificatefile") != certs {
-                        diffs.push(format!(
-                            "certificate files: ours {:?}, ssh {certs:?}",
-                            resolved.all("certificatefile")
-                        ));
-                    }
-                    (!diffs.is_empty()).then(|| diffs.join("; "))
+                    agreement(&reference, &case, &args, resolved, &theirs_text)
                 }
                 (Expect::Agree, Ok(_)) => Some(format!("ssh -G failed: {}", theirs_err.trim())),
                 (Expect::Agree, Err(e)) => Some(format!("we failed: {}", e.message())),
