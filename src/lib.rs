@@ -14,7 +14,9 @@
 //! Modules: [`cli`] the command line; [`resolve`] flags and environment into a [`plan::TunnelPlan`];
 //! [`ssh`] sessions, host keys, authentication; [`tunnel`] listeners and forwarding; [`output`] stdout
 //! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print;
-//! [`pid_file`] `--pid-file`; [`completions`] shell completion scripts; [`logging`] log records on stderr.
+//! [`pid_file`] `--pid-file`; [`completions`] shell completion scripts; [`logging`] log records on stderr;
+//! `pattern` OpenSSH's host patterns (ssh_config and known_hosts); `safe_file` the one reader of files
+//! a user names (regular files only, bounded, never blocking).
 
 pub mod app;
 pub mod background;
@@ -25,11 +27,13 @@ pub mod error;
 pub mod exec;
 pub mod logging;
 pub mod output;
+pub(crate) mod pattern;
 pub mod pid_file;
 pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub(crate) mod safe_file;
 pub mod secret;
 pub mod ssh;
 pub mod text;

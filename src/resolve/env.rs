@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
+
+use crate::safe_file::Problem;
 
 /// What resolution may read from the outside world.
 pub trait Environment {
@@ -108,51 +110,18 @@ impl Environment for FakeEnv {
 /// The most a secret file may hold: one line of password, passphrase or TOTP secret, with room to spare.
 const SECRET_FILE_LIMIT: u64 = 64 * 1024;
 
-/// Read a secret file (`--password-file` and the like) safely: it must be a regular file (a FIFO would
-/// block forever, a device like /dev/zero would never end), checked on the opened file without waiting
-/// for a writer, and at most 64 KiB. The text is wiped from memory when dropped.
+/// Read a secret file (`--password-file` and the like) through [`crate::safe_file`]: it must be a
+/// regular file (a FIFO would block forever, a device like /dev/zero would never end), checked without
+/// waiting for a writer, and at most 64 KiB. The text is wiped from memory when dropped. The error
+/// does not name the file: the caller puts the option and the path in front.
 pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<Zeroizing<String>> {
-    use std::io::{Error, ErrorKind, Read};
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before fstat could refuse it.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let kind = file.metadata()?.file_type();
-    let not_regular = if kind.is_fifo() {
-        Some("a FIFO")
-    } else if kind.is_dir() {
-        Some("a directory")
-    } else if kind.is_socket() {
-        Some("a socket")
-    } else if kind.is_char_device() || kind.is_block_device() {
-        Some("a device")
-    } else {
-        None
-    };
-    if let Some(what) = not_regular {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!("it is {what}, not a regular file"),
-        ));
-    }
-    // Room for the whole allowed size up front, so no reallocation leaves a copy of the secret behind.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(SECRET_FILE_LIMIT as usize + 1));
-    file.take(SECRET_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > SECRET_FILE_LIMIT {
-        return Err(Error::new(
-            ErrorKind::InvalidData,
-            "it is larger than 64 KiB; a secret file holds one line",
-        ));
-    }
-    match String::from_utf8(std::mem::take(&mut *bytes)) {
-        Ok(text) => Ok(Zeroizing::new(text)),
-        Err(e) => {
-            e.into_bytes().zeroize();
-            Err(Error::new(ErrorKind::InvalidData, "it is not UTF-8 text"))
-        }
-    }
+    crate::safe_file::read_secret_text(path, SECRET_FILE_LIMIT).map_err(|e| match e.problem() {
+        Problem::TooLarge { .. } => std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}; a secret file holds one line", e.problem()),
+        ),
+        _ => e.into(),
+    })
 }
 
 #[cfg(test)]
@@ -166,7 +135,7 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert_eq!(err("/dev/zero"), "it is a device, not a regular file");
+        assert_eq!(err("/dev/zero"), "it is a character device, not a regular file");
         assert_eq!(err("/"), "it is a directory, not a regular file");
         let dir = std::env::temp_dir().join(format!("sqltun-secret-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
