@@ -84,6 +84,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::resolve::dest::{NameKind, check_name};
+use crate::resolve::url::percent_decode_utf8;
 use crate::text::shell_word;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -2314,7 +2315,7 @@ fn parse_hop(hop: &str) -> std::result::Result<(Option<String>, String, Option<u
                     return Err(bad("has an empty user"));
                 }
                 (
-                    Some(percent_decode(user).ok_or_else(|| bad("has a bad %-escape in the user"))?),
+                    Some(percent_decode_utf8(user).ok_or_else(|| bad("has a bad %-escape in the user"))?),
                     &uri[i + 1..],
                 )
             }
@@ -2383,23 +2384,6 @@ fn valid_domain(name: &str) -> bool {
         && bytes
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 // ---------------------------------------------------------------------------------------------
