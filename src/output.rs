@@ -12,6 +12,7 @@ use crate::error::{Error, Kind, Result};
 use crate::plan::OutputFormat;
 use crate::secret::Secret;
 use crate::ssh::{Asked, HopLabel, Interaction, Stage};
+use crate::text::{Quoting, shell_word_with};
 
 mod prompt;
 
@@ -60,7 +61,7 @@ pub fn socket_ready_text(format: OutputFormat, r: &SocketReady) -> String {
             ("SQLTUN_URL", r.url.clone()),
         ]
         .iter()
-        .map(|(name, value)| format!("{name}={}\n", shell_quote(value)))
+        .map(|(name, value)| format!("{name}={}\n", shell_word_with(value, Quoting::Always)))
         .collect(),
         OutputFormat::Json => {
             let event = serde_json::json!({
@@ -91,7 +92,7 @@ pub fn ready_text(format: OutputFormat, ready: &[Ready]) -> String {
         OutputFormat::Url => ready.iter().for_each(|r| text.push_str(&format!("{}\n", r.url))),
         OutputFormat::Env => {
             for (name, value) in env_vars(ready) {
-                text.push_str(&format!("{name}={}\n", shell_quote(&value)));
+                text.push_str(&format!("{name}={}\n", shell_word_with(&value, Quoting::Always)));
             }
         }
         OutputFormat::Json => {
@@ -141,11 +142,6 @@ pub fn env_vars(ready: &[Ready]) -> Vec<(String, String)> {
         }
     }
     vars
-}
-
-/// Single-quote a value for POSIX shells.
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 /// Print the ready output and flush.

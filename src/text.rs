@@ -44,15 +44,32 @@ pub fn printable(text: &str) -> String {
     escaped(text, QUOTE_LIMIT)
 }
 
+/// When [`shell_word_with`] puts a word in single quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quoting {
+    /// Only when a shell would give a character in it a meaning (or it is empty): for command lines
+    /// people read, such as a `ProxyCommand`.
+    WhenNeeded,
+    /// Always, plain words too: for `--output env`, whose `NAME='value'` lines keep one shape that
+    /// scripts reading them without a shell (grep, sed, `cut -d"'"`) can rely on.
+    Always,
+}
+
 /// `text` as one word for a POSIX shell (`sh -c`): unchanged when it is made only of characters no
 /// shell gives a meaning to (letters, digits and `@%+=:,./_-`), else in single quotes, inside which
-/// nothing is special (a `'` in it is written `'\''`). The one quoter for values put into a command line.
+/// nothing is special (a `'` in it is written `'\''`). [`shell_word_with`] with [`Quoting::WhenNeeded`].
 pub fn shell_word(text: &str) -> String {
+    shell_word_with(text, Quoting::WhenNeeded)
+}
+
+/// `text` as one word for a POSIX shell, quoted as `quoting` says. The one quoter for values put into
+/// a command line or read back by a shell's `eval`.
+pub fn shell_word_with(text: &str, quoting: Quoting) -> String {
     let plain = !text.is_empty()
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if plain {
+    if plain && quoting == Quoting::WhenNeeded {
         text.to_string()
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
@@ -149,6 +166,23 @@ mod tests {
             let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", shell_word(text)))
+                .output()
+                .unwrap_or_else(|e| panic!("sh: {e}"));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text:?}");
+        }
+    }
+
+    /// `--output env` quotes every value, plain ones too, so its lines keep the exact bytes scripts
+    /// already read (`SQLTUN_PORT='5432'`); what `sh` reads back is the value either way.
+    #[test]
+    fn shell_words_always_quoted() {
+        assert_eq!(shell_word_with("5432", Quoting::Always), "'5432'");
+        assert_eq!(shell_word_with("", Quoting::Always), "''");
+        assert_eq!(shell_word_with("it's", Quoting::Always), r"'it'\''s'");
+        for text in ["127.0.0.1", "postgres://u:p@127.0.0.1:5432/app", "x'$(>m)\n"] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_word_with(text, Quoting::Always)))
                 .output()
                 .unwrap_or_else(|e| panic!("sh: {e}"));
             assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text:?}");

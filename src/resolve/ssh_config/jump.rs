@@ -3,6 +3,7 @@
 use super::lexer::WHITESPACE;
 use super::shown;
 use super::values::parse_port;
+use crate::resolve::url::percent_decode_utf8;
 
 /// Checks a ProxyJump value as OpenSSH's parse_jump does and returns it as `ssh -G` prints it:
 /// the hops before the last as written, the last one normalized (`user@[addr]:port`).
@@ -58,7 +59,7 @@ pub(super) fn parse_hop(hop: &str) -> std::result::Result<(Option<String>, Strin
                     return Err(bad("has an empty user"));
                 }
                 (
-                    Some(percent_decode(user).ok_or_else(|| bad("has a bad %-escape in the user"))?),
+                    Some(percent_decode_utf8(user).ok_or_else(|| bad("has a bad %-escape in the user"))?),
                     &uri[i + 1..],
                 )
             }
@@ -127,21 +128,4 @@ pub(super) fn valid_domain(name: &str) -> bool {
         && bytes
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-}
-
-pub(super) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }

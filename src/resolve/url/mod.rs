@@ -1,0 +1,58 @@
+//! Database URLs for `--db`, the `+ssh` URLs TablePlus and TablePro use for a tunnelled connection, and the
+//! environment a database client reads. Pure functions of `&str`: nothing here does IO.
+//!
+//! Percent-encoding is checked but kept as typed, so the URL handed back (pointing at the local end of the
+//! tunnel) differs from the user's only in host and port. Error messages quote the input with everything
+//! that could be a password masked.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `scheme` | the schemes sqltun reads, their client families and default ports, and the environment a client reads |
+//! | `db_url` | database URLs: parsing, the URL rewritten to the local end of the tunnel, redaction |
+//! | `ssh_url` | the `scheme+ssh://` URLs of TablePlus and TablePro: an SSH server and a database in one |
+
+mod db_url;
+mod scheme;
+mod ssh_url;
+
+pub(crate) use db_url::redact_input;
+pub use db_url::{DbUrl, guessed_url, looks_like_url, parse_db_url};
+pub(crate) use scheme::SUPPORTED;
+pub use scheme::{Family, Scheme, client_env};
+pub use ssh_url::{SshUrl, is_ssh_url, parse_ssh_url};
+
+/// Percent-decode `s`; `None` when a `%` is not followed by two hex digits. The one percent-decoder of
+/// the crate: URLs here, `ssh://` hops in `ProxyJump` too.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let text = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// [`percent_decode`] read as UTF-8; `None` when the escapes are bad or the bytes are not UTF-8.
+pub(crate) fn percent_decode_utf8(s: &str) -> Option<String> {
+    percent_decode(s).and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Decode what the parser already validated; falls back to the text as typed rather than failing.
+fn percent_decode_lossy(s: &str) -> String {
+    percent_decode(s).map_or_else(|| s.to_string(), |b| String::from_utf8_lossy(&b).into_owned())
+}
+
+#[cfg(test)]
+mod tests;
