@@ -265,9 +265,16 @@ pub struct ConnectArgs {
     pub reconnect: ReconnectArgs,
     /// Go to the background once the tunnel is ready (like ssh -f).
     ///
-    /// The ready output is printed, the command returns 0, the tunnel stays up.
+    /// The ready output is printed, the command returns 0, the tunnel stays up. Its pid and how to
+    /// stop it go to stderr; later messages go to the log file (see --log-file), never the terminal.
     #[arg(long)]
     pub background: bool,
+    /// Where a background tunnel writes its messages once it has returned (appended, mode 0600, never
+    /// through a symbolic link).
+    ///
+    /// Default: $XDG_STATE_HOME/sqltun/PID.log, or ~/.local/state/sqltun/PID.log (PID: the tunnel's).
+    #[arg(long = "log-file", value_name = "FILE", requires = "background", value_hint = ValueHint::FilePath, hide_short_help = true)]
+    pub log_file: Option<PathBuf>,
     /// Write the tunnel's pid to FILE once it is ready (removed when it stops).
     #[arg(long = "pid-file", value_name = "FILE", hide_short_help = true)]
     pub pid_file: Option<PathBuf>,
