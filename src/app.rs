@@ -233,7 +233,12 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         None => {
             output::ready(plan.output, &opened.ready)?;
             let targets = plan.forwards.iter().map(|f| &f.target);
-            opened.ready.iter().zip(targets).map(|(r, t)| format!("{} -> {t}", r.addr)).collect()
+            opened
+                .ready
+                .iter()
+                .zip(targets)
+                .map(|(r, t)| format!("{} -> {t}", r.addr))
+                .collect()
         }
     };
     let via = plan.hops.iter().map(|h| h.address()).collect::<Vec<_>>().join(" -> ");
@@ -252,7 +257,10 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         }
         None => {
             for route in &routes {
-                output::status(args.verbosity.quiet, &format!("forwarding {route} via {via}; Ctrl-C to stop"));
+                output::status(
+                    args.verbosity.quiet,
+                    &format!("forwarding {route} via {via}; Ctrl-C to stop"),
+                );
             }
         }
     }

@@ -205,10 +205,7 @@ mod tests {
             Some(PathBuf::from("/home/me/.local/state/sqltun/42.log"))
         );
         env.vars = vec![("XDG_STATE_HOME".into(), "/var/state".into())];
-        assert_eq!(
-            default_path(&env, 42),
-            Some(PathBuf::from("/var/state/sqltun/42.log"))
-        );
+        assert_eq!(default_path(&env, 42), Some(PathBuf::from("/var/state/sqltun/42.log")));
         env.vars = vec![("XDG_STATE_HOME".into(), "state".into())];
         assert_eq!(
             default_path(&env, 42),
@@ -231,7 +228,11 @@ mod tests {
         let log = LogFile::open(Some(&path), &FakeEnv::default()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         writeln!(&log.file, "later").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier\nlater\n", "not appended");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "earlier\nlater\n",
+            "not appended"
+        );
 
         let victim = dir.join("victim");
         std::fs::write(&victim, "keep\n").unwrap();

@@ -35,7 +35,8 @@ Environment:
   SQLTUN_TOTP_SECRET[_N]     TOTP secret for verification-code prompts
   SSH_AUTH_SOCK              the SSH agent socket
   SQLTUN_LOG                 a tracing filter for stderr (e.g. sqltun=debug)
-  NO_COLOR                   no colour and no spinner on stderr";
+  NO_COLOR                   no colour and no spinner on stderr
+  XDG_STATE_HOME             where --background logs go (default ~/.local/state/sqltun/PID.log)";
 
 /// The exit statuses, as `--help` lists them (from the one table in `error`).
 pub fn exit_status_help() -> String {

@@ -17,8 +17,7 @@ use serde_json::Value;
 use crate::support::{
     Bastion, Chain, Completed, EXIT_TIMEOUT, KeyKind, MARIADB_PASSWORD, MARIADB_USER, MarkedProcesses,
     SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, TEST_PASSWORD, TempHome, Tripwire, accepts_connections, assert_error,
-    connect, echo_on,
-    echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
+    connect, echo_on, echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
 };
 
 /// Bound on a file a command run by `exec` writes showing up, and on a stopped background tunnel's pid
@@ -969,16 +968,32 @@ fn background_announces_its_pid_then_writes_only_to_its_log() {
     assert_eq!(parent.stderr(), announced, "stderr of the command that returned");
 
     assert_eq!(mode_of(&log), 0o600, "mode of {}", log.display());
-    assert_eq!(mode_of(log.parent().expect("log directory")), 0o700, "mode of the log directory");
-    assert_eq!(session_of(pid), pid, "the background tunnel does not lead a session of its own");
+    assert_eq!(
+        mode_of(log.parent().expect("log directory")),
+        0o700,
+        "mode of the log directory"
+    );
+    assert_eq!(
+        session_of(pid),
+        pid,
+        "the background tunnel does not lead a session of its own"
+    );
     assert_eq!(fd_target(pid, 0), "/dev/null", "stdin of the background tunnel");
     assert_eq!(fd_target(pid, 1), "/dev/null", "stdout of the background tunnel");
-    assert_eq!(fd_target(pid, 2), log.display().to_string(), "stderr of the background tunnel");
+    assert_eq!(
+        fd_target(pid, 2),
+        log.display().to_string(),
+        "stderr of the background tunnel"
+    );
     expect_in_log(&log, &announced, "the log starts by saying what it is about");
     echo_roundtrip(local(port), b"detached");
 
     s.lab.kill_bastion(0);
-    expect_in_log(&log, "the port stays open, reconnecting", "the bastion's sshd was killed");
+    expect_in_log(
+        &log,
+        "the port stays open, reconnecting",
+        "the bastion's sshd was killed",
+    );
     let _restarted = s.lab.restart_sshd(&s.sshd);
     expect_in_log(&log, "reconnected after", "sshd is back");
     echo_roundtrip(local(port), b"after the reconnect");
@@ -990,7 +1005,10 @@ fn background_announces_its_pid_then_writes_only_to_its_log() {
         || process_gone(pid).then_some(()),
     );
     let text = expect_in_log(&log, "sqltun: closed the tunnel (signal)", "it was stopped by SIGTERM");
-    assert!(!text.contains("error"), "the log of a cleanly stopped tunnel has an error:\n{text}");
+    assert!(
+        !text.contains("error"),
+        "the log of a cleanly stopped tunnel has an error:\n{text}"
+    );
     assert_eq!(parent.stderr(), announced, "stderr changed after the command returned");
 }
 
@@ -1031,7 +1049,9 @@ fn background_json_outlives_a_closed_stdout() {
         let _ = stderr.read_to_string(&mut text);
         let _ = err_tx.send(text);
     });
-    let line = line_rx.recv_timeout(EXIT_TIMEOUT).expect("the ready line within the bound");
+    let line = line_rx
+        .recv_timeout(EXIT_TIMEOUT)
+        .expect("the ready line within the bound");
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
     assert_eq!(ready["event"], "ready", "{line}");
     let port = ready["local_port"].as_u64().expect("local_port") as u16;
@@ -1051,7 +1071,11 @@ fn background_json_outlives_a_closed_stdout() {
 
     echo_roundtrip(local(port), b"stdout is closed");
     let log = state.join(format!("sqltun/{pid}.log"));
-    assert_eq!(mode_of(log.parent().expect("log directory")), 0o700, "mode of the log directory");
+    assert_eq!(
+        mode_of(log.parent().expect("log directory")),
+        0o700,
+        "mode of the log directory"
+    );
     assert!(send_signal(pid, Signal::Term), "kill -TERM {pid} failed");
     wait_until(
         "the background tunnel to exit after SIGTERM",
@@ -1065,7 +1089,54 @@ fn background_json_outlives_a_closed_stdout() {
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("the closed event is not a JSON line:\n{text}"));
     assert_eq!(closed["reason"], "signal", "{closed}");
-    assert!(!text.contains("error"), "the log of a cleanly stopped tunnel has an error:\n{text}");
+    assert!(
+        !text.contains("error"),
+        "the log of a cleanly stopped tunnel has an error:\n{text}"
+    );
+}
+
+/// A ProxyCommand starts before the tunnel detaches and lives as long as its session. Had it inherited
+/// sqltun's stderr, it would keep the caller's pipe open after the command returned (`$(…)` or
+/// `2>&1 | …` would never end) and could still write there. Its stderr is relayed through sqltun
+/// instead: the pipes end when the command returns, and what the command said shows up (on stderr
+/// before the tunnel detached, else in its log).
+#[test]
+fn background_with_a_proxycommand_lets_go_of_the_callers_pipes() {
+    let s = Bastion::start();
+    let pid_file = s.lab.fresh_path("tunnel", ".pid");
+    let _cleanup = MarkedProcesses {
+        marker: pid_file.display().to_string(),
+    };
+    let log = s.lab.fresh_path("tunnel", ".log");
+    let mut parent = s
+        .connect_with_key()
+        .args(["-o", "ProxyCommand=echo proxy-says-hello >&2; exec socat - TCP:%h:%p"])
+        .args(["--background", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--log-file")
+        .arg(&log)
+        .db(s.targets.echo)
+        .spawn();
+    // `wait_exit` fails the test unless both pipes reach end of file once the parent exits.
+    parent.assert_exit(0, EXIT_TIMEOUT);
+    let port: u16 = parent
+        .stdout()
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("stdout should be the port line alone: {:?}", parent.stdout()));
+    echo_roundtrip(local(port), b"through the ProxyCommand");
+    let said = "ProxyCommand: proxy-says-hello";
+    if !parent.stderr().contains(said) {
+        expect_in_log(&log, said, "the ProxyCommand wrote to its stderr");
+    }
+    let pid = read_pid(&pid_file);
+    assert!(send_signal(pid, Signal::Term), "kill -TERM {pid} failed");
+    wait_until(
+        "the background tunnel to exit after SIGTERM",
+        SIGNAL_EXIT_TIMEOUT,
+        || process_gone(pid).then_some(()),
+    );
+    assert_eq!(mode_of(&log), 0o600, "mode of --log-file");
 }
 
 /// A symbolic link at the log's path could point at any file of the user's (or, for root, anyone's):
@@ -1080,7 +1151,14 @@ fn background_log_file_refuses_a_symbolic_link() {
     std::os::unix::fs::symlink(&victim, &link).expect("symlink");
     let mut tunnel = home
         .connect()
-        .args(["--ssh", &tripwire.destination(), "--db", "127.0.0.1:5432", "--background", "--log-file"])
+        .args([
+            "--ssh",
+            &tripwire.destination(),
+            "--db",
+            "127.0.0.1:5432",
+            "--background",
+            "--log-file",
+        ])
         .arg(&link)
         .spawn();
     let code = tunnel.wait_exit(EXIT_TIMEOUT);
