@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on; the default also takes ::1 on the same port')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
             [CompletionResult]::new('--reconnect-timeout', '--reconnect-timeout', [CompletionResultType]::ParameterName, 'Give up re-dialling a dead chain after this long (exit code 9); default 10m')
+            [CompletionResult]::new('--log-file', '--log-file', [CompletionResultType]::ParameterName, 'Where a background tunnel writes its messages once it has returned (appended, mode 0600, never through a symbolic link)')
             [CompletionResult]::new('--pid-file', '--pid-file', [CompletionResultType]::ParameterName, 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)')
             [CompletionResult]::new('--max-lifetime', '--max-lifetime', [CompletionResultType]::ParameterName, 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close the tunnel after no connection has been open for this long; exit code 11')

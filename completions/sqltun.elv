@@ -47,6 +47,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --bind 'Local address to listen on; the default also takes ::1 on the same port'
             cand --output 'What stdout carries once the tunnel is ready'
             cand --reconnect-timeout 'Give up re-dialling a dead chain after this long (exit code 9); default 10m'
+            cand --log-file 'Where a background tunnel writes its messages once it has returned (appended, mode 0600, never through a symbolic link)'
             cand --pid-file 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)'
             cand --max-lifetime 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10'
             cand --idle-timeout 'Close the tunnel after no connection has been open for this long; exit code 11'

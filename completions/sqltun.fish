@@ -50,6 +50,7 @@ url\t'The target\'s URL rewritten to the local end (tcp://host:port for a plain 
 env\t'SQLTUN_HOST=... lines for a shell\'s eval (indexed with _1, _2, ... for several targets)'
 json\t'One JSON object per line: a `ready` event per target, then `closed` (and reconnect events)'"
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l reconnect-timeout -d 'Give up re-dialling a dead chain after this long (exit code 9); default 10m' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l log-file -d 'Where a background tunnel writes its messages once it has returned (appended, mode 0600, never through a symbolic link)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l pid-file -d 'Write the tunnel\'s pid to FILE once it is ready (removed when it stops)' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l max-lifetime -d 'Close the tunnel after this long (e.g. 90s, 30m, 2h); exit code 10' -r
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l idle-timeout -d 'Close the tunnel after no connection has been open for this long; exit code 11' -r

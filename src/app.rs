@@ -225,6 +225,10 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     if args.background && !crate::background::is_child() {
         return crate::background::launch(plan.output, plan.forwards.len()).await;
     }
+    let log = args
+        .background
+        .then(|| crate::background::LogFile::open(args.log_file.as_deref(), &ProcessEnv))
+        .transpose()?;
     let ui = Arc::new(Terminal::new(args.verbosity.quiet));
     // Stop on a signal or at the end of --max-lifetime; which one it was is read off the deadline.
     let deadline = args.max_lifetime.map(|d| tokio::time::Instant::now() + d);
@@ -248,33 +252,44 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
         Some(path) => Some(PidFile::create(path)?),
         None => None,
     };
-    match &opened.socket {
+    let routes: Vec<String> = match &opened.socket {
         Some(socket) => {
             output::socket_ready(plan.output, socket)?;
-            output::status(
-                args.verbosity.quiet,
-                &format!(
-                    "forwarding {} -> {} via {}; Ctrl-C to stop",
-                    socket.path.display(),
-                    socket.target,
-                    socket.hops.join(" -> ")
-                ),
-            );
+            vec![format!("{} -> {}", socket.path.display(), socket.target)]
         }
-        None => output::ready(plan.output, &opened.ready)?,
-    }
-    if crate::background::is_child() {
-        crate::background::detach();
-    }
-    for (ready, forward) in opened.ready.iter().zip(&plan.forwards) {
-        let via = ready.hops.join(" -> ");
-        output::status(
-            args.verbosity.quiet,
-            &format!(
-                "forwarding {} -> {} via {via}; Ctrl-C to stop",
-                ready.addr, forward.target
-            ),
-        );
+        None => {
+            output::ready(plan.output, &opened.ready)?;
+            let targets = plan.forwards.iter().map(|f| &f.target);
+            opened
+                .ready
+                .iter()
+                .zip(targets)
+                .map(|(r, t)| format!("{} -> {t}", r.addr))
+                .collect()
+        }
+    };
+    let via = plan.hops.iter().map(|h| h.address()).collect::<Vec<_>>().join(" -> ");
+    match &log {
+        Some(log) => {
+            let pid = std::process::id();
+            let running = format!(
+                "tunnel running in the background (pid {pid}): {} via {via}; log: {}; stop it with: kill {pid}",
+                routes.join(", "),
+                log.path.display()
+            );
+            output::status(args.verbosity.quiet, &running);
+            crate::background::detach(log);
+            // The log's first line says what it is about.
+            output::status(args.verbosity.quiet, &running);
+        }
+        None => {
+            for route in &routes {
+                output::status(
+                    args.verbosity.quiet,
+                    &format!("forwarding {route} via {via}; Ctrl-C to stop"),
+                );
+            }
+        }
     }
     let last = plan
         .hops
@@ -309,7 +324,8 @@ async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Resul
     match served {
         Err(e) => Err(e),
         Ok(_) => {
-            if code != 0 {
+            // A log file also gets the ordinary end, so its reader knows the tunnel is gone and why.
+            if code != 0 || output::detached() {
                 output::status(args.verbosity.quiet, &format!("closed the tunnel ({why})"));
             }
             Ok(code)

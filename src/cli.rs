@@ -35,7 +35,8 @@ Environment:
   SQLTUN_TOTP_SECRET[_N]     TOTP secret for verification-code prompts
   SSH_AUTH_SOCK              the SSH agent socket
   SQLTUN_LOG                 a tracing filter for stderr (e.g. sqltun=debug)
-  NO_COLOR                   no colour and no spinner on stderr";
+  NO_COLOR                   no colour and no spinner on stderr
+  XDG_STATE_HOME             where --background logs go (default ~/.local/state/sqltun/PID.log)";
 
 /// The exit statuses, as `--help` lists them (from the one table in `error`).
 pub fn exit_status_help() -> String {
@@ -265,9 +266,16 @@ pub struct ConnectArgs {
     pub reconnect: ReconnectArgs,
     /// Go to the background once the tunnel is ready (like ssh -f).
     ///
-    /// The ready output is printed, the command returns 0, the tunnel stays up.
+    /// The ready output is printed, the command returns 0, the tunnel stays up. Its pid and how to
+    /// stop it go to stderr; later messages go to the log file (see --log-file), never the terminal.
     #[arg(long)]
     pub background: bool,
+    /// Where a background tunnel writes its messages once it has returned (appended, mode 0600, never
+    /// through a symbolic link).
+    ///
+    /// Default: $XDG_STATE_HOME/sqltun/PID.log, or ~/.local/state/sqltun/PID.log (PID: the tunnel's).
+    #[arg(long = "log-file", value_name = "FILE", requires = "background", value_hint = ValueHint::FilePath, hide_short_help = true)]
+    pub log_file: Option<PathBuf>,
     /// Write the tunnel's pid to FILE once it is ready (removed when it stops).
     #[arg(long = "pid-file", value_name = "FILE", hide_short_help = true)]
     pub pid_file: Option<PathBuf>,

@@ -79,10 +79,12 @@ in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
 .TP\n\\fBSQLTUN_TOTP_SECRET\\fR, \\fBSQLTUN_TOTP_SECRET_\\fIN\\fR\nbase32 TOTP secret (or otpauth://totp/ URI) for verification-code prompts: the destination's, or hop N's\n\
 .TP\n\\fBSSH_AUTH_SOCK\\fR\nthe SSH agent socket\n\
 .TP\n\\fBSQLTUN_LOG\\fR\na tracing filter for stderr logs, e.g. sqltun=debug\n\
-.TP\n\\fBNO_COLOR\\fR\nwhen set and not empty: no colour and no spinner on stderr (also when stderr is not a terminal, or TERM=dumb)\n",
+.TP\n\\fBNO_COLOR\\fR\nwhen set and not empty: no colour and no spinner on stderr (also when stderr is not a terminal, or TERM=dumb)\n\
+.TP\n\\fBXDG_STATE_HOME\\fR\nwhere a background tunnel's log goes by default (see FILES), when set to an absolute path\n",
     );
     buf.extend_from_slice(b".SH FILES\n.TP\n\\fI~/.ssh/config\\fR, \\fI/etc/ssh/ssh_config\\fR\nssh client configuration, read as OpenSSH reads it\n\
-.TP\n\\fI~/.ssh/known_hosts\\fR, \\fI/etc/ssh/ssh_known_hosts\\fR\nknown host keys\n");
+.TP\n\\fI~/.ssh/known_hosts\\fR, \\fI/etc/ssh/ssh_known_hosts\\fR\nknown host keys\n\
+.TP\n\\fI$XDG_STATE_HOME/sqltun/PID.log\\fR, \\fI~/.local/state/sqltun/PID.log\\fR\nwhat a \\fB\\-\\-background\\fR tunnel says after it returned, unless \\fB\\-\\-log\\-file\\fR names another file (mode 0600, in a directory created with mode 0700)\n");
     buf.extend_from_slice(b".SH \"SEE ALSO\"\n\\fBssh\\fR(1), \\fBssh_config\\fR(5), \\fBssh\\-keygen\\fR(1)\n");
     let _ = man.render_version_section(&mut buf);
     buf

@@ -44,6 +44,23 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        // A background tunnel's stderr becomes its log file after it started with colours on a terminal:
+        // from then on, plain text (span fields formatted earlier may still carry colour: dropped).
+        if crate::output::detached() {
+            let mut line = String::new();
+            self.record(ctx, Writer::new(&mut line), event)?;
+            return write!(writer, "{}", without_escapes(&line));
+        }
+        self.record(ctx, writer.by_ref(), event)
+    }
+}
+
+impl Voice {
+    fn record<S, N>(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
         let metadata = event.metadata();
         let (label, colour) = match *metadata.level() {
             Level::ERROR => ("error: ", "31"),
@@ -74,5 +91,40 @@ where
         }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+/// `text` without ANSI CSI sequences (`ESC [ … final byte`), such as colours.
+fn without_escapes(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameter and intermediate bytes, then one final byte in @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log file gets the words of a coloured line, not its escape sequences.
+    #[test]
+    fn escapes_are_dropped() {
+        assert_eq!(
+            without_escapes("sqltun: \x1b[33mwarning: \x1b[0mhop{\x1b[3mid\x1b[0m=1}: lost"),
+            "sqltun: warning: hop{id=1}: lost"
+        );
+        assert_eq!(without_escapes("plain [text] ~"), "plain [text] ~");
     }
 }

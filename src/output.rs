@@ -172,8 +172,27 @@ pub fn event(format: OutputFormat, event: &str, fields: serde_json::Value) {
     if let (Some(map), serde_json::Value::Object(extra)) = (object.as_object_mut(), fields) {
         map.extend(extra);
     }
+    // Once detached, stdout is /dev/null and the log file is where a reader finds the events.
+    if detached() {
+        let _ = writeln!(std::io::stderr().lock(), "{object}");
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{object}").and_then(|_| out.flush());
+}
+
+/// Set once a background tunnel has left the terminal (`background::detach`): stdout is /dev/null and
+/// stderr the log file from then on.
+static DETACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process is a background tunnel that has left the terminal.
+pub fn detached() -> bool {
+    DETACHED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Mark the process as detached (see [`detached`]).
+pub fn mark_detached() {
+    DETACHED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Data for a script on stdout (`config` output), flushed.
@@ -194,7 +213,7 @@ pub fn json_line(value: &serde_json::Value) -> Result<()> {
 pub fn stderr_colours() -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    !no_color && !dumb && std::io::stderr().is_terminal()
+    !no_color && !dumb && !detached() && std::io::stderr().is_terminal()
 }
 
 /// What a failed parse prints, and the exit status: `--help`/`--version` on stdout (0), a usage

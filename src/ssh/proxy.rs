@@ -16,8 +16,9 @@ pub struct ProxyStream {
     _child: Child,
 }
 
-/// Start `sh -c command` with its stderr going to ours, as OpenSSH does, and without sqltun's secrets in
-/// its environment.
+/// Start `sh -c command` without sqltun's secrets in its environment. Its stderr lines are relayed as log
+/// records rather than inherited: a background tunnel's ProxyCommand must not keep writing to (or hold
+/// open) the terminal or pipe the tunnel had before it detached; relayed, they follow sqltun's stderr.
 pub fn spawn(label: &HopLabel, command: &str) -> Result<ProxyStream> {
     let mut shell = Command::new("/bin/sh");
     crate::secret::withhold_from(shell.as_std_mut());
@@ -26,7 +27,7 @@ pub fn spawn(label: &HopLabel, command: &str) -> Result<ProxyStream> {
         .arg(command)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| {
@@ -38,6 +39,16 @@ pub fn spawn(label: &HopLabel, command: &str) -> Result<ProxyStream> {
     let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
         return Err(Error::internal(format!("{label}: ProxyCommand started without pipes")));
     };
+    if let Some(stderr) = child.stderr.take() {
+        let label = label.to_string();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!("{label}: ProxyCommand: {line}");
+            }
+        });
+    }
     tracing::debug!(hop = %label, pid = child.id(), "ProxyCommand started: {command}");
     Ok(ProxyStream {
         io: tokio::io::join(stdout, stdin),

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::support::{
     Bastion, Chain, Completed, EXIT_TIMEOUT, KeyKind, MARIADB_PASSWORD, MARIADB_USER, MarkedProcesses,
-    SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, TEST_PASSWORD, accepts_connections, assert_error, connect, echo_on,
-    echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
+    SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, TEST_PASSWORD, TempHome, Tripwire, accepts_connections, assert_error,
+    connect, echo_on, echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
 };
 
 /// Bound on a file a command run by `exec` writes showing up, and on a stopped background tunnel's pid
@@ -884,6 +884,288 @@ fn background_failure_exits_with_the_code_and_leaves_no_pid_file() {
     assert_eq!(completed.code, 4, "exit code; stderr:\n{errors}");
     assert_eq!(completed.stdout, "", "stdout must stay empty");
     assert!(!pid_file.exists(), "a failed background tunnel left a pid file");
+}
+
+/// Bound on a background tunnel's later message (a lost session, a reconnect, its closing) reaching its
+/// log file; with 1 s keepalives a dead session is noticed in ~3 s, a restarted sshd re-dialled in a few.
+const LOG_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Waits up to `LOG_TIMEOUT` for the log file at `path` to contain `needle`; fails the test with the log.
+fn expect_in_log(path: &Path, needle: &str, why: &str) -> String {
+    poll_until(LOG_TIMEOUT, || {
+        fs::read_to_string(path).ok().filter(|text| text.contains(needle))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no {needle:?} in the log {} within {LOG_TIMEOUT:?} ({why}):\n{}",
+            path.display(),
+            fs::read_to_string(path).unwrap_or_default()
+        )
+    })
+}
+
+/// Where /proc says a process's file descriptor `fd` points.
+fn fd_target(pid: u32, fd: u32) -> String {
+    fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|target| target.display().to_string())
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/fd/{fd}: {e}"))
+}
+
+/// The session id /proc gives `pid` (`pid (comm) state ppid pgrp session …`).
+fn session_of(pid: u32) -> u32 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(3)?.parse().ok())
+        .unwrap_or_else(|| panic!("no session in /proc/{pid}/stat: {stat}"))
+}
+
+/// The permission bits of `path`.
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Once `--background` has returned, the tunnel must never write to the terminal or the caller's pipes
+/// again (a `2>&1 | tee` would wait forever, a closed terminal would lose or kill it). The user sees one
+/// stderr line: the pid, the route, the log and `kill PID` (not "Ctrl-C"); both pipes reach end of file
+/// as the command returns (the detached child holds neither); the child leads its own session, with
+/// stdin and stdout on /dev/null and stderr on its log at the default place under HOME (directory
+/// 0700, file 0600); and what it says later (the session lost to a killed bastion, the reconnect after
+/// sshd restarts, the closing reason on SIGTERM) lands in that log and nowhere else.
+#[test]
+fn background_announces_its_pid_then_writes_only_to_its_log() {
+    let s = Bastion::start();
+    let pid_file = s.lab.fresh_path("tunnel", ".pid");
+    let _cleanup = MarkedProcesses {
+        marker: pid_file.display().to_string(),
+    };
+    let mut parent = s
+        .connect_with_key()
+        .args(["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"])
+        .args(["--background", "--pid-file"])
+        .arg(&pid_file)
+        .db(s.targets.echo)
+        .spawn();
+    // `wait_exit` also fails the test unless stdout and stderr reach end of file once the parent exits.
+    parent.assert_exit(0, EXIT_TIMEOUT);
+    let stdout = parent.stdout();
+    let port: u16 = stdout
+        .strip_suffix('\n')
+        .and_then(|line| line.parse().ok())
+        .unwrap_or_else(|| panic!("stdout should be the port line alone: {stdout:?}"));
+    let pid = read_pid(&pid_file);
+    let log = s.lab.home().join(format!(".local/state/sqltun/{pid}.log"));
+    let announced = format!(
+        "sqltun: tunnel running in the background (pid {pid}): 127.0.0.1:{port} -> {} via {}; log: {}; stop it with: kill {pid}\n",
+        s.targets.echo,
+        s.sshd.destination(),
+        log.display()
+    );
+    assert_eq!(parent.stderr(), announced, "stderr of the command that returned");
+
+    assert_eq!(mode_of(&log), 0o600, "mode of {}", log.display());
+    assert_eq!(
+        mode_of(log.parent().expect("log directory")),
+        0o700,
+        "mode of the log directory"
+    );
+    assert_eq!(
+        session_of(pid),
+        pid,
+        "the background tunnel does not lead a session of its own"
+    );
+    assert_eq!(fd_target(pid, 0), "/dev/null", "stdin of the background tunnel");
+    assert_eq!(fd_target(pid, 1), "/dev/null", "stdout of the background tunnel");
+    assert_eq!(
+        fd_target(pid, 2),
+        log.display().to_string(),
+        "stderr of the background tunnel"
+    );
+    expect_in_log(&log, &announced, "the log starts by saying what it is about");
+    echo_roundtrip(local(port), b"detached");
+
+    s.lab.kill_bastion(0);
+    expect_in_log(
+        &log,
+        "the port stays open, reconnecting",
+        "the bastion's sshd was killed",
+    );
+    let _restarted = s.lab.restart_sshd(&s.sshd);
+    expect_in_log(&log, "reconnected after", "sshd is back");
+    echo_roundtrip(local(port), b"after the reconnect");
+
+    assert!(send_signal(pid, Signal::Term), "kill -TERM {pid} failed");
+    wait_until(
+        "the background tunnel to exit after SIGTERM",
+        SIGNAL_EXIT_TIMEOUT,
+        || process_gone(pid).then_some(()),
+    );
+    let text = expect_in_log(&log, "sqltun: closed the tunnel (signal)", "it was stopped by SIGTERM");
+    assert!(
+        !text.contains("error"),
+        "the log of a cleanly stopped tunnel has an error:\n{text}"
+    );
+    assert_eq!(parent.stderr(), announced, "stderr changed after the command returned");
+}
+
+/// `--output json --background | head -n 1`: the caller reads the ready event and closes its end of
+/// stdout. No later event (the `closed` event above all) may become an EPIPE error, a SIGPIPE death or
+/// a stray write: the tunnel keeps serving, and SIGTERM ends it cleanly with the `closed` event in its
+/// log, here under `$XDG_STATE_HOME/sqltun/` (created 0700).
+#[test]
+fn background_json_outlives_a_closed_stdout() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::sync::mpsc;
+
+    let s = Bastion::start();
+    let state = s.lab.fresh_path("state", "");
+    let pid_file = s.lab.fresh_path("tunnel", ".pid");
+    let _cleanup = MarkedProcesses {
+        marker: pid_file.display().to_string(),
+    };
+    let mut parent = s
+        .connect_with_key()
+        .env("XDG_STATE_HOME", &state)
+        .args(["--background", "--output", "json", "--pid-file"])
+        .arg(&pid_file)
+        .db(s.targets.echo)
+        .spawn_bare();
+    let stdout = parent.stdout.take().expect("sqltun stdout");
+    let mut stderr = parent.stderr.take().expect("sqltun stderr");
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        // The reader goes out of scope here: stdout is closed after the ready line, as `head -n 1` does.
+        let _ = line_tx.send(line);
+    });
+    let (err_tx, err_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = err_tx.send(text);
+    });
+    let line = line_rx
+        .recv_timeout(EXIT_TIMEOUT)
+        .expect("the ready line within the bound");
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
+    assert_eq!(ready["event"], "ready", "{line}");
+    let port = ready["local_port"].as_u64().expect("local_port") as u16;
+    let status = wait_until("the command to return", EXIT_TIMEOUT, || {
+        parent.try_wait().expect("poll sqltun")
+    });
+    let stderr = err_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("stderr reaches end of file once the command returned");
+    assert_eq!(status.code(), Some(0), "exit status; stderr:\n{stderr}");
+    let pid = read_pid(&pid_file);
+    assert_eq!(ready["pid"], pid, "the ready event's pid is the tunnel's");
+    assert!(
+        stderr.contains(&format!("(pid {pid})")) && stderr.contains(&format!("stop it with: kill {pid}")),
+        "stderr:\n{stderr}"
+    );
+
+    echo_roundtrip(local(port), b"stdout is closed");
+    let log = state.join(format!("sqltun/{pid}.log"));
+    assert_eq!(
+        mode_of(log.parent().expect("log directory")),
+        0o700,
+        "mode of the log directory"
+    );
+    assert!(send_signal(pid, Signal::Term), "kill -TERM {pid} failed");
+    wait_until(
+        "the background tunnel to exit after SIGTERM",
+        SIGNAL_EXIT_TIMEOUT,
+        || process_gone(pid).then_some(()),
+    );
+    let text = expect_in_log(&log, r#""event":"closed""#, "it was stopped by SIGTERM");
+    let closed: Value = text
+        .lines()
+        .find(|l| l.contains(r#""event":"closed""#))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("the closed event is not a JSON line:\n{text}"));
+    assert_eq!(closed["reason"], "signal", "{closed}");
+    assert!(
+        !text.contains("error"),
+        "the log of a cleanly stopped tunnel has an error:\n{text}"
+    );
+}
+
+/// A ProxyCommand starts before the tunnel detaches and lives as long as its session. Had it inherited
+/// sqltun's stderr, it would keep the caller's pipe open after the command returned (`$(…)` or
+/// `2>&1 | …` would never end) and could still write there. Its stderr is relayed through sqltun
+/// instead: the pipes end when the command returns, and what the command said shows up (on stderr
+/// before the tunnel detached, else in its log).
+#[test]
+fn background_with_a_proxycommand_lets_go_of_the_callers_pipes() {
+    let s = Bastion::start();
+    let pid_file = s.lab.fresh_path("tunnel", ".pid");
+    let _cleanup = MarkedProcesses {
+        marker: pid_file.display().to_string(),
+    };
+    let log = s.lab.fresh_path("tunnel", ".log");
+    let mut parent = s
+        .connect_with_key()
+        .args(["-o", "ProxyCommand=echo proxy-says-hello >&2; exec socat - TCP:%h:%p"])
+        .args(["--background", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--log-file")
+        .arg(&log)
+        .db(s.targets.echo)
+        .spawn();
+    // `wait_exit` fails the test unless both pipes reach end of file once the parent exits.
+    parent.assert_exit(0, EXIT_TIMEOUT);
+    let port: u16 = parent
+        .stdout()
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("stdout should be the port line alone: {:?}", parent.stdout()));
+    echo_roundtrip(local(port), b"through the ProxyCommand");
+    let said = "ProxyCommand: proxy-says-hello";
+    if !parent.stderr().contains(said) {
+        expect_in_log(&log, said, "the ProxyCommand wrote to its stderr");
+    }
+    let pid = read_pid(&pid_file);
+    assert!(send_signal(pid, Signal::Term), "kill -TERM {pid} failed");
+    wait_until(
+        "the background tunnel to exit after SIGTERM",
+        SIGNAL_EXIT_TIMEOUT,
+        || process_gone(pid).then_some(()),
+    );
+    assert_eq!(mode_of(&log), 0o600, "mode of --log-file");
+}
+
+/// A symbolic link at the log's path could point at any file of the user's (or, for root, anyone's):
+/// it is refused before anything is dialled, with a usage error naming it, and its target is untouched.
+#[test]
+fn background_log_file_refuses_a_symbolic_link() {
+    let home = TempHome::new();
+    let tripwire = Tripwire::new();
+    let victim = home.path().join("victim");
+    fs::write(&victim, "keep\n").expect("write the victim file");
+    let link = home.path().join("tunnel.log");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    let mut tunnel = home
+        .connect()
+        .args([
+            "--ssh",
+            &tripwire.destination(),
+            "--db",
+            "127.0.0.1:5432",
+            "--background",
+            "--log-file",
+        ])
+        .arg(&link)
+        .spawn();
+    let code = tunnel.wait_exit(EXIT_TIMEOUT);
+    assert_error(code, &tunnel.stderr(), 2, &["--log-file", "symbolic link"]);
+    assert_eq!(tunnel.stdout(), "", "stdout");
+    assert_eq!(fs::read_to_string(&victim).expect("read the victim"), "keep\n");
+    tripwire.assert_untouched();
 }
 
 /// `--max-lifetime` bounds a tunnel a script forgot to stop: after the port line, exit 10 once the

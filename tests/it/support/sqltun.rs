@@ -143,6 +143,18 @@ impl SqltunCommand {
         }
     }
 
+    /// Starts sqltun as `spawn` does, but hands back the bare process: the test reads, or closes, its
+    /// stdout and stderr pipes itself.
+    pub fn spawn_bare(self) -> Child {
+        let argv = self.argv();
+        self.command(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {SQLTUN}: {e}"))
+    }
+
     /// Starts sqltun, waits for its port line and checks one echo round trip with `payload` through the
     /// tunnel (its `--db` must be the echo target); returns the running tunnel and its local port.
     pub fn spawn_and_echo(self, payload: &[u8]) -> (Sqltun, u16) {
