@@ -30,6 +30,7 @@ mod redis;
 mod sqltun;
 mod sshd;
 mod targets;
+mod temp_dir;
 
 pub use agent::agent_listing;
 pub use bastion::{Bastion, Chain};
