@@ -6,19 +6,16 @@
 
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::postgres::pg_bin;
-use super::process::{Signal, account_ids, as_account, stop_children, tail, tied_to_test, wait_child};
+use super::postgres::{Cluster, pg_bin, pg_isready};
+use super::process::{Signal, run_logged, stop_children, tail, tied_to_test};
 use super::sqltun::free_local_port;
 use super::temp_dir::TempDir;
 
-/// initdb and mariadb-install-db normally take a few seconds.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopped server gets to exit before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -50,70 +47,24 @@ impl LoopbackServer {
     /// PostgreSQL (newest `/usr/lib/postgresql/N`), initdb'd as the `postgres` account with trust auth,
     /// `ssl = off` (initdb's default), listening on 127.0.0.1 only.
     pub fn postgres() -> LoopbackServer {
-        let initdb = pg_bin("initdb");
-        let postgres = pg_bin("postgres");
-        let pg_isready = pg_bin("pg_isready");
-        let (uid, gid) = account_ids("postgres");
         let dir = TempDir::new("probe-postgres");
-        chown(dir.path(), Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", dir.path().display()));
-        let data = dir.path().join("data");
-        let as_postgres = |program: &Path| {
-            let mut command = Command::new("setpriv");
-            as_account(&mut command, uid, gid).arg(program).current_dir(dir.path());
-            command
-        };
-        run_to_end(
-            "initdb",
-            as_postgres(&initdb).arg("-D").arg(&data).args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "--locale=C",
-                "--encoding=UTF8",
-            ]),
-            &dir.path().join("initdb.log"),
-        );
-
+        let cluster = Cluster::init(dir.path());
         let port = free_local_port();
-        let mut command = as_postgres(&postgres);
-        command
-            .arg("-D")
-            .arg(&data)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "shared_buffers=16MB",
-                "-c",
+        let command = cluster.postmaster(
+            Command::new("setpriv"),
+            "127.0.0.1",
+            port,
+            dir.path(),
+            &[
                 "max_connections=10",
                 // Dynamic shared memory in the data directory rather than /dev/shm: gone with the directory
                 // even when a killed test process took the postmaster down with SIGKILL.
-                "-c",
                 "dynamic_shared_memory_type=mmap",
-            ]);
+            ],
+        );
         // SIGINT: fast shutdown; the postmaster ends its backends and releases its shared memory.
         let mut server = LoopbackServer::spawn("postgres", command, port, Signal::Int, dir);
-        server.wait_ready(|| {
-            Command::new(&pg_isready)
-                .args([
-                    "-q",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                ])
-                .args(["-t", "1"])
-                .stdin(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        });
+        server.wait_ready(|| pg_isready(Command::new(pg_bin("pg_isready")), "127.0.0.1", port));
         server
     }
 
@@ -147,7 +98,7 @@ impl LoopbackServer {
                 "--skip-test-db",
             ])
             .current_dir(dir.path());
-        run_to_end("mariadb-install-db", &mut install, &dir.path().join("install.log"));
+        run_logged("mariadb-install-db", &mut install, &dir.path().join("install.log"));
         let init = dir.path().join("init.sql");
         fs::write(&init, "CREATE USER 'probe'@'127.0.0.1';\n")
             .unwrap_or_else(|e| panic!("write {}: {e}", init.display()));
@@ -263,21 +214,6 @@ fn output_to<'a>(command: &'a mut Command, log: &Path) -> &'a mut Command {
         .try_clone()
         .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
     command.stdout(output).stderr(errors)
-}
-
-/// Runs a setup program to completion within [`SETUP_TIMEOUT`], its output in `log`; fails the test if
-/// it fails.
-fn run_to_end(what: &str, command: &mut Command, log: &Path) {
-    let mut child = output_to(command, log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let Some(status) = wait_child(&mut child, SETUP_TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{what} did not finish within {SETUP_TIMEOUT:?}:\n{}", tail(log, 40));
-    };
-    assert!(status.success(), "{what} failed ({status}):\n{}", tail(log, 40));
 }
 
 /// `program` from the usual directories or PATH; fails the test naming the package that provides it.
