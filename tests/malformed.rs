@@ -26,7 +26,6 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,6 +35,10 @@ use sqltun::resolve::url::{looks_like_url, parse_db_url, parse_ssh_url};
 use sqltun::secret::Secret;
 use sqltun::ssh::keys::{self, KeyError};
 use sqltun::ssh::known_hosts::{self, KnownHosts};
+
+#[path = "it/support/temp_dir.rs"]
+mod temp_dir;
+use temp_dir::TempDir;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/malformed");
 const SQLTUN: &str = env!("CARGO_BIN_EXE_sqltun");
@@ -80,7 +83,7 @@ fn config_files() {
 #[test]
 fn config_files_generated() {
     let home = Home::new();
-    let dir = TempDir::new("generated-config");
+    let dir = TempDir::new("malformed-generated-config");
     let mut failures = Failures::default();
     // A FIFO nobody writes to: opening it blocks forever unless the reader checks what it opens.
     let fifo = home.dir.path().join(".ssh/malformed-fifo");
@@ -361,7 +364,7 @@ const FIXES: [&str; 10] = [
 /// names the file and what to do: that sentence is what a user sees for `-i FILE`.
 #[test]
 fn key_files_in_process() {
-    let dir = TempDir::new("keys");
+    let dir = TempDir::new("malformed-keys");
     let mut failures = Failures::default();
     let mut cases: Vec<(String, PathBuf, String, Option<String>, String)> = Vec::new();
     for case in key_cases() {
@@ -431,7 +434,7 @@ fn key_files_in_process() {
 #[test]
 fn key_files_on_the_command_line() {
     let home = Home::new();
-    let dir = TempDir::new("cli-keys");
+    let dir = TempDir::new("malformed-cli-keys");
     let mut failures = Failures::default();
     for case in key_cases() {
         if case.expect == "ok" || case.passphrase.is_some() {
@@ -472,7 +475,7 @@ fn known_hosts_files() {
     let offered = KnownHosts::parse(Path::new("offered"), OFFERED_KEY);
     assert_eq!(offered.entries.len(), 1, "{:?}", offered.problems);
     let offered = offered.entries[0].key.clone();
-    let dir = TempDir::new("known-hosts");
+    let dir = TempDir::new("malformed-known-hosts");
     let huge_line = dir.path().join("huge-line");
     fs::write(
         &huge_line,
@@ -812,7 +815,7 @@ fn injection_case(source: NameSource, user: bool, name: &str, proxy: &str) -> (V
 #[test]
 fn names_never_reach_the_shell() {
     let home = Home::new();
-    let dir = TempDir::new("inject");
+    let dir = TempDir::new("malformed-inject");
     let marker = dir.path().join("pwned");
     let ran = dir.path().join("proxycommand-ran");
     let m = marker.display().to_string();
@@ -1074,7 +1077,7 @@ struct Home {
 
 impl Home {
     fn new() -> Home {
-        let dir = TempDir::new("home");
+        let dir = TempDir::new("malformed-home");
         let ssh = dir.path().join(".ssh");
         fs::create_dir_all(&ssh).unwrap_or_else(|e| panic!("mkdir {}: {e}", ssh.display()));
         fs::set_permissions(&ssh, fs::Permissions::from_mode(0o700)).unwrap_or_else(|e| panic!("chmod: {e}"));
@@ -1296,28 +1299,4 @@ fn private_copy(from: &Path, dir: &Path) -> PathBuf {
 fn set_private(path: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
         .unwrap_or_else(|e| panic!("chmod 600 {}: {e}", path.display()));
-}
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("sqltun-malformed-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }

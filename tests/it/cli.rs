@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{PtyRun, SqltunCommand, TempHome, free_local_port, run_on_pty};
+use crate::support::{SqltunCommand, TempHome, TerminalSession, free_local_port};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const ESC: u8 = 0x1b;
@@ -220,9 +220,19 @@ fn warn_then_fail() -> Vec<String> {
     .collect()
 }
 
-fn assert_warned_and_failed(run: &PtyRun) {
-    let text = run.text();
-    assert_eq!(run.code, 3, "{text}");
+/// `sqltun ARGS…` on a terminal of its own with a private HOME and `env`; (exit code, every byte it
+/// wrote to the terminal).
+fn run_on_pty(home: &TempHome, args: &[impl AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> (i32, Vec<u8>) {
+    let mut command = SqltunCommand::new(home.path()).args(args);
+    for (key, value) in env {
+        command = command.env(key, value);
+    }
+    TerminalSession::spawn(&command).run_to_exit(TIMEOUT)
+}
+
+fn assert_warned_and_failed(code: i32, output: &[u8]) {
+    let text = String::from_utf8_lossy(output);
+    assert_eq!(code, 3, "{text}");
     assert!(text.contains("sqltun: warning: the --db URL"), "{text}");
     assert!(
         text.lines()
@@ -236,19 +246,21 @@ fn assert_warned_and_failed(run: &PtyRun) {
 #[test]
 fn no_color_on_a_terminal_means_no_escape_sequences() {
     let home = TempHome::new();
-    let plain = run_on_pty(home.path(), &warn_then_fail(), &[("NO_COLOR", "1")], TIMEOUT);
-    assert_warned_and_failed(&plain);
-    assert!(!plain.output.contains(&ESC), "ESC under NO_COLOR:\n{:?}", plain.text());
-    let usage = run_on_pty(home.path(), &["connect", "-p", "2222"], &[("NO_COLOR", "1")], TIMEOUT);
-    assert_eq!(usage.code, 2, "{}", usage.text());
-    assert!(usage.text().starts_with("sqltun: -p: "), "{}", usage.text());
-    assert!(!usage.output.contains(&ESC), "{:?}", usage.text());
+    let (code, plain) = run_on_pty(&home, &warn_then_fail(), &[("NO_COLOR", "1")]);
+    assert_warned_and_failed(code, &plain);
+    let text = String::from_utf8_lossy(&plain);
+    assert!(!plain.contains(&ESC), "ESC under NO_COLOR:\n{text:?}");
+    let (code, usage) = run_on_pty(&home, &["connect", "-p", "2222"], &[("NO_COLOR", "1")]);
+    let text = String::from_utf8_lossy(&usage);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.starts_with("sqltun: -p: "), "{text}");
+    assert!(!usage.contains(&ESC), "{text:?}");
 
-    let coloured = run_on_pty(home.path(), &warn_then_fail(), &[], TIMEOUT);
+    let (_, coloured) = run_on_pty(&home, &warn_then_fail(), &[]);
     assert!(
-        coloured.output.contains(&ESC),
+        coloured.contains(&ESC),
         "no colour on a terminal:\n{:?}",
-        coloured.text()
+        String::from_utf8_lossy(&coloured)
     );
 }
 

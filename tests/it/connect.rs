@@ -440,22 +440,25 @@ fn prohibited_target_closes_the_connection_and_the_tunnel_stays_up() {
 /// only the bastion can reach.
 #[test]
 fn psql_query_through_the_tunnel() {
+    let (bastion, _tunnel, port) = postgres_tunnel();
+    let answer = psql(port, "select 42", &bastion.lab.home());
+    assert_eq!(answer.trim(), "42");
+}
+
+/// A bastion, PostgreSQL behind it, and a tunnel to it (ready); the tunnel's local port.
+fn postgres_tunnel() -> (Bastion, Sqltun, u16) {
     let bastion = Bastion::start();
     let postgres = bastion.lab.start_postgres();
     let mut tunnel = bastion.connect_with_key().db(postgres.addr).spawn();
     let port = tunnel.wait_ready();
-    let answer = psql(port, "select 42", &bastion.lab.home());
-    assert_eq!(answer.trim(), "42");
+    (bastion, tunnel, port)
 }
 
 /// libpq tries `::1` first for `localhost`: the tunnel must hold `[::1]:PORT` too (or another local user
 /// could listen there and catch those clients), and a client that connects there must reach the database.
 #[test]
 fn psql_over_ipv6_loopback_reaches_the_database() {
-    let bastion = Bastion::start();
-    let postgres = bastion.lab.start_postgres();
-    let mut tunnel = bastion.connect_with_key().db(postgres.addr).spawn();
-    let port = tunnel.wait_ready();
+    let (bastion, _tunnel, port) = postgres_tunnel();
     let url = format!("postgresql://postgres@[::1]:{port}/postgres");
     let answer = psql_url(&url, "select 6 * 7", &bastion.lab.home());
     assert_eq!(answer.trim(), "42");

@@ -209,20 +209,26 @@ fn stale_pid_file_is_replaced_and_removed_at_exit() {
     let path = s.lab.fresh_path("tunnel", ".pid");
     let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max").expect("read pid_max");
     fs::write(&path, &pid_max).expect("write the stale pid file");
+    let mut tunnel = tunnel_with_pid_file(&s, &path);
+    tunnel.stop(Signal::Term);
+    assert!(!path.exists(), "the pid file is still there after the tunnel stopped");
+}
+
+/// An echo tunnel with `--pid-file PATH`, ready, and its pid in the file.
+fn tunnel_with_pid_file(s: &Bastion, path: &Path) -> crate::support::Sqltun {
     let mut tunnel = s
         .connect_with_key()
         .db(s.targets.echo)
         .arg("--pid-file")
-        .arg(&path)
+        .arg(path)
         .spawn();
     tunnel.wait_ready();
     assert_eq!(
-        pid_in(&path),
+        pid_in(path),
         Some(tunnel.pid()),
         "the pid file does not hold the tunnel's pid"
     );
-    tunnel.stop(Signal::Term);
-    assert!(!path.exists(), "the pid file is still there after the tunnel stopped");
+    tunnel
 }
 
 /// Once another process has written its own pid into the file (the tunnel was presumed dead and
@@ -231,18 +237,7 @@ fn stale_pid_file_is_replaced_and_removed_at_exit() {
 fn pid_file_taken_over_is_left_at_exit() {
     let s = Bastion::start();
     let path = s.lab.fresh_path("tunnel", ".pid");
-    let mut tunnel = s
-        .connect_with_key()
-        .db(s.targets.echo)
-        .arg("--pid-file")
-        .arg(&path)
-        .spawn();
-    tunnel.wait_ready();
-    assert_eq!(
-        pid_in(&path),
-        Some(tunnel.pid()),
-        "the pid file does not hold the tunnel's pid"
-    );
+    let mut tunnel = tunnel_with_pid_file(&s, &path);
     let other = format!("{}\n", std::process::id());
     fs::write(&path, &other).expect("take the pid file over");
     tunnel.stop(Signal::Term);

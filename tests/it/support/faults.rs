@@ -15,10 +15,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::lab::{Lab, make_dir, namespace_pids};
-use super::postgres::{Postgres, pg_bin};
+use super::postgres::Postgres;
 use super::process::{
-    Collected, Signal, account_ids, as_account, first_line, in_namespace, run, run_quietly, send_signal, tail,
-    tied_to_test, wait_until,
+    Collected, Signal, account_ids, as_account, first_line, in_namespace, run, run_quietly, send_signal, tied_to_test,
+    wait_until,
 };
 use super::sqltun::Sqltun;
 use super::sshd::{KeyKind, KeyPair, Sshd};
@@ -238,22 +238,7 @@ impl Lab {
             .stderr(stderr),
             Signal::Quit,
         );
-        let (host, port) = (postgres.addr.ip().to_string(), postgres.addr.port().to_string());
-        wait_until(
-            &format!("the restarted postgres to accept connections on {}", postgres.addr),
-            POSTGRES_TIMEOUT,
-            || {
-                if let Some(status) = self.exit_status(started) {
-                    panic!("the restarted postgres exited ({status}):\n{}", tail(&log, 40));
-                }
-                in_namespace(&namespace, pg_bin("pg_isready"))
-                    .args(["-q", "-h", &host, "-p", &port, "-t", "1"])
-                    .stdin(Stdio::null())
-                    .status()
-                    .is_ok_and(|status| status.success())
-                    .then_some(())
-            },
-        );
+        self.wait_for_postgres("the restarted postgres", started, postgres.addr, &log);
     }
 }
 

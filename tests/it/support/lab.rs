@@ -15,7 +15,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::process::{
-    Signal, in_namespace, log_tails, require_root, run, run_quietly, send_signal, stop_children, warn,
+    Signal, account_ids, in_namespace, log_tails, require_root, run, run_quietly, send_signal, stop_children, warn,
 };
 
 /// Where labs keep their directories and slot locks.
@@ -248,6 +248,26 @@ impl Lab {
     pub fn fresh_path(&self, stem: &str, suffix: &str) -> PathBuf {
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         self.dir.join(format!("{stem}-{n}{suffix}"))
+    }
+
+    /// A new 0700 directory in the lab directory (`<stem>-<n>`), owned by `account`: where a server that
+    /// runs as that account keeps its files.
+    pub fn account_dir(&self, stem: &str, account: &str) -> PathBuf {
+        let (uid, gid) = account_ids(account);
+        let dir = self.fresh_path(stem, "");
+        make_dir(&dir, 0o700);
+        chown(&dir, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", dir.display()));
+        dir
+    }
+
+    /// Creates the log file `path`, owned by `account`, for a server's output; its tail goes into
+    /// failure messages as `name`'s.
+    pub fn account_log(&self, name: &str, path: &Path, account: &str) -> File {
+        let (uid, gid) = account_ids(account);
+        self.add_log(name, path);
+        let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        chown(path, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        file
     }
 
     /// Writes a PAM service file with `text` to /etc/pam.d under a name of this lab's own and returns the

@@ -1,13 +1,11 @@
 //! A real MariaDB server in the lab's target namespace (its own datadir made by mariadb-install-db, run
 //! as the `mysql` account), with a password account for clients that come through a tunnel.
 
-use std::fs::File;
 use std::net::SocketAddrV4;
-use std::os::unix::fs::chown;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::lab::{Lab, make_dir};
+use super::lab::Lab;
 use super::process::{Signal, account_ids, as_account, in_namespace, run, tail, wait_until};
 
 const PORT: u16 = 3306;
@@ -36,13 +34,10 @@ impl Lab {
     /// `mariadb-admin ping` answers on the socket, then creates `MARIADB_USER` with `MARIADB_PASSWORD`.
     pub fn start_mariadb(&self) -> MariaDb {
         let (uid, gid) = account_ids("mysql");
-        let root = self.fresh_path("mariadb", "");
-        make_dir(&root, 0o700);
-        chown(&root, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", root.display()));
+        let root = self.account_dir("mariadb", "mysql");
         let data = root.join("data");
         let socket = root.join("mysqld.sock");
         let log = root.join("mariadbd.log");
-        self.add_log("mariadbd", &log);
 
         // --no-defaults first: the machine's /etc/mysql never plays a part.
         run(Command::new("mariadb-install-db")
@@ -53,8 +48,7 @@ impl Lab {
             .current_dir(&root));
 
         let addr = SocketAddrV4::new(self.target_addr(), PORT);
-        let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        chown(&log, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", log.display()));
+        let stderr = self.account_log("mariadbd", &log, "mysql");
         // setpriv switches to `mysql` and then sets the parent-death signal (a uid change clears an
         // earlier one), so mariadbd needs no --user and stays tied to the test thread.
         let pid = self.spawn(

@@ -25,11 +25,11 @@ mod postgres;
 mod probe_servers;
 mod process;
 mod pty;
-mod pty_run;
 mod redis;
 mod sqltun;
 mod sshd;
 mod targets;
+mod temp_dir;
 
 pub use agent::agent_listing;
 pub use bastion::{Bastion, Chain};
@@ -40,7 +40,6 @@ pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
 pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
 pub use pty::TerminalSession;
-pub use pty_run::{PtyRun, run_on_pty};
 pub use sqltun::{
     Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire,
     accepts_connections, assert_error, assert_hop_failed, error_line, free_local_port, local,

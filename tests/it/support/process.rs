@@ -47,12 +47,38 @@ pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// Runs a setup command to completion and fails the test, with its output, if it does not succeed.
+/// How long a setup command may run (initdb and mariadb-install-db normally take a few seconds).
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a setup command to completion within [`SETUP_TIMEOUT`] and fails the test, with its output, if it
+/// does not succeed in time.
 pub fn run(command: &mut Command) -> Output {
-    let output = command
+    let mut child = command
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let stdout = Collected::start(child.stdout.take().expect("piped stdout"));
+    let stderr = Collected::start(child.stderr.take().expect("piped stderr"));
+    let Some(status) = wait_child(&mut child, SETUP_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{command:?} did not finish within {SETUP_TIMEOUT:?}:\nstdout: {}\nstderr: {}",
+            stdout.text(),
+            stderr.text()
+        );
+    };
+    // The pipes close with the process unless it left a child holding them; then take what came.
+    for pipe in [&stdout, &stderr] {
+        pipe.wait_for(Duration::from_secs(5), |_, eof| eof.then_some(()));
+    }
+    let output = Output {
+        status,
+        stdout: stdout.bytes(),
+        stderr: stderr.bytes(),
+    };
     assert!(
         output.status.success(),
         "{command:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -61,6 +87,27 @@ pub fn run(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Runs a setup program to completion within [`SETUP_TIMEOUT`], its stdout and stderr in the new file
+/// `log`; fails the test, with the log's end, if it fails or does not finish in time.
+pub fn run_logged(what: &str, command: &mut Command, log: &Path) {
+    let output = fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let errors = output
+        .try_clone()
+        .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let Some(status) = wait_child(&mut child, SETUP_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not finish within {SETUP_TIMEOUT:?}:\n{}", tail(log, 40));
+    };
+    assert!(status.success(), "{what} failed ({status}):\n{}", tail(log, 40));
 }
 
 /// Runs a command to completion whatever its status (for cleanup and probes).
@@ -246,6 +293,11 @@ impl Collected {
 
     fn lock(&self) -> MutexGuard<'_, CollectedState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What was collected so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.lock().bytes.clone()
     }
 
     /// What was collected so far, as text.

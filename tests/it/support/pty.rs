@@ -22,6 +22,8 @@ const READ_INTERVAL: Duration = Duration::from_millis(20);
 pub struct TerminalSession {
     session: OsSession,
     screen: vt100::Parser,
+    /// Every byte sqltun wrote to the terminal so far, escape sequences included.
+    output: Vec<u8>,
     command: String,
     exit: Option<i32>,
 }
@@ -63,6 +65,7 @@ impl TerminalSession {
                 std::num::NonZero::new(COLS).expect("columns"),
                 0,
             ),
+            output: Vec::new(),
             command: shown,
             exit: None,
         }
@@ -86,7 +89,10 @@ impl TerminalSession {
         loop {
             match self.session.try_read(&mut buf) {
                 Ok(0) => return true,
-                Ok(n) => self.screen.process(&buf[..n]),
+                Ok(n) => {
+                    self.screen.process(&buf[..n]);
+                    self.output.extend_from_slice(&buf[..n]);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 // Linux reports EIO on the master once the last holder of the terminal has closed it.
                 Err(_) => return true,
@@ -155,6 +161,13 @@ impl TerminalSession {
             }
             std::thread::sleep(READ_INTERVAL);
         }
+    }
+
+    /// Wait (at most `timeout`) for sqltun to exit; its exit code and every byte it wrote to the
+    /// terminal, escape sequences included (for checks on colour, which the screen does not show).
+    pub fn run_to_exit(mut self, timeout: Duration) -> (i32, Vec<u8>) {
+        let code = self.wait_exit(timeout);
+        (code, std::mem::take(&mut self.output))
     }
 
     /// Whether the terminal echoes what is typed (after a hidden prompt it must again).

@@ -7,13 +7,13 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::lab::{Lab, write_file};
 use super::process::{Collected, DIE_WITH_TEST, Signal, log_tails, send_signal, tail, wait_child};
 use super::sshd::{KeyPair, Sshd, TEST_USER};
 use super::targets::echo_roundtrip;
+use super::temp_dir::TempDir;
 
 pub const SQLTUN: &str = env!("CARGO_BIN_EXE_sqltun");
 
@@ -506,19 +506,14 @@ impl Drop for Sqltun {
 /// A private HOME for runs that need no lab (usage errors); removed on drop.
 #[derive(Debug)]
 pub struct TempHome {
-    path: PathBuf,
+    dir: TempDir,
 }
 
 impl TempHome {
     pub fn new() -> TempHome {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("sqltun-it-home-{}-{n}", std::process::id()));
-        if path.exists() {
-            let _ = fs::remove_dir_all(&path);
+        TempHome {
+            dir: TempDir::new("home"),
         }
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-        TempHome { path }
     }
 
     /// `sqltun connect -F none` with this HOME.
@@ -528,17 +523,11 @@ impl TempHome {
 
     /// `sqltun SUBCOMMAND -F none` with this HOME.
     pub fn sqltun(&self, subcommand: &str) -> SqltunCommand {
-        SqltunCommand::subcommand(&self.path, subcommand)
+        SqltunCommand::subcommand(self.path(), subcommand)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempHome {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        self.dir.path()
     }
 }
 
