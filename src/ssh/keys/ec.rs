@@ -10,7 +10,10 @@ use super::pem::pem_text;
 /// scalar is normalised to the field width first: writers differ on leading zeros, and a
 /// scalar that is one byte short (one key in 256) is still the same key. Keys with explicit
 /// curve parameters go to russh.
-pub(super) fn decode_sec1(der: &[u8], curve: Option<pkcs8::ObjectIdentifier>) -> Result<PrivateKey, russh::keys::Error> {
+pub(super) fn decode_sec1(
+    der: &[u8],
+    curve: Option<pkcs8::ObjectIdentifier>,
+) -> Result<PrivateKey, russh::keys::Error> {
     use ssh_key::private::{EcdsaKeypair, KeypairData};
     // The sec1 crate reads named curves only.
     let key = match sec1::EcPrivateKey::try_from(der) {

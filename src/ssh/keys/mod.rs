@@ -303,7 +303,7 @@ fn classify(a: &Analysis, e: &russh::keys::Error, had_passphrase: bool) -> KeyEr
     }
     match e {
         E::UnknownAlgorithm(oid) => {
-            let algorithm = pkcs8::oid_name(&oid.to_string());
+            let algorithm = pkcs8::oid_name(oid);
             return KeyError::UnsupportedAlgorithm { format, algorithm };
         }
         E::KeyIsEncrypted if a.encrypted && !had_passphrase => return KeyError::NeedsPassphrase { format },

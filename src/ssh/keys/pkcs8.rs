@@ -1,8 +1,12 @@
 //! PKCS#8 keys (`PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`): the encryption scheme named and its cost
 //! bounded before a passphrase is asked for, and EC keys handed to [`super::ec`].
 
-use russh::keys::PrivateKey;
-use russh::keys::decode_secret_key;
+use ::pkcs8::der::asn1::AnyRef;
+use ::pkcs8::der::{self, Decode as _, ErrorKind, Reader as _};
+use ::pkcs8::pkcs5::pbes2;
+use ::pkcs8::spki::AlgorithmIdentifierRef;
+use ::pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier};
+use russh::keys::{PrivateKey, decode_secret_key};
 
 use super::analyze::Analysis;
 use super::armour::{Armour, misplaced_pem_headers};
@@ -28,14 +32,14 @@ pub(super) fn decode_encrypted(der: &[u8], pass: &str) -> Result<PrivateKey, rus
 }
 
 /// id-ecPublicKey, the PKCS#8 algorithm of every EC key.
-const EC_PUBLIC_KEY: ::pkcs8::ObjectIdentifier = ::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 pub(super) fn analyze_encrypted(block: &Armour) -> Analysis {
     let mut a = Analysis::new(KeyFormat::Pkcs8Encrypted);
     a.text = block.reassemble();
     a.encrypted = true;
     let der = block.decode();
-    match der.as_ref().map_err(Clone::clone).and_then(|der| pkcs8_scheme(der)) {
+    match der.as_ref().map_err(Clone::clone).and_then(|der| scheme(der)) {
         Ok(scheme) if scheme.supported => {
             a.damage = misplaced_pem_headers(block, a.format);
             a.kdf_cost = scheme.cost;
@@ -49,51 +53,118 @@ pub(super) fn analyze_encrypted(block: &Armour) -> Analysis {
     a
 }
 
-/// What [`pkcs8_scheme`] finds in an EncryptedPrivateKeyInfo.
-struct Pkcs8Scheme {
+/// What [`scheme`] finds in an EncryptedPrivateKeyInfo.
+struct Scheme {
     /// "PBES2 (scrypt, AES-256-CBC)"
     name: String,
-    /// Whether russh (the pkcs5 crate) can decrypt it.
+    /// Whether the pkcs5 crate (which russh's pkcs8 uses) can decrypt it.
     supported: bool,
     /// A key derivation beyond the bounds: what it asks for, and roughly how many seconds.
     cost: Option<(String, u64)>,
 }
 
-/// A DER INTEGER's contents as an unsigned number (saturating; None if negative or empty).
-fn der_uint(contents: &[u8]) -> Option<u64> {
-    if contents.first().is_none_or(|&b| b & 0x80 != 0) {
-        return None;
-    }
-    Some(contents.iter().fold(0u64, |n, &b| {
-        if n > u64::MAX >> 8 {
-            u64::MAX
-        } else {
-            (n << 8) | u64::from(b)
+impl Scheme {
+    fn unsupported(name: String) -> Scheme {
+        Scheme {
+            name,
+            supported: false,
+            cost: None,
         }
-    }))
+    }
 }
 
-const INTEGER: u8 = 0x02;
-
-/// PBKDF2-params: the iteration count beyond the bound, if it is.
-fn pbkdf2_cost(fields: &[u8]) -> Option<(String, u64)> {
-    let (_salt, rest) = der_tagged(fields, OCTET_STRING)?;
-    let (count, _) = der_tagged(rest, INTEGER)?;
-    let iterations = der_uint(count)?;
-    (iterations > MAX_PBKDF2_ITERATIONS).then(|| {
-        let seconds = iterations / 1_000_000 * PBKDF2_MS_PER_MILLION_ITERATIONS / 1000;
-        (format!("{iterations} PBKDF2 iterations"), seconds)
-    })
+/// The encryption scheme of an EncryptedPrivateKeyInfo (RFC 5208/8018) as the pkcs8 and pkcs5
+/// crates read it; Err describes structural damage. A scheme they do not know (PBES1 under a PKCS#12
+/// OID, an unknown PRF, KDF or cipher) is named from the OIDs in its algorithm identifiers.
+fn scheme(doc: &[u8]) -> Result<Scheme, String> {
+    let damaged = || "its ASN.1 (DER) structure is damaged or cut short".to_string();
+    match EncryptedPrivateKeyInfoRef::from_der(doc) {
+        Ok(info) => Ok(match info.encryption_algorithm.pbes2() {
+            Some(params) => Scheme {
+                name: format!(
+                    "PBES2 ({}, {})",
+                    kdf_name(&params.kdf),
+                    oid_name(&params.encryption.oid())
+                ),
+                supported: true,
+                cost: kdf_cost(&params.kdf),
+            },
+            None => Scheme::unsupported(oid_name(&info.encryption_algorithm.oid())),
+        }),
+        Err(e) => match e.kind() {
+            ErrorKind::TrailingData { .. } => Err("it has unexpected data after the key".into()),
+            _ => unknown_scheme(doc).map(Scheme::unsupported).ok_or_else(damaged),
+        },
+    }
 }
 
-/// scrypt-params (RFC 7914): salt, N, r, p; the cost beyond the bounds, if it is.
-fn scrypt_cost(params: &[u8]) -> Option<(String, u64)> {
-    let (fields, _) = der_tagged(params, SEQUENCE)?;
-    let (_salt, rest) = der_tagged(fields, OCTET_STRING)?;
-    let (n, rest) = der_tagged(rest, INTEGER)?;
-    let (r, rest) = der_tagged(rest, INTEGER)?;
-    let (p, _) = der_tagged(rest, INTEGER)?;
-    let (n, r, p) = (der_uint(n)?, der_uint(r)?, der_uint(p)?);
+/// The name of a scheme the crates refused, if they refused it for an OID they do not know (rather
+/// than for damage): read from the bare algorithm identifiers, `SEQUENCE { AlgorithmIdentifier,
+/// OCTET STRING }`, and for PBES2 its KDF (with PBKDF2's PRF) and cipher.
+fn unknown_scheme(doc: &[u8]) -> Option<String> {
+    let outer = AnyRef::from_der(doc).ok()?;
+    let algorithm = outer
+        .sequence(|r| {
+            let algorithm = AlgorithmIdentifierRef::decode(r)?;
+            r.decode::<AnyRef<'_>>()?;
+            Ok::<_, der::Error>(algorithm)
+        })
+        .ok()?;
+    if algorithm.oid != pbes2::PBES2_OID {
+        // PBES1 and PKCS#12 PBE: none is decrypted here.
+        return Some(oid_name(&algorithm.oid));
+    }
+    let (kdf, cipher) = algorithm
+        .parameters?
+        .sequence(|r| {
+            let kdf = AlgorithmIdentifierRef::decode(r)?;
+            Ok::<_, der::Error>((kdf, AlgorithmIdentifierRef::decode(r)?))
+        })
+        .ok()?;
+    let unknown = |e: der::Error| match e.kind() {
+        ErrorKind::OidUnknown { oid } => Some(oid),
+        _ => None,
+    };
+    let (kdf, kdf_known) = match kdf.oid {
+        pbes2::PBKDF2_OID => match pbes2::Pbkdf2Params::try_from(kdf.parameters?) {
+            Ok(params) => (format!("PBKDF2-{}", oid_name(&params.prf.oid())), true),
+            Err(e) => (format!("PBKDF2-{}", oid_name(&unknown(e)?)), false),
+        },
+        pbes2::SCRYPT_OID => ("scrypt".to_string(), true),
+        oid => (oid_name(&oid), false),
+    };
+    let cipher_known = match pbes2::EncryptionScheme::try_from(cipher) {
+        Ok(_) => true,
+        Err(e) => unknown(e).is_none(),
+    };
+    (!kdf_known || !cipher_known).then(|| format!("PBES2 ({kdf}, {})", oid_name(&cipher.oid)))
+}
+
+/// "PBKDF2-HMAC-SHA256", "scrypt".
+fn kdf_name(kdf: &pbes2::Kdf) -> String {
+    match kdf {
+        pbes2::Kdf::Pbkdf2(params) => format!("PBKDF2-{}", oid_name(&params.prf.oid())),
+        other => oid_name(&other.oid()),
+    }
+}
+
+/// The cost a PBKDF2 or scrypt derivation asks for, if it is beyond the bounds, with roughly
+/// how many seconds it would take.
+fn kdf_cost(kdf: &pbes2::Kdf) -> Option<(String, u64)> {
+    if let Some(params) = kdf.pbkdf2() {
+        let iterations = u64::from(params.iteration_count);
+        return (iterations > MAX_PBKDF2_ITERATIONS).then(|| {
+            let seconds = iterations / 1_000_000 * PBKDF2_MS_PER_MILLION_ITERATIONS / 1000;
+            (format!("{iterations} PBKDF2 iterations"), seconds)
+        });
+    }
+    // scrypt (RFC 7914): memory 128·N·r bytes, work that times p.
+    let params = kdf.scrypt()?;
+    let (n, r, p) = (
+        params.cost_parameter,
+        u64::from(params.block_size),
+        u64::from(params.parallelization),
+    );
     let memory = n.saturating_mul(r).saturating_mul(128);
     let work = memory.saturating_mul(p);
     if memory <= MAX_SCRYPT_MEMORY && work <= MAX_SCRYPT_WORK {
@@ -106,131 +177,9 @@ fn scrypt_cost(params: &[u8]) -> Option<(String, u64)> {
     ))
 }
 
-/// Next DER element: (tag, contents, rest), or None if cut short.
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = rest
-            .get(..n)?
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, rest.get(n..)?)
-    };
-    Some((tag, rest.get(..len)?, rest.get(len..)?))
-}
-
-/// Like [`der`], but the element must carry `tag`.
-fn der_tagged(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (found, contents, rest) = der(input)?;
-    (found == tag).then_some((contents, rest))
-}
-
-const SEQUENCE: u8 = 0x30;
-const OID: u8 = 0x06;
-const OCTET_STRING: u8 = 0x04;
-
-/// Encryption scheme of an EncryptedPrivateKeyInfo (RFC 5208/8018) and whether
-/// russh (the pkcs5 crate) can decrypt it; Err describes structural damage.
-fn pkcs8_scheme(doc: &[u8]) -> Result<Pkcs8Scheme, String> {
-    let damaged = || "its ASN.1 (DER) structure is damaged or cut short".to_string();
-    let (info, trailing) = der_tagged(doc, SEQUENCE).ok_or_else(damaged)?;
-    if !trailing.is_empty() {
-        return Err("it has unexpected data after the key".into());
-    }
-    let (alg, rest) = der_tagged(info, SEQUENCE).ok_or_else(damaged)?;
-    der_tagged(rest, OCTET_STRING).ok_or_else(damaged)?;
-    let (scheme, params) = der_tagged(alg, OID).ok_or_else(damaged)?;
-    let scheme = oid_string(scheme);
-    if scheme != "1.2.840.113549.1.5.13" {
-        return Ok(Pkcs8Scheme {
-            name: oid_name(&scheme),
-            supported: false,
-            cost: None,
-        });
-    }
-    let (pbes2, _) = der_tagged(params, SEQUENCE).ok_or_else(damaged)?;
-    let (kdf, rest) = der_tagged(pbes2, SEQUENCE).ok_or_else(damaged)?;
-    let (cipher, _) = der_tagged(rest, SEQUENCE).ok_or_else(damaged)?;
-    let (kdf_oid, kdf_params) = der_tagged(kdf, OID).ok_or_else(damaged)?;
-    let (cipher_oid, _) = der_tagged(cipher, OID).ok_or_else(damaged)?;
-    let (kdf_oid, cipher_oid) = (oid_string(kdf_oid), oid_string(cipher_oid));
-    let mut cost = None;
-    let (kdf_name, kdf_ok) = match kdf_oid.as_str() {
-        "1.2.840.113549.1.5.12" => {
-            // PBKDF2-params: salt, iterations, [keyLength], [prf] (default HMAC-SHA1).
-            let (fields, _) = der_tagged(kdf_params, SEQUENCE).ok_or_else(damaged)?;
-            cost = pbkdf2_cost(fields);
-            let mut prf = "1.2.840.113549.2.7".to_string();
-            let mut rest = fields;
-            while let Some((tag, contents, next)) = der(rest) {
-                if tag == SEQUENCE {
-                    let (oid, _) = der_tagged(contents, OID).ok_or_else(damaged)?;
-                    prf = oid_string(oid);
-                }
-                rest = next;
-            }
-            let ok = [
-                "1.2.840.113549.2.7",
-                "1.2.840.113549.2.8",
-                "1.2.840.113549.2.9",
-                "1.2.840.113549.2.10",
-                "1.2.840.113549.2.11",
-            ]
-            .contains(&prf.as_str());
-            (format!("PBKDF2-{}", oid_name(&prf)), ok)
-        }
-        "1.3.6.1.4.1.11591.4.11" => {
-            cost = scrypt_cost(kdf_params);
-            ("scrypt".to_string(), true)
-        }
-        other => (oid_name(other), false),
-    };
-    let cipher_ok = [
-        "2.16.840.1.101.3.4.1.2",
-        "2.16.840.1.101.3.4.1.22",
-        "2.16.840.1.101.3.4.1.42",
-        "2.16.840.1.101.3.4.1.6",
-        "2.16.840.1.101.3.4.1.46",
-        "1.2.840.113549.3.7",
-    ]
-    .contains(&cipher_oid.as_str());
-    Ok(Pkcs8Scheme {
-        name: format!("PBES2 ({kdf_name}, {})", oid_name(&cipher_oid)),
-        supported: kdf_ok && cipher_ok,
-        cost,
-    })
-}
-
-/// DER object identifier contents to dotted form.
-fn oid_string(bytes: &[u8]) -> String {
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut value: u64 = 0;
-    for &b in bytes {
-        value = value.wrapping_shl(7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
-            }
-            value = 0;
-        }
-    }
-    arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
-}
-
 /// Names for the OIDs that show up in key files.
-pub(super) fn oid_name(oid: &str) -> String {
-    let name = match oid {
+pub(super) fn oid_name(oid: &ObjectIdentifier) -> String {
+    let name = match oid.to_string().as_str() {
         "1.2.840.113549.1.5.13" => "PBES2",
         "1.2.840.113549.1.5.3" => "PBES1 (MD5, DES-CBC)",
         "1.2.840.113549.1.5.10" => "PBES1 (SHA1, DES-CBC)",

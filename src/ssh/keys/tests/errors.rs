@@ -408,7 +408,11 @@ fn excessive_key_derivation_is_refused_at_once() {
     let tlv = |tag: u8, parts: &[&[u8]]| {
         let body = parts.concat();
         let mut out = vec![tag];
+        // DER lengths are minimal: the crates that read the key refuse any other.
         if body.len() < 0x80 {
+            out.push(u8::try_from(body.len()).expect("short"));
+        } else if body.len() < 0x100 {
+            out.push(0x81);
             out.push(u8::try_from(body.len()).expect("short"));
         } else {
             out.push(0x82);
@@ -635,4 +639,80 @@ fn special_and_oversized_files_are_refused() {
         matches!(&err, KeyError::Corrupt { detail, .. } if detail.contains("1048577 bytes")),
         "{err:?}"
     );
+}
+
+/// The pkcs5 crate refuses a PBES2 key whose PRF or cipher it does not know; such a key must still be
+/// named as encrypted with that scheme (with the conversion advice), not called damaged.
+#[test]
+fn unknown_pkcs8_schemes_are_named() {
+    let tlv = |tag: u8, parts: &[&[u8]]| {
+        let body = parts.concat();
+        let mut out = vec![tag, u8::try_from(body.len()).expect("short")];
+        out.extend(body);
+        out
+    };
+    let pbes2_oid = tlv(0x06, &[&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d]]);
+    let pbkdf2_oid = tlv(0x06, &[&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c]]);
+    let hmac = |last: u8| {
+        tlv(
+            0x30,
+            &[
+                &tlv(0x06, &[&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, last]]),
+                &[0x05, 0x00],
+            ],
+        )
+    };
+    let iv = tlv(0x04, &[&[1u8; 16]]);
+    let aes256 = tlv(
+        0x30,
+        &[
+            &tlv(0x06, &[&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a]]),
+            &iv,
+        ],
+    );
+    // camellia256-cbc, 1.2.392.200011.61.1.1.1.4
+    let camellia = tlv(
+        0x30,
+        &[
+            &tlv(
+                0x06,
+                &[&[0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x04]],
+            ),
+            &iv,
+        ],
+    );
+    let key = |prf: &[u8], cipher: &[u8]| {
+        let params = tlv(0x30, &[&tlv(0x04, &[&[7u8; 8]]), &[0x02, 0x02, 0x08, 0x00], prf]);
+        let kdf = tlv(0x30, &[&pbkdf2_oid, &params]);
+        let scheme = tlv(0x30, &[&pbes2_oid, &tlv(0x30, &[&kdf, cipher])]);
+        let info = tlv(0x30, &[&scheme, &tlv(0x04, &[&[9u8; 32]])]);
+        format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            STANDARD.encode(info)
+        )
+    };
+    for (text, name) in [
+        (
+            key(&hmac(0x09), &camellia),
+            "PBES2 (PBKDF2-HMAC-SHA256, OID 1.2.392.200011.61.1.1.1.4)",
+        ),
+        (
+            key(&hmac(0x0d), &aes256),
+            "PBES2 (PBKDF2-OID 1.2.840.113549.2.13, AES-256-CBC)",
+        ),
+    ] {
+        for pass in [None, Some(PASS)] {
+            let err = decode(&text, pass).expect_err("unsupported");
+            assert_eq!(
+                err,
+                KeyError::UnsupportedCipher {
+                    format: KeyFormat::Pkcs8Encrypted,
+                    cipher: name.into()
+                }
+            );
+            assert!(err.describe(Path::new("k")).contains("ssh-keygen -p -f k"), "{err:?}");
+        }
+    }
+    // The same key with a known PRF and cipher is read as PBES2 that the crates decrypt.
+    assert!(analyze(&key(&hmac(0x09), &aes256)).unsupported_cipher.is_none());
 }
