@@ -1,6 +1,25 @@
-//! The OpenSSH private-key format (`-----BEGIN OPENSSH PRIVATE KEY-----`, PROTOCOL.key).
+//! The OpenSSH private-key format (`-----BEGIN OPENSSH PRIVATE KEY-----`, PROTOCOL.key):
+//! `"openssh-key-v1\0"`, string ciphername, string kdfname, string kdfoptions, uint32 N, N public
+//! keys in clear, then the (possibly encrypted) private section.
+//!
+//! ssh-key decodes these keys: the container, the cipher and KDF, the decryption and the checks
+//! (checkints, public half, padding). This module reads fields by hand in two places only, both
+//! with ssh-key's own wire decoders:
+//! * [`Header::read`]: the header of a file ssh-key cannot parse, because it is cut short (its
+//!   `PrivateKey::from_bytes` needs the whole file) or names a cipher or KDF ssh-key does not know,
+//!   so that the error still says whether the key is encrypted, with what, and whose it is.
+//! * [`decode_ecdsa_section`]: the private section of an ECDSA key. ssh-key refuses a P-256 private
+//!   scalar shorter than 32 bytes (`EcdsaPrivateKey::decode` has a 32-byte minimum), while
+//!   ssh-keygen writes the scalar as an mpint, which drops leading zeros: one P-256 key in 256 is
+//!   stored with 31 bytes, and OpenSSH reads it. ssh-key can neither be told to accept it nor hands
+//!   back the decrypted section after refusing it, so for ECDSA keys the section is decrypted with
+//!   ssh-key's KDF and cipher and decoded here, the scalar widened to the field width.
 
-use russh::keys::{PrivateKey, PublicKey, ssh_key};
+use russh::keys::{Algorithm, PrivateKey, PublicKey, ssh_key};
+use ssh_key::encoding::{Decode, Encode};
+use ssh_key::private::KeypairData;
+use ssh_key::public::KeyData;
+use ssh_key::{Error, Kdf};
 use zeroize::Zeroizing;
 
 use super::analyze::Analysis;
@@ -22,64 +41,55 @@ const OPENSSH_CIPHERS: &[&str] = &[
     "3des-cbc",
 ];
 
-/// OpenSSH format (PROTOCOL.key): `"openssh-key-v1\0"`, string ciphername,
-/// string kdfname, string kdfoptions, uint32 N, N public keys in clear, then
-/// the (possibly encrypted) private section.
+const MAGIC: &[u8] = b"openssh-key-v1\0";
+
+/// Length of the authentication tag of the AEAD ciphers (aes-gcm, chacha20-poly1305).
+const TAG_LEN: usize = 16;
+
 pub(super) fn analyze(block: &Armour) -> Analysis {
-    let data = block.decode_prefix();
     let mut a = Analysis::new(KeyFormat::OpenSsh { encrypted: false });
     a.text = block.reassemble();
     // Damage to the armour itself (no END line, stray characters) says best what is wrong;
-    // the header below is still read from what decodes, for the format and public key.
+    // the header is still read from what decodes, for the format and public key.
     let whole = block.decode();
-    let armour_damage = whole.as_ref().err().cloned();
-    let Some(rest) = data.strip_prefix(b"openssh-key-v1\0") else {
-        a.damage = Some(armour_damage.unwrap_or_else(|| "it lacks the openssh-key-v1 header".into()));
-        return a;
+    let header = match Header::read(&block.decode_prefix()) {
+        Ok(header) => header,
+        Err(damage) => {
+            a.damage = Some(whole.err().unwrap_or_else(|| damage.into()));
+            return a;
+        }
     };
-    let mut wire = Wire(rest);
-    let (Some(cipher), Some(kdf)) = (wire.string(), wire.string()) else {
-        a.damage = Some(armour_damage.unwrap_or_else(|| "its header is cut short".into()));
-        return a;
-    };
+    let cipher = header.cipher.as_str();
     a.encrypted = cipher != "none";
     a.format = KeyFormat::OpenSsh { encrypted: a.encrypted };
     if a.encrypted && !OPENSSH_CIPHERS.contains(&cipher) {
         a.unsupported_cipher = Some(cipher.to_string());
-    } else if a.encrypted && kdf != "bcrypt" {
-        a.unsupported_cipher = Some(format!("{cipher} with key derivation {kdf}"));
+    } else if a.encrypted && header.kdf_name != "bcrypt" {
+        a.unsupported_cipher = Some(format!("{cipher} with key derivation {}", header.kdf_name));
     }
-    // kdfoptions for bcrypt: string salt, uint32 rounds (what ssh-key reads, in order).
-    let kdf_options = wire.bytes();
     let mut kdf_damage = None;
     if a.encrypted
-        && kdf == "bcrypt"
-        && let Some(options) = kdf_options
+        && let Some(Kdf::Bcrypt { salt, rounds }) = &header.kdf
     {
-        let mut options = Wire(options);
-        if let (Some(salt), Some(rounds)) = (options.bytes(), options.u32()) {
-            if salt.is_empty() || rounds == 0 {
-                // bcrypt_pbkdf refuses these with the same error as a wrong passphrase.
-                kdf_damage = Some(format!(
-                    "its bcrypt key derivation is invalid ({} bytes of salt, {rounds} rounds)",
-                    salt.len()
-                ));
-            } else if u64::from(rounds) > MAX_BCRYPT_ROUNDS {
-                let seconds = u64::from(rounds) * BCRYPT_MS_PER_ROUND / 1000;
-                a.kdf_cost = Some((format!("{rounds} bcrypt rounds"), seconds));
-            }
+        if salt.is_empty() || *rounds == 0 {
+            // bcrypt_pbkdf refuses these with the same error as a wrong passphrase.
+            kdf_damage = Some(format!(
+                "its bcrypt key derivation is invalid ({} bytes of salt, {rounds} rounds)",
+                salt.len()
+            ));
+        } else if u64::from(*rounds) > MAX_BCRYPT_ROUNDS {
+            let seconds = u64::from(*rounds) * BCRYPT_MS_PER_ROUND / 1000;
+            a.kdf_cost = Some((format!("{rounds} bcrypt rounds"), seconds));
         }
     }
-    if wire.u32().is_some() {
-        a.public = wire.bytes().and_then(|b| PublicKey::from_bytes(b).ok());
-    }
+    a.public = header.public;
     // The container parse ssh-key does, short of decrypting; an unencrypted key is decoded
     // whole, as it will be when loaded.
     a.damage = match whole {
         Err(damage) => Some(damage),
         Ok(full) => {
             let parsed = if a.encrypted {
-                ssh_key::PrivateKey::from_bytes(&full).map(drop)
+                PrivateKey::from_bytes(&full).map(drop)
             } else {
                 decode(&full, None).map(drop)
             };
@@ -94,132 +104,123 @@ pub(super) fn analyze(block: &Armour) -> Analysis {
     a
 }
 
-/// An OpenSSH-format key (PROTOCOL.key), decrypted with ssh-key's KDF and ciphers (any
-/// `ssh-keygen -Z` cipher, `3des-cbc` included). The private section is decoded here
-/// rather than by ssh-key, which refuses a P-256 scalar that ssh-keygen wrote one byte
-/// short (its leading zero dropped, as an mpint is: one key in 256); every check ssh-key
-/// makes (checkints, public half, padding) is made here too.
-pub(super) fn decode(data: &[u8], pass: Option<&str>) -> Result<PrivateKey, ssh_key::Error> {
-    use ssh_key::{Cipher, Kdf, encoding::Error as Enc};
-    let short = || ssh_key::Error::from(Enc::Length);
-    let rest = data
-        .strip_prefix(b"openssh-key-v1\0")
-        .ok_or(ssh_key::Error::FormatEncoding)?;
-    let mut wire = Wire(rest);
-    let cipher_name = wire.string().ok_or_else(short)?;
-    let kdf_name = wire.string().ok_or_else(short)?;
-    let kdf_options = wire.bytes().ok_or_else(short)?;
-    if wire.u32() != Some(1) {
-        return Err(ssh_key::Error::FormatEncoding);
-    }
-    let public = PublicKey::from_bytes(wire.bytes().ok_or_else(short)?)?;
-    let private = wire.bytes().ok_or_else(short)?;
-    let tag = wire.0;
-    let cipher = Cipher::new(cipher_name)?;
-    if cipher.is_none() {
-        if kdf_name != "none" || !tag.is_empty() {
-            return Err(ssh_key::Error::FormatEncoding);
-        }
-        return decode_openssh_private(private, public.key_data(), 8);
-    }
-    let mut options = Wire(kdf_options);
-    let (Some(salt), Some(rounds)) = (options.bytes(), options.u32()) else {
-        return Err(short());
-    };
-    if kdf_name != "bcrypt" {
-        return Err(ssh_key::Error::AlgorithmUnknown);
-    }
-    let kdf = Kdf::Bcrypt {
-        salt: salt.to_vec(),
-        rounds,
-    };
-    let tag = match cipher.has_tag() {
-        true => Some(ssh_key::cipher::Tag::try_from(tag).map_err(|_| short())?),
-        false if tag.is_empty() => None,
-        false => return Err(ssh_key::Error::FormatEncoding),
-    };
-    let pass = pass.ok_or(ssh_key::Error::Encrypted)?;
-    let (key, iv) = kdf.derive_key_and_iv(cipher, pass)?;
-    let mut plain = Zeroizing::new(private.to_vec());
-    cipher.decrypt(&key, &iv, &mut plain, tag)?;
-    decode_openssh_private(&plain, public.key_data(), cipher.block_size())
+/// The clear header of an OpenSSH key, as far as it can be read.
+struct Header {
+    cipher: String,
+    kdf_name: String,
+    /// The KDF and its options, if ssh-key knows the KDF.
+    kdf: Option<Kdf>,
+    public: Option<PublicKey>,
 }
 
-/// The decrypted private section: checkint twice, the key pair, the comment, padding 1, 2, 3…
-fn decode_openssh_private(
-    section: &[u8],
-    public: &ssh_key::public::KeyData,
-    block_size: usize,
-) -> Result<PrivateKey, ssh_key::Error> {
-    use ssh_key::encoding::{Decode, Error as Enc};
-    use ssh_key::private::KeypairData;
-    let short = || ssh_key::Error::from(Enc::Length);
+impl Header {
+    /// Reads the header field by field (see the module docs for why); Err says what is missing.
+    fn read(data: &[u8]) -> Result<Header, &'static str> {
+        let mut r = data.strip_prefix(MAGIC).ok_or("it lacks the openssh-key-v1 header")?;
+        let cut = |_| "its header is cut short";
+        let cipher = String::decode(&mut r).map_err(cut)?;
+        let kdf = Kdf::decode(&mut { r }).ok();
+        let kdf_name = String::decode(&mut r).map_err(cut)?;
+        let public = Vec::<u8>::decode(&mut r)
+            .and_then(|_options| u32::decode(&mut r))
+            .and_then(|_count| Vec::<u8>::decode(&mut r))
+            .ok()
+            .and_then(|blob| PublicKey::from_bytes(&blob).ok());
+        Ok(Header {
+            cipher,
+            kdf_name,
+            kdf,
+            public,
+        })
+    }
+}
+
+/// An OpenSSH-format key, decoded and decrypted by ssh-key (any `ssh-keygen -Z` cipher,
+/// `3des-cbc` included), but for the private section of ECDSA keys (see the module docs).
+pub(super) fn decode(data: &[u8], pass: Option<&str>) -> Result<PrivateKey, Error> {
+    let key = match PrivateKey::from_bytes(data) {
+        Ok(key) => key,
+        // ssh-key decodes an unencrypted key's private section with the container.
+        Err(e) => return unencrypted_ecdsa(data).unwrap_or(Err(e)),
+    };
+    if !key.is_encrypted() {
+        return Ok(key);
+    }
+    let pass = pass.ok_or(Error::Encrypted)?;
+    if !matches!(key.algorithm(), Algorithm::Ecdsa { .. }) {
+        return key.decrypt(pass);
+    }
+    let cipher = key.cipher();
+    let (secret, iv) = key.kdf().derive_key_and_iv(cipher, pass)?;
+    let mut plain = Zeroizing::new(key.key_data().encrypted().ok_or(Error::Crypto)?.to_vec());
+    // An AEAD tag ends the container (ssh-key checked that nothing follows it); the parsed key
+    // does not hand it out.
+    let tag = match cipher.has_tag() {
+        true => {
+            let tail = data.get(data.len().saturating_sub(TAG_LEN)..).unwrap_or_default();
+            Some(ssh_key::cipher::Tag::try_from(tail).map_err(|_| Error::Crypto)?)
+        }
+        false => None,
+    };
+    cipher.decrypt(&secret, &iv, &mut plain, tag)?;
+    decode_ecdsa_section(&plain, key.public_key().key_data(), cipher.block_size())
+}
+
+/// An unencrypted ECDSA key that ssh-key refused: its private section, decoded here. None if the
+/// key is not one (the error ssh-key gave then stands).
+fn unencrypted_ecdsa(data: &[u8]) -> Option<Result<PrivateKey, Error>> {
+    let mut r = data.strip_prefix(MAGIC)?;
+    let cipher = String::decode(&mut r).ok()?;
+    let kdf = Kdf::decode(&mut r).ok()?;
+    if cipher != "none" || kdf.is_some() || u32::decode(&mut r).ok()? != 1 {
+        return None;
+    }
+    let public = PublicKey::from_bytes(&Vec::<u8>::decode(&mut r).ok()?).ok()?;
+    let section = Zeroizing::new(Vec::<u8>::decode(&mut r).ok()?);
+    if !r.is_empty() || !public.key_data().is_ecdsa() {
+        return None;
+    }
+    Some(decode_ecdsa_section(&section, public.key_data(), 8))
+}
+
+/// The decrypted private section of an ECDSA key: checkint twice, the key pair (string kind,
+/// string curve, string Q, mpint d), the comment, padding 1, 2, 3… The scalar d is widened to the
+/// field width and the key pair handed to ssh-key; the other checks are those ssh-key makes.
+fn decode_ecdsa_section(section: &[u8], public: &KeyData, block_size: usize) -> Result<PrivateKey, Error> {
+    let short = || Error::from(ssh_key::encoding::Error::Length);
     if block_size == 0 || !section.len().is_multiple_of(block_size) {
         return Err(short());
     }
-    let mut wire = Wire(section);
-    if wire.u32() != wire.u32() {
+    let mut r = section;
+    if u32::decode(&mut r)? != u32::decode(&mut r)? {
         // A wrong passphrase (or damage): the two checkints differ.
-        return Err(ssh_key::Error::Crypto);
+        return Err(Error::Crypto);
     }
-    let keypair = match Wire(wire.0).string() {
-        Some(kind) if kind.starts_with("ecdsa-sha2-nistp") => {
-            // string kind, string curve, string Q, mpint d: d re-encoded at the field width.
-            let (kind, curve, point) = (wire.bytes(), wire.bytes(), wire.bytes());
-            let (Some(kind), Some(curve), Some(point), Some(scalar)) = (kind, curve, point, wire.bytes()) else {
-                return Err(short());
-            };
-            let width = match curve {
-                b"nistp256" => 32,
-                b"nistp384" => 48,
-                b"nistp521" => 66,
-                _ => return Err(ssh_key::Error::AlgorithmUnknown),
-            };
-            let scalar = scalar_to_width(scalar, width).ok_or(ssh_key::Error::FormatEncoding)?;
-            let mut blob = Zeroizing::new(Vec::new());
-            for field in [kind, curve, point, scalar.as_slice()] {
-                blob.extend_from_slice(&u32::try_from(field.len()).map_err(|_| short())?.to_be_bytes());
-                blob.extend_from_slice(field);
-            }
-            KeypairData::decode(&mut blob.as_slice())?
-        }
-        _ => {
-            let mut reader = wire.0;
-            let keypair = KeypairData::decode(&mut reader)?;
-            wire = Wire(reader);
-            keypair
-        }
+    let (kind, curve, point) = (
+        Vec::<u8>::decode(&mut r)?,
+        Vec::<u8>::decode(&mut r)?,
+        Vec::<u8>::decode(&mut r)?,
+    );
+    let scalar = Zeroizing::new(Vec::<u8>::decode(&mut r)?);
+    let width = match curve.as_slice() {
+        b"nistp256" => 32,
+        b"nistp384" => 48,
+        b"nistp521" => 66,
+        _ => return Err(Error::AlgorithmUnknown),
     };
-    if *public != ssh_key::public::KeyData::try_from(&keypair)? {
-        return Err(ssh_key::Error::PublicKey);
+    let scalar = scalar_to_width(&scalar, width).ok_or(Error::FormatEncoding)?;
+    let mut blob = Zeroizing::new(Vec::new());
+    for field in [&kind, &curve, &point, &*scalar] {
+        field.as_slice().encode(&mut *blob)?;
     }
-    let comment = String::from_utf8_lossy(wire.bytes().ok_or_else(short)?).into_owned();
-    let padding = wire.0;
-    let expected = (1..=u8::MAX).take(padding.len());
-    if padding.len() >= block_size || !padding.iter().copied().eq(expected) {
-        return Err(ssh_key::Error::FormatEncoding);
+    let keypair = KeypairData::decode(&mut blob.as_slice())?;
+    if *public != KeyData::try_from(&keypair)? {
+        return Err(Error::PublicKey);
+    }
+    let comment = String::decode(&mut r)?;
+    let expected = (1..=u8::MAX).take(r.len());
+    if r.len() >= block_size || !r.iter().copied().eq(expected) {
+        return Err(Error::FormatEncoding);
     }
     PrivateKey::new(keypair, comment)
-}
-
-/// Reads SSH wire-format fields (RFC 4251) without panicking on short input.
-pub(super) struct Wire<'a>(pub(super) &'a [u8]);
-
-impl<'a> Wire<'a> {
-    pub(super) fn u32(&mut self) -> Option<u32> {
-        let (n, rest) = self.0.split_first_chunk::<4>()?;
-        self.0 = rest;
-        Some(u32::from_be_bytes(*n))
-    }
-
-    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.u32()?).ok()?;
-        let (bytes, rest) = (self.0.get(..len)?, self.0.get(len..)?);
-        self.0 = rest;
-        Some(bytes)
-    }
-
-    pub(super) fn string(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
 }

@@ -3,18 +3,18 @@
 use super::KeyFormat;
 use super::analyze::Analysis;
 use super::armour::Armour;
-use super::openssh::Wire;
+use russh::keys::ssh_key::encoding::Decode;
 
 /// SSH.com/Tectia: magic 0x3f6ff9eb, uint32 length, string key type, string cipher.
 pub(super) fn analyze(block: &Armour) -> Analysis {
     let mut a = Analysis::new(KeyFormat::Ssh2);
     a.unsupported_format = true;
     let data = block.decode_prefix();
-    let mut wire = Wire(&data);
-    if wire.u32() == Some(0x3f6f_f9eb) {
-        let _len = wire.u32();
-        let _key_type = wire.bytes();
-        a.encrypted = wire.string().is_some_and(|c| c != "none");
+    let mut r: &[u8] = &data;
+    if u32::decode(&mut r).ok() == Some(0x3f6f_f9eb) {
+        let _len = u32::decode(&mut r);
+        let _key_type = Vec::<u8>::decode(&mut r);
+        a.encrypted = String::decode(&mut r).is_ok_and(|c| c != "none");
     }
     a
 }
