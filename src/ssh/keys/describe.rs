@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{DETAIL_CHARS, KeyFormat, NAME_CHARS, printable};
-use crate::text::is_invisible;
+use crate::text::{is_invisible, shell_word};
 
 /// Why an identity file cannot be used. [`KeyError::describe`] turns it into a
 /// sentence naming the file and the fix. No variant ever holds the passphrase.
@@ -106,40 +106,46 @@ impl KeyError {
                  truncated or damaged, restore it or create a new key.",
                 printable(detail, DETAIL_CHARS)
             ),
-            Self::KdfTooCostly { format, cost, seconds } => {
-                let cost = printable(cost, NAME_CHARS);
-                let took = duration_words(*seconds);
-                let fix = if *seconds > 24 * 60 * 60 {
-                    // No tool decrypts it any faster: converting is no way out.
-                    "no tool can decrypt it in reasonable time, so the file is most likely \
-                     damaged: restore it from a backup or create a new key"
-                        .to_string()
-                } else if *format == KeyFormat::Putty {
-                    format!(
-                        "if that cost is intended, rewrite the key once with {} (which takes \
-                         as long), else restore it or create a new key",
-                        putty_fix(path)
-                    )
-                } else {
-                    format!(
-                        "if that cost is intended, rewrite the key once with a usual one, \
-                         `ssh-keygen -p -a 100 -f {q}` (which takes as long), else restore \
-                         it or create a new key"
-                    )
-                };
-                // What a huge Argon2 memory costs is memory more than time: no estimate.
-                let why = if *seconds >= 60 {
-                    format!(", as deriving its key would take {took}")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "Identity file {p} ({format}) asks for {cost}, far more than key tools \
-                     write; refusing{why}; {fix}."
-                )
-            }
+            Self::KdfTooCostly { format, cost, seconds } => describe_kdf_cost(*format, cost, *seconds, path),
         }
     }
+}
+
+/// The sentence for [`KeyError::KdfTooCostly`]: the cost, how long it would take, and a way out
+/// that fits it (none, for a cost no tool could pay).
+fn describe_kdf_cost(format: KeyFormat, cost: &str, seconds: u64, path: &Path) -> String {
+    let p = printable(&path.display().to_string(), usize::MAX);
+    let q = shell_quote(path);
+    let cost = printable(cost, NAME_CHARS);
+    let took = duration_words(seconds);
+    let fix = if seconds > 24 * 60 * 60 {
+        // No tool decrypts it any faster: converting is no way out.
+        "no tool can decrypt it in reasonable time, so the file is most likely \
+         damaged: restore it from a backup or create a new key"
+            .to_string()
+    } else if format == KeyFormat::Putty {
+        format!(
+            "if that cost is intended, rewrite the key once with {} (which takes \
+             as long), else restore it or create a new key",
+            putty_fix(path)
+        )
+    } else {
+        format!(
+            "if that cost is intended, rewrite the key once with a usual one, \
+             `ssh-keygen -p -a 100 -f {q}` (which takes as long), else restore \
+             it or create a new key"
+        )
+    };
+    // What a huge Argon2 memory costs is memory more than time: no estimate.
+    let why = if seconds >= 60 {
+        format!(", as deriving its key would take {took}")
+    } else {
+        String::new()
+    };
+    format!(
+        "Identity file {p} ({format}) asks for {cost}, far more than key tools \
+         write; refusing{why}; {fix}."
+    )
 }
 
 /// Roughly how long `seconds` is, in words ("about 3 minutes", "over a year").
@@ -202,45 +208,42 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The path as given, single-quoted for a shell command when it needs to be.
-/// A leading `~/` stays outside the quotes so that the shell still expands it.
-/// A path holding control characters is written `$'…'` with them escaped, so the
-/// command still names the file and the terminal never receives them raw.
+/// The path as given, as one word for a shell command: [`shell_word`], but for what it does not
+/// do. A leading `~/` stays outside the quotes so that the shell still expands it (the paths in
+/// these messages are shown as the user gave them, `~/.ssh/id_rsa`). A path holding control or
+/// invisible characters is written `$'…'` with them escaped, so that the command still names the
+/// file while the terminal never receives them raw (single quotes would pass them through).
 pub(super) fn shell_quote(path: &Path) -> String {
     let text = path.display().to_string();
-    let plain = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
     let (home, rest) = match text.strip_prefix("~/") {
         Some(rest) => ("~/", rest),
         None => ("", text.as_str()),
     };
-    if !rest.is_empty() && plain(rest) {
-        return text;
+    if !rest.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return format!("{home}{}", shell_word(rest));
     }
-    if rest.chars().any(|c| c.is_control() || is_invisible(c)) {
-        let mut quoted = format!("{home}$'");
-        for c in rest.chars() {
-            match c {
-                '\'' | '\\' => {
-                    quoted.push('\\');
-                    quoted.push(c);
-                }
-                c if c.is_control() || is_invisible(c) => {
-                    let n = u32::from(c);
-                    if n < 0x80 {
-                        quoted.push_str(&format!("\\x{n:02x}"));
-                    } else if n <= 0xffff {
-                        quoted.push_str(&format!("\\u{n:04x}"));
-                    } else {
-                        quoted.push_str(&format!("\\U{n:08x}"));
-                    }
-                }
-                c => quoted.push(c),
+    let mut quoted = format!("{home}$'");
+    for c in rest.chars() {
+        match c {
+            '\'' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
             }
+            c if c.is_control() || is_invisible(c) => {
+                let n = u32::from(c);
+                if n < 0x80 {
+                    quoted.push_str(&format!("\\x{n:02x}"));
+                } else if n <= 0xffff {
+                    quoted.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    quoted.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => quoted.push(c),
         }
-        quoted.push('\'');
-        return quoted;
     }
-    format!("{home}'{}'", rest.replace('\'', r"'\''"))
+    quoted.push('\'');
+    quoted
 }
 
 impl fmt::Display for KeyError {
