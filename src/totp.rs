@@ -1,25 +1,20 @@
 //! One-time codes (RFC 6238 TOTP) for keyboard-interactive prompts such as PAM's google-authenticator
 //! "Verification code:". The secret is base32 (as authenticator apps show it) or an `otpauth://totp/`
 //! URI carrying its own algorithm, digits and period.
+//!
+//! The codes themselves (HMAC and RFC 4226 truncation) come from the totp-rs crate. What is ours:
+//! - the secret and URI parsing: totp-rs's `from_url` needs its `otpauth` feature (and the url crate),
+//!   refuses secrets under 128 bits that authenticator setups still hand out (80-bit, 16-character
+//!   secrets), and its errors are not sentences that say what to fix;
+//! - the [`Ledger`]: which code each hop may have in which time step (totp-rs only generates).
+//!
+//! Codes are generated with `build_noncompliant` for that reason; the digits (6 or 8) and the period
+//! (1 to 3600 s) are checked here when the secret is parsed, which also keeps totp-rs's panics (10 or
+//! more digits, a zero period) out of reach.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
-
 use crate::secret::Secret;
-
-/// HMAC of `msg` under `key` with the digest `$d` (hmac's generic bounds are unwieldy to spell out).
-macro_rules! hmac_with {
-    ($d:ty, $key:expr, $msg:expr) => {
-        match <Hmac<$d> as hmac::KeyInit>::new_from_slice($key) {
-            Ok(mut m) => {
-                m.update($msg);
-                m.finalize().into_bytes().to_vec()
-            }
-            Err(_) => Vec::new(),
-        }
-    };
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -123,18 +118,19 @@ impl Totp {
 
     /// The code for time step `step` (seconds since the epoch / period).
     pub fn code_at_step(&self, step: u64) -> String {
-        let msg = step.to_be_bytes();
-        let digest: Vec<u8> = match self.algorithm {
-            Algorithm::Sha1 => hmac_with!(sha1::Sha1, &self.key, &msg),
-            Algorithm::Sha256 => hmac_with!(sha2::Sha256, &self.key, &msg),
-            Algorithm::Sha512 => hmac_with!(sha2::Sha512, &self.key, &msg),
+        let algorithm = match self.algorithm {
+            Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+            Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+            Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
         };
-        // RFC 4226 dynamic truncation.
-        let offset = (digest.last().copied().unwrap_or(0) & 0x0f) as usize;
-        let slice = digest.get(offset..offset + 4).unwrap_or(&[0, 0, 0, 0]);
-        let binary = u32::from_be_bytes([slice[0] & 0x7f, slice[1], slice[2], slice[3]]);
-        let modulus = 10u32.pow(self.digits);
-        format!("{:0width$}", binary % modulus, width = self.digits as usize)
+        let period = self.period.as_secs().max(1);
+        let generator = totp_rs::Builder::new()
+            .with_algorithm(algorithm)
+            .with_digits(u8::try_from(self.digits.min(9)).unwrap_or(9))
+            .with_step_duration(period)
+            .with_secret(self.key.to_vec())
+            .build_noncompliant();
+        generator.generate(step.saturating_mul(period)).to_string()
     }
 
     /// A code for `hop` now, under the ledger's rule (see [`Ledger::issue`]).
