@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cli::{Command, ConfigArgs, ConnectArgs};
+use crate::db::Family;
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Ready, Replay, SocketReady, Terminal};
 use crate::pid_file::PidFile;
 use crate::plan::{Forward, TunnelPlan};
-use crate::resolve::{self, env::ProcessEnv, url::Family};
+use crate::resolve::{self, env::ProcessEnv};
 use crate::ssh::{Chain, Pins};
 use crate::tunnel::{self, End, Event, Listener, Reconnect, Redial, ServeOptions, listen};
 
@@ -213,7 +214,7 @@ pub fn local_url(forward: &Forward, addr: SocketAddr) -> String {
     if let Some(url) = &forward.url {
         return url.rewritten(&host, addr.port());
     }
-    crate::resolve::url::guessed_url(forward.target.port, addr)
+    crate::db::guessed_url(forward.target.port, addr)
 }
 
 async fn connect(args: ConnectArgs, shutdown: impl Future<Output = ()>) -> Result<u8> {

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cli::CheckArgs;
+use crate::db::Family;
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Terminal};
 use crate::plan::{Forward, TunnelPlan};
 use crate::probe::{self, ProbeKind};
-use crate::resolve::{self, env::ProcessEnv, url::Family};
+use crate::resolve::{self, env::ProcessEnv};
 use crate::secret::Secret;
 use crate::ssh::hostkey::Acceptance;
 use crate::ssh::{Asked, Chain, HopLabel, Interaction, Stage};
@@ -202,7 +203,7 @@ async fn check_forward(chain: &Chain, plan: &TunnelPlan, forward: &Forward) -> (
         detail: "opened".into(),
     };
     let kind = match forward.url.as_ref().map(|u| (u.scheme, u.scheme.family())) {
-        Some((crate::resolve::url::Scheme::Rediss, _)) => ProbeKind::Tcp,
+        Some((crate::db::Scheme::Rediss, _)) => ProbeKind::Tcp,
         Some((_, Family::Postgres)) => ProbeKind::Postgres,
         Some((_, Family::Mysql)) => ProbeKind::Mysql,
         Some((_, Family::Redis)) => ProbeKind::Redis,

@@ -8,8 +8,9 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::plan::Target;
-use crate::resolve::dest::{Destination, Jumps, parse_destination, parse_jump_list, parse_target, printable};
+use crate::db::parse_target;
+use crate::dest::{Destination, Jumps, parse_destination, parse_jump_list, printable};
+use crate::target::Target;
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -453,7 +454,7 @@ pub enum OutputArg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbArg {
     Target(Target),
-    Url(crate::resolve::url::DbUrl),
+    Url(crate::db::DbUrl),
 }
 
 /// A clap value parser around one of our `&str` parsers, whose error is our message alone, prefixed with
@@ -518,8 +519,8 @@ fn parse_bind(s: &str) -> Result<IpAddr, String> {
 }
 
 fn parse_db(s: &str) -> Result<DbArg, String> {
-    if crate::resolve::url::looks_like_url(s) {
-        crate::resolve::url::parse_db_url(s).map(DbArg::Url)
+    if crate::db::looks_like_url(s) {
+        crate::db::parse_db_url(s).map(DbArg::Url)
     } else {
         parse_target(s).map(DbArg::Target)
     }
@@ -756,7 +757,7 @@ fn redact_argv(text: &str, argv: &[String]) -> String {
     // Longest first, so an argument that contains another is masked whole.
     args.sort_by_key(|a| std::cmp::Reverse(a.len()));
     for arg in args {
-        let masked = crate::resolve::url::redact_input(arg);
+        let masked = crate::db::redact_input(arg);
         if masked != *arg {
             text = text.replace(arg.as_str(), &masked);
         }
@@ -781,7 +782,7 @@ fn redact_argv(text: &str, argv: &[String]) -> String {
 /// A word of a message with what may be a secret masked, its quotes kept.
 fn mask_quoted(word: &str) -> String {
     let inner = word.trim_matches('\'');
-    let masked = crate::resolve::url::redact_input(inner);
+    let masked = crate::db::redact_input(inner);
     match masked == crate::text::printable(inner) {
         true => word.to_string(),
         false => word.replacen(inner, &masked, 1),

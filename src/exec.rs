@@ -11,10 +11,11 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::ExecArgs;
+use crate::db as url;
 use crate::error::{Error, Result};
 use crate::output::{self, Ready, Terminal};
 use crate::plan::Forward;
-use crate::resolve::{self, env::ProcessEnv, url};
+use crate::resolve::{self, env::ProcessEnv};
 use crate::tunnel::{self, ServeOptions};
 
 /// Shell conventions for a command that could not be run.

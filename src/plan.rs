@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::target::Target;
 
 /// Everything needed to open the tunnel.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,24 +150,7 @@ pub struct Forward {
     /// 0 lets the OS choose.
     pub local_port: u16,
     /// The database URL the target came from, if any (for `--output url`, exec's variables, probes).
-    pub url: Option<crate::resolve::url::DbUrl>,
-}
-
-/// A host and port as seen from the last hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
+    pub url: Option<crate::db::DbUrl>,
 }
 
 /// What stdout carries once the tunnel is ready.

@@ -235,7 +235,9 @@ fn compare(config: &(String, Value), plan: &TunnelPlan, env: &dyn Environment) -
         };
         // The jump list printed for this hop is the hops dialled just before it, in order.
         if let Some((values, _)) = settings.get("proxyjump") {
-            let items = dest::parse_jump_list(&values[0]).map(|j| j.0).unwrap_or_default();
+            let items = crate::dest::parse_jump_list(&values[0])
+                .map(|j| j.0)
+                .unwrap_or_default();
             let before: Vec<&str> = plan.hops[..index].iter().map(|h| h.name.as_str()).collect();
             let named: Vec<&str> = items.iter().map(|d| d.original.as_str()).collect();
             if !before.ends_with(&named) {

@@ -8,15 +8,14 @@
 //! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
 
 pub mod chain;
-pub mod dest;
 pub mod env;
 pub mod ssh_config;
-pub mod url;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{DbArg, OutputArg, SshArgs, TunnelArgs};
+use crate::dest::Destination;
 use crate::error::{Error, Result};
 use crate::plan::{
     AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking,
@@ -24,7 +23,6 @@ use crate::plan::{
 };
 use crate::secret::{self, Secret};
 use chain::Role;
-use dest::Destination;
 use env::Environment;
 use ssh_config::{Origin, Resolved, Setting};
 
@@ -108,7 +106,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
     }
     // A `+ssh` URL stands for --ssh and one --db, and may say how to authenticate.
     let ssh_url = match &args.ssh_url {
-        Some(text) => Some(url::parse_ssh_url(text).map_err(Error::usage)?),
+        Some(text) => Some(crate::db::parse_ssh_url(text).map_err(Error::usage)?),
         None => None,
     };
     let (dest, dbs): (Destination, Vec<DbArg>) = match (&ssh_url, &args.ssh) {

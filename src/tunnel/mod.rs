@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{Error, Kind, Result};
-use crate::plan::Target;
 use crate::ssh::Chain;
+use crate::target::Target;
 use forward::Outcome;
 
 /// The bound listeners of one forward (127.0.0.1 and ::1, or a Unix socket) and the target their

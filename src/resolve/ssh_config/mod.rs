@@ -101,8 +101,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::dest::{NameKind, check_name};
 use crate::error::Error;
-use crate::resolve::dest::{NameKind, check_name};
 use keywords::Key;
 use reader::{Flags, Obtained, Reader};
 
