@@ -300,7 +300,15 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// What `resolve` needs.
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, self.output)
+        TunnelArgs {
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            pid_file: self.pid_file.clone(),
+            background: self.background,
+            log_file: self.log_file.clone(),
+            unix_socket: self.unix_socket.clone(),
+            ..TunnelArgs::new(&self.route, &self.listen, &self.reconnect, self.output)
+        }
     }
 }
 
@@ -411,6 +419,13 @@ pub struct TunnelArgs {
     pub output: OutputArg,
     pub no_reconnect: bool,
     pub reconnect_timeout: Option<std::time::Duration>,
+    /// connect's lifecycle flags (unset for exec and check).
+    pub idle_timeout: Option<std::time::Duration>,
+    pub max_lifetime: Option<std::time::Duration>,
+    pub pid_file: Option<PathBuf>,
+    pub background: bool,
+    pub log_file: Option<PathBuf>,
+    pub unix_socket: Option<PathBuf>,
 }
 
 impl TunnelArgs {
@@ -432,6 +447,12 @@ impl TunnelArgs {
             output,
             no_reconnect: reconnect.no_reconnect,
             reconnect_timeout: reconnect.reconnect_timeout,
+            idle_timeout: None,
+            max_lifetime: None,
+            pid_file: None,
+            background: false,
+            log_file: None,
+            unix_socket: None,
         }
     }
 }

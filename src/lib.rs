@@ -18,22 +18,19 @@
 //! `pattern` OpenSSH's host patterns (ssh_config and known_hosts); `safe_file` the one reader of files
 //! a user names (regular files only, bounded, never blocking).
 
-pub mod app;
 pub mod background;
-pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod completions;
 pub mod db;
 pub mod dest;
 pub mod error;
-pub mod exec;
 pub mod logging;
 pub mod output;
 pub(crate) mod pattern;
 pub mod pid_file;
 pub mod plan;
 pub mod probe;
-pub mod report;
 pub mod resolve;
 pub(crate) mod safe_file;
 pub mod secret;

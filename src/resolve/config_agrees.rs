@@ -56,7 +56,7 @@ fn config_output(argv: &[String], env: &dyn Environment) -> std::result::Result<
     let destination = args.destination.as_ref().expect("config has a destination");
     let hops = resolve_chain(destination, &args.ssh, env, &NoSecrets).map_err(|e| e.message().to_string())?;
     let last = hops.last().expect("a chain has a hop");
-    Ok((last.to_ssh_g(), crate::report::chain_json(&hops)))
+    Ok((last.to_ssh_g(), crate::resolve::chain_json(&hops)))
 }
 
 /// The path `connect` (and `exec`, `check`) takes: `sqltun connect -F FILE ARGS --db …` to a plan.

@@ -129,6 +129,17 @@ impl fmt::Display for Origin {
     }
 }
 
+impl Origin {
+    /// `command line`, `default`, or `file:line` (the path as it is, for JSON).
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Default => "default".into(),
+            Origin::CommandLine => "command line".into(),
+            Origin::File { path, line } => format!("{}:{line}", path.display()),
+        }
+    }
+}
+
 /// One resolved directive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::Shutdown;
 use crate::cli::CheckArgs;
 use crate::db::Family;
 use crate::error::{Error, Kind, Result};
@@ -86,7 +87,7 @@ impl Interaction for Recorder {
     }
 }
 
-pub async fn run(args: CheckArgs) -> Result<u8> {
+pub(super) async fn run(args: CheckArgs, mut shutdown: Shutdown) -> Result<u8> {
     let mut rows = Vec::new();
     let started = Instant::now();
     let plan = match resolve::plan(&args.tunnel(), &ProcessEnv) {
@@ -119,7 +120,11 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         terminal: Terminal::new(args.verbosity.quiet),
         rows: Mutex::new(Vec::new()),
     });
-    let connected = crate::app::interruptible(Chain::connect(&plan, recorder.clone())).await;
+    // A signal while connecting gives up: exit 130, as for connect before the tunnel is ready.
+    let connected = tokio::select! {
+        connected = Chain::connect(&plan, recorder.clone()) => connected,
+        _ = shutdown.next() => Err(Error::interrupted()),
+    };
     recorder.terminal.finish();
     rows.extend(recorder.rows.lock().map(|r| r.clone()).unwrap_or_default());
     let chain = match connected {
