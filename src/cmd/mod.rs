@@ -17,8 +17,6 @@ mod connect;
 mod exec;
 mod open;
 
-use std::future::Future;
-
 use crate::cli::Command;
 use crate::error::Result;
 
@@ -47,13 +45,6 @@ impl Shutdown {
         match self.0.recv().await {
             Some(stop) => stop,
             None => std::future::pending().await,
-        }
-    }
-
-    /// Resolves on the next signal, whichever it is.
-    pub fn any(&mut self) -> impl Future<Output = ()> + '_ {
-        async {
-            self.next().await;
         }
     }
 }
