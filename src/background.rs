@@ -7,7 +7,6 @@
 //! then detaches: its own session, stdin and stdout on /dev/null, stderr on its log file. The parent
 //! waits for that before it returns, so nothing the tunnel says later reaches the caller's pipes.
 
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -67,11 +66,8 @@ pub async fn launch(format: OutputFormat, forwards: usize) -> Result<u8> {
     if let Ok(Some(_)) = child.try_wait() {
         return exit_code(&mut child).await;
     }
-    let mut out = std::io::stdout().lock();
     // The tunnel runs whether or not the caller still reads (it printed its pid on stderr).
-    if let Err(e) = out.write_all(ready.as_bytes()).and_then(|_| out.flush()) {
-        tracing::warn!("could not write the ready output to stdout: {e}");
-    }
+    crate::output::relay_ready(&ready)?;
     Ok(0)
 }
 
@@ -191,6 +187,7 @@ pub fn detach(log: &LogFile) {
 mod tests {
     use super::*;
     use crate::resolve::env::FakeEnv;
+    use std::io::Write;
 
     /// The default log follows the XDG base directory rule: an absolute $XDG_STATE_HOME, else
     /// ~/.local/state (a relative value is ignored, as the specification says).

@@ -8,8 +8,9 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::plan::Target;
-use crate::resolve::dest::{Destination, Jumps, parse_destination, parse_jump_list, parse_target, printable};
+use crate::db::parse_target;
+use crate::dest::{Destination, Jumps, parse_destination, parse_jump_list, printable};
+use crate::target::Target;
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -299,7 +300,15 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// What `resolve` needs.
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, self.output)
+        TunnelArgs {
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            pid_file: self.pid_file.clone(),
+            background: self.background,
+            log_file: self.log_file.clone(),
+            unix_socket: self.unix_socket.clone(),
+            ..TunnelArgs::new(&self.route, &self.listen, &self.reconnect, self.output)
+        }
     }
 }
 
@@ -410,6 +419,13 @@ pub struct TunnelArgs {
     pub output: OutputArg,
     pub no_reconnect: bool,
     pub reconnect_timeout: Option<std::time::Duration>,
+    /// connect's lifecycle flags (unset for exec and check).
+    pub idle_timeout: Option<std::time::Duration>,
+    pub max_lifetime: Option<std::time::Duration>,
+    pub pid_file: Option<PathBuf>,
+    pub background: bool,
+    pub log_file: Option<PathBuf>,
+    pub unix_socket: Option<PathBuf>,
 }
 
 impl TunnelArgs {
@@ -431,6 +447,12 @@ impl TunnelArgs {
             output,
             no_reconnect: reconnect.no_reconnect,
             reconnect_timeout: reconnect.reconnect_timeout,
+            idle_timeout: None,
+            max_lifetime: None,
+            pid_file: None,
+            background: false,
+            log_file: None,
+            unix_socket: None,
         }
     }
 }
@@ -453,7 +475,7 @@ pub enum OutputArg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbArg {
     Target(Target),
-    Url(crate::resolve::url::DbUrl),
+    Url(crate::db::DbUrl),
 }
 
 /// A clap value parser around one of our `&str` parsers, whose error is our message alone, prefixed with
@@ -518,8 +540,8 @@ fn parse_bind(s: &str) -> Result<IpAddr, String> {
 }
 
 fn parse_db(s: &str) -> Result<DbArg, String> {
-    if crate::resolve::url::looks_like_url(s) {
-        crate::resolve::url::parse_db_url(s).map(DbArg::Url)
+    if crate::db::looks_like_url(s) {
+        crate::db::parse_db_url(s).map(DbArg::Url)
     } else {
         parse_target(s).map(DbArg::Target)
     }
@@ -756,7 +778,7 @@ fn redact_argv(text: &str, argv: &[String]) -> String {
     // Longest first, so an argument that contains another is masked whole.
     args.sort_by_key(|a| std::cmp::Reverse(a.len()));
     for arg in args {
-        let masked = crate::resolve::url::redact_input(arg);
+        let masked = crate::db::redact_input(arg);
         if masked != *arg {
             text = text.replace(arg.as_str(), &masked);
         }
@@ -781,7 +803,7 @@ fn redact_argv(text: &str, argv: &[String]) -> String {
 /// A word of a message with what may be a secret masked, its quotes kept.
 fn mask_quoted(word: &str) -> String {
     let inner = word.trim_matches('\'');
-    let masked = crate::resolve::url::redact_input(inner);
+    let masked = crate::db::redact_input(inner);
     match masked == crate::text::printable(inner) {
         true => word.to_string(),
         false => word.replacen(inner, &masked, 1),

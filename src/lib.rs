@@ -3,42 +3,65 @@
 //! seen from the last hop.
 //!
 //! ```text
-//! argv ─► cli (clap, validates only) ─► resolve (flags + -o + env ─► TunnelPlan: plain data)
+//! argv ─► cli (clap, validates only) ─► resolve (flags + ssh_config + env ─► TunnelPlan: plain data)
 //!                                                    │
-//! app: ssh::Chain::connect (hop by hop, host keys, auth) ─► bind listener(s) ─► output: ready line
+//! main: signals ─► Shutdown (Stop::Interrupt / Stop::Terminate) ─► cmd::{connect, exec, check, config}
 //!                                                    │
-//! tunnel::serve(listeners, chain, shutdown)
+//! cmd::open: ssh::Chain (hop by hop, host keys, auth) ─► bind listener(s) ─► output: ready line
+//!                                                    │
+//! tunnel::serve(listeners, chain, shutdown) ─► Event / End ─► cmd: stderr lines, JSON events, exit code
 //!    └─ per accepted connection: open direct-tcpip to the target ─► pipe bytes both ways
 //! ```
 //!
-//! Modules: [`cli`] the command line; [`resolve`] flags and environment into a [`plan::TunnelPlan`];
-//! [`ssh`] sessions, host keys, authentication; [`tunnel`] listeners and forwarding; [`output`] stdout
-//! and stderr; [`error`] the error classes and exit codes; [`secret`] secrets that never print;
-//! [`pid_file`] `--pid-file`; [`completions`] shell completion scripts; [`logging`] log records on stderr;
-//! `pattern` OpenSSH's host patterns (ssh_config and known_hosts); `safe_file` the one reader of files
-//! a user names (regular files only, bounded, never blocking).
+//! The rule of the layers: a module uses only modules below it, never one above it or beside it in
+//! another stage. From the top: `main` ─► `cmd` ─► `cli` ─► `resolve` ─► `plan` ─► `ssh` / `tunnel`
+//! ─► `output`; at the bottom the domain types (`dest`, `target`, `db`, `secret`, `text`, `pattern`),
+//! which do no IO and import no stage, with `error` beside them.
+//!
+//! Modules, one line each:
+//! - [`cmd`]: one file per subcommand, each taking the plan (or its args) and the shutdown from `main`.
+//! - [`cli`]: the clap surface; its value parsers call only the domain types.
+//! - [`resolve`]: flags + ssh_config + environment into a `plan::TunnelPlan`.
+//! - `plan`: the plan, lifecycle policy included: plain data.
+//! - [`ssh`]: sessions, host keys, authentication, channels.
+//! - `tunnel`: listeners, forwarding and the reconnect supervisor; it reports events, never prints.
+//! - [`probe`]: what answers at a target (`check`): the database's own handshake.
+//! - `background`: `--background`: start the tunnel detached, relay its ready output.
+//! - `pid_file`: `--pid-file`.
+//! - `completions`: shell completion scripts.
+//! - [`output`]: every byte on stdout and stderr for people and scripts, prompts included.
+//! - [`logging`]: log records on stderr.
+//! - [`error`]: the error classes and every exit code.
+//! - `totp`: one-time codes for keyboard-interactive verification prompts.
+//! - [`dest`]: SSH destinations as typed (`user@host:port`, jump lists), their checks.
+//! - `target`: a host and port as seen from the last hop.
+//! - [`db`]: database schemes and URLs, `scheme+ssh://` URLs, the environment a client reads.
+//! - [`secret`]: secrets that never print.
+//! - `text`: quoting and escaping text for messages and the shell.
+//! - `pattern`: OpenSSH's host patterns (ssh_config and known_hosts).
+//! - `safe_file`: the one reader of files a user names (regular files only, bounded, never blocking).
 
-pub mod app;
-pub mod background;
-pub mod check;
+pub(crate) mod background;
 pub mod cli;
-pub mod completions;
+pub mod cmd;
+pub(crate) mod completions;
+pub mod db;
+pub mod dest;
 pub mod error;
-pub mod exec;
 pub mod logging;
 pub mod output;
 pub(crate) mod pattern;
-pub mod pid_file;
-pub mod plan;
+pub(crate) mod pid_file;
+pub(crate) mod plan;
 pub mod probe;
-pub mod report;
 pub mod resolve;
 pub(crate) mod safe_file;
 pub mod secret;
 pub mod ssh;
-pub mod text;
-pub mod totp;
-pub mod tunnel;
+pub(crate) mod target;
+pub(crate) mod text;
+pub(crate) mod totp;
+pub(crate) mod tunnel;
 
 #[cfg(test)]
 mod generated;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use sqltun::cli::Command;
+use sqltun::cmd::{Shutdown, Stop};
 
 fn main() -> ExitCode {
     let cli = match sqltun::cli::parse(std::env::args_os().collect()) {
@@ -27,7 +28,13 @@ fn main() -> ExitCode {
             return ExitCode::from(sqltun::error::Kind::Internal.exit_code());
         }
     };
-    let outcome = runtime.block_on(sqltun::app::run(cli.command, shutdown_signal()));
+    let outcome = runtime.block_on(async {
+        let shutdown = match shutdown_signals() {
+            Ok(shutdown) => shutdown,
+            Err(e) => return Err(sqltun::error::Error::internal(format!("cannot watch signals: {e}"))),
+        };
+        sqltun::cmd::run(cli.command, shutdown).await
+    });
     // Forwarding tasks may still hold sockets; do not wait for them past the shutdown grace.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome {
@@ -39,21 +46,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Listen to SIGINT and SIGTERM from now on, and hand each to the command as a [`Stop`]. Once the
+/// command no longer listens (`config`, `completions`, or it is done), a signal ends sqltun the way it
+/// would without a handler: exit 128+N.
+fn shutdown_signals() -> std::io::Result<Shutdown> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let stop = tokio::select! {
+                _ = interrupt.recv() => Stop::Interrupt,
+                _ = terminate.recv() => Stop::Terminate,
+            };
+            tracing::info!("{stop:?}: shutting down");
+            if tx.send(stop).is_err() {
+                std::process::exit(match stop {
+                    Stop::Interrupt => 130,
+                    Stop::Terminate => 143,
+                });
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
+    });
+    Ok(Shutdown::new(rx))
 }
 
 /// Passwords, passphrases and keys sit in this process's memory, and a release build aborts on panic: no

@@ -154,8 +154,20 @@ pub fn socket_ready(format: OutputFormat, ready: &SocketReady) -> Result<()> {
     write_ready(&socket_ready_text(format, ready))
 }
 
+/// The ready output as it is, e.g. a background tunnel's, relayed by the process that started it.
+pub fn relay_ready(text: &str) -> Result<()> {
+    write_ready(text)
+}
+
+/// stdout, for this module alone: everything sqltun writes there goes through the functions above and
+/// below, so stdout carries only the ready output and the data a script asked for.
+#[allow(clippy::disallowed_methods, reason = "the one place that writes to stdout")]
+fn stdout() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
+}
+
 fn write_ready(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     // A closed stdout (the script went away) is not worth failing the tunnel over, but say so.
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         tracing::warn!("could not write the ready output to stdout: {e}");
@@ -177,7 +189,7 @@ pub fn event(format: OutputFormat, event: &str, fields: serde_json::Value) {
         let _ = writeln!(std::io::stderr().lock(), "{object}");
         return;
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     let _ = writeln!(out, "{object}").and_then(|_| out.flush());
 }
 
@@ -197,7 +209,7 @@ pub fn mark_detached() {
 
 /// Data for a script on stdout (`config` output), flushed.
 pub fn data(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(|e| Error::internal(format!("cannot write to stdout: {e}")))

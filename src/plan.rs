@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::target::Target;
 
 /// Everything needed to open the tunnel.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,52 @@ pub struct TunnelPlan {
     pub output: OutputFormat,
     /// Whether a person can be asked (a terminal is attached and `--batch` is off).
     pub interactive: bool,
+    /// How long the tunnel lives and where it leaves traces.
+    pub lifecycle: Lifecycle,
+}
+
+/// How the tunnel lives once open: reconnecting, when it ends, where it listens and leaves traces.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lifecycle {
+    /// Re-dial a dead chain behind the same listeners; `None` with `--no-reconnect`.
+    pub reconnect: Option<Reconnect>,
+    /// `--idle-timeout`: stop after no connection has been open this long.
+    pub idle_timeout: Option<Duration>,
+    /// `--max-lifetime`: stop this long after starting.
+    pub max_lifetime: Option<Duration>,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--background`: detach once ready, logging to `log_file` (a default path when `None`).
+    pub background: bool,
+    pub log_file: Option<PathBuf>,
+    /// `--unix-socket`: listen on this Unix socket instead of TCP.
+    pub unix_socket: Option<PathBuf>,
+}
+
+/// How a dead chain is re-dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// First delay; doubles per failed attempt up to `max`, with jitter.
+    pub initial: Duration,
+    pub max: Duration,
+    /// A chain that stayed up this long resets the delay to `initial`.
+    pub healthy_after: Duration,
+    /// Give up when the chain has been down this long.
+    pub give_up_after: Duration,
+    /// How long a connection accepted during an outage waits for the new chain.
+    pub wait_for_chain: Duration,
+}
+
+impl Reconnect {
+    /// The documented defaults: 0.5 s doubling to 30 s, reset after 60 s up, give up after 10 min,
+    /// new connections wait up to 30 s.
+    pub const DEFAULT: Reconnect = Reconnect {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(30),
+        healthy_after: Duration::from_secs(60),
+        give_up_after: Duration::from_secs(600),
+        wait_for_chain: Duration::from_secs(30),
+    };
 }
 
 /// One SSH server on the way to the target.
@@ -149,24 +196,7 @@ pub struct Forward {
     /// 0 lets the OS choose.
     pub local_port: u16,
     /// The database URL the target came from, if any (for `--output url`, exec's variables, probes).
-    pub url: Option<crate::resolve::url::DbUrl>,
-}
-
-/// A host and port as seen from the last hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
+    pub url: Option<crate::db::DbUrl>,
 }
 
 /// What stdout carries once the tunnel is ready.

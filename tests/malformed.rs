@@ -30,8 +30,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sqltun::resolve::dest::{parse_destination, parse_target};
-use sqltun::resolve::url::{looks_like_url, parse_db_url, parse_ssh_url};
+use sqltun::db::parse_target;
+use sqltun::db::{looks_like_url, parse_db_url, parse_ssh_url};
+use sqltun::dest::parse_destination;
 use sqltun::secret::Secret;
 use sqltun::ssh::keys::{self, KeyError};
 use sqltun::ssh::known_hosts::{self, KnownHosts};

@@ -6,7 +6,7 @@ mod common;
 
 use common::{MARKER, assert_hidden, authority_end, check_message, exercise, mark_secret_params};
 use libfuzzer_sys::fuzz_target;
-use sqltun::resolve::url::{Scheme, parse_db_url};
+use sqltun::db::{Scheme, parse_db_url};
 
 fuzz_target!(|data: &[u8]| {
     // The marker must come from this target's own rewriting, not from the input.

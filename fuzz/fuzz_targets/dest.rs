@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sqltun::resolve::dest::{parse_destination, parse_target};
+use sqltun::db::parse_target;
+use sqltun::dest::parse_destination;
 
 fuzz_target!(|data: &[u8]| {
     // Arguments reach clap as OsString and are turned into str before these parsers run.

@@ -6,7 +6,7 @@ mod common;
 
 use common::{MARKER, assert_hidden, authority_end, check_message, exercise, mark_secret_params};
 use libfuzzer_sys::fuzz_target;
-use sqltun::resolve::url::parse_ssh_url;
+use sqltun::db::parse_ssh_url;
 
 fuzz_target!(|data: &[u8]| {
     // The marker must come from this target's own rewriting, not from the input.

@@ -11,7 +11,7 @@ mod common;
 
 use common::{MARKER, assert_hidden, check_message};
 use libfuzzer_sys::fuzz_target;
-use sqltun::resolve::url::{parse_db_url, parse_ssh_url};
+use sqltun::db::{parse_db_url, parse_ssh_url};
 
 const SCHEMES: [&str; 10] = [
     "postgres",

@@ -76,7 +76,7 @@ impl ProbeKind {
 
 /// The kind of server usually found on `port`, for targets whose URL scheme does not say.
 pub fn kind_for_port(port: u16) -> ProbeKind {
-    use crate::resolve::url::{Family, Scheme};
+    use crate::db::{Family, Scheme};
     match Scheme::for_port(port).map(|s| s.family()) {
         Some(Family::Postgres) => ProbeKind::Postgres,
         Some(Family::Mysql) => ProbeKind::Mysql,

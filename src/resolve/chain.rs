@@ -2,8 +2,8 @@
 //! ssh_config like OpenSSH does (a jump host's own ProxyJump is honoured when it is the first of its
 //! list), with cycles reported along the chain that made them.
 
-use super::dest::{Destination, parse_jump_list};
 use super::ssh_config::{Origin, Resolved};
+use crate::dest::{Destination, parse_jump_list};
 use crate::error::{Error, Result};
 
 /// More hops than this is a configuration mistake, not a network.
@@ -68,7 +68,7 @@ fn hops_for(
                 };
                 stack.push(name);
                 from_config = parse_jump_list(pj)
-                    .map_err(|e| Error::usage(format!("{place} {}: {e}", crate::resolve::dest::printable(pj))))?;
+                    .map_err(|e| Error::usage(format!("{place} {}: {e}", crate::dest::printable(pj))))?;
                 &from_config.0
             }
             _ => &[],
@@ -91,7 +91,7 @@ fn hops_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::dest::parse_destination;
+    use crate::dest::parse_destination;
     use crate::resolve::ssh_config::Setting;
     use std::collections::BTreeMap;
 

@@ -56,7 +56,7 @@ fn config_output(argv: &[String], env: &dyn Environment) -> std::result::Result<
     let destination = args.destination.as_ref().expect("config has a destination");
     let hops = resolve_chain(destination, &args.ssh, env, &NoSecrets).map_err(|e| e.message().to_string())?;
     let last = hops.last().expect("a chain has a hop");
-    Ok((last.to_ssh_g(), crate::report::chain_json(&hops)))
+    Ok((last.to_ssh_g(), crate::resolve::chain_json(&hops)))
 }
 
 /// The path `connect` (and `exec`, `check`) takes: `sqltun connect -F FILE ARGS --db …` to a plan.
@@ -235,7 +235,9 @@ fn compare(config: &(String, Value), plan: &TunnelPlan, env: &dyn Environment) -
         };
         // The jump list printed for this hop is the hops dialled just before it, in order.
         if let Some((values, _)) = settings.get("proxyjump") {
-            let items = dest::parse_jump_list(&values[0]).map(|j| j.0).unwrap_or_default();
+            let items = crate::dest::parse_jump_list(&values[0])
+                .map(|j| j.0)
+                .unwrap_or_default();
             let before: Vec<&str> = plan.hops[..index].iter().map(|h| h.name.as_str()).collect();
             let named: Vec<&str> = items.iter().map(|d| d.original.as_str()).collect();
             if !before.ends_with(&named) {

@@ -8,24 +8,24 @@
 //! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
 
 pub mod chain;
-pub mod dest;
 pub mod env;
+mod report;
 pub mod ssh_config;
-pub mod url;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{DbArg, OutputArg, SshArgs, TunnelArgs};
+use crate::dest::Destination;
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, OutputFormat, StrictHostKeyChecking,
-    Transport, TunnelPlan,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, OutputFormat, Reconnect,
+    StrictHostKeyChecking, Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
 use chain::Role;
-use dest::Destination;
 use env::Environment;
+pub use report::chain_json;
 use ssh_config::{Origin, Resolved, Setting};
 
 /// ConnectTimeout when none is given: long enough for a slow bastion, short enough for CI.
@@ -59,6 +59,17 @@ impl ResolvedHop {
             }
         }
         effective
+    }
+
+    /// Tell (at `-v`) which directives that apply to this hop sqltun does not use.
+    pub fn log_unused(&self) {
+        for (directive, origin) in &self.resolved.unsupported {
+            tracing::info!(
+                "{}: {directive} is not used by sqltun ({})",
+                self.dest.original,
+                origin.describe()
+            );
+        }
     }
 
     /// The honoured directives in `ssh -G`'s format, as sqltun applies them ([`Self::effective`]).
@@ -108,7 +119,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
     }
     // A `+ssh` URL stands for --ssh and one --db, and may say how to authenticate.
     let ssh_url = match &args.ssh_url {
-        Some(text) => Some(url::parse_ssh_url(text).map_err(Error::usage)?),
+        Some(text) => Some(crate::db::parse_ssh_url(text).map_err(Error::usage)?),
         None => None,
     };
     let (dest, dbs): (Destination, Vec<DbArg>) = match (&ssh_url, &args.ssh) {
@@ -195,15 +206,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         )?,
     };
     let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
-    for hop in &hops {
-        for (directive, origin) in &hop.resolved.unsupported {
-            tracing::info!(
-                "{}: {directive} ({}) is not used by sqltun",
-                hop.dest.original,
-                origin.describe()
-            );
-        }
-    }
+    hops.iter().for_each(ResolvedHop::log_unused);
     let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
     Ok(TunnelPlan {
         hops: hops.into_iter().map(|h| h.hop).collect(),
@@ -217,7 +220,24 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             OutputArg::Json => OutputFormat::Json,
         },
         interactive: !batch && env.is_terminal(),
+        lifecycle: lifecycle(args),
     })
+}
+
+/// The lifecycle policy the flags ask for.
+fn lifecycle(args: &TunnelArgs) -> Lifecycle {
+    Lifecycle {
+        reconnect: (!args.no_reconnect).then(|| Reconnect {
+            give_up_after: args.reconnect_timeout.unwrap_or(Reconnect::DEFAULT.give_up_after),
+            ..Reconnect::DEFAULT
+        }),
+        idle_timeout: args.idle_timeout,
+        max_lifetime: args.max_lifetime,
+        pid_file: args.pid_file.clone(),
+        background: args.background,
+        log_file: args.log_file.clone(),
+        unix_socket: args.unix_socket.clone(),
+    }
 }
 
 /// Resolve `dest` and its jump hosts into hops in dialling order (used by `connect` and `config`).

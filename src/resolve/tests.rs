@@ -1,6 +1,6 @@
 use super::*;
 use crate::cli::{Cli, Command};
-use crate::plan::Target;
+use crate::target::Target;
 use clap::Parser;
 use env::FakeEnv;
 

@@ -19,8 +19,9 @@ use russh::ChannelOpenFailure;
 use russh::client::{Handle, Msg};
 
 use crate::error::{Error, Kind, Result};
-use crate::plan::{Hop, Target, TunnelPlan};
+use crate::plan::{Hop, TunnelPlan};
 use crate::secret::Secret;
+use crate::target::Target;
 
 pub use client::Client;
 

@@ -24,8 +24,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::listen::LocalStream;
-use crate::plan::Target;
 use crate::ssh::Chain;
+use crate::target::Target;
 
 /// Bytes from the target that may wait for a slow local reader before the drain waits for it.
 pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;

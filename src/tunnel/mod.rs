@@ -18,8 +18,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{Error, Kind, Result};
-use crate::plan::Target;
+use crate::plan::Reconnect;
 use crate::ssh::Chain;
+use crate::target::Target;
 use forward::Outcome;
 
 /// The bound listeners of one forward (127.0.0.1 and ::1, or a Unix socket) and the target their
@@ -47,32 +48,6 @@ pub struct ServeOptions {
     pub reconnect: Option<Reconnect>,
 }
 
-/// How a dead chain is re-dialled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reconnect {
-    /// First delay; doubles per failed attempt up to `max`, with jitter.
-    pub initial: Duration,
-    pub max: Duration,
-    /// A chain that stayed up this long resets the delay to `initial`.
-    pub healthy_after: Duration,
-    /// Give up when the chain has been down this long.
-    pub give_up_after: Duration,
-    /// How long a connection accepted during an outage waits for the new chain.
-    pub wait_for_chain: Duration,
-}
-
-impl Reconnect {
-    /// The documented defaults: 0.5 s doubling to 30 s, reset after 60 s up, give up after 10 min,
-    /// new connections wait up to 30 s.
-    pub const DEFAULT: Reconnect = Reconnect {
-        initial: Duration::from_millis(500),
-        max: Duration::from_secs(30),
-        healthy_after: Duration::from_secs(60),
-        give_up_after: Duration::from_secs(600),
-        wait_for_chain: Duration::from_secs(30),
-    };
-}
-
 /// What the supervisor reports (stderr lines and `--output json` events are made from these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -86,6 +61,13 @@ pub enum Event {
     },
     /// The chain is back after being down for `down` (the listeners never went away).
     Reconnected { attempt: u32, down: Duration },
+    /// SIGUSR1 asked what the tunnel holds (for operators, and for the leak tests).
+    Stats {
+        open_connections: usize,
+        accepted_total: u64,
+        tasks: usize,
+        chain_up: bool,
+    },
 }
 
 /// Dials the chain again.
@@ -93,13 +75,24 @@ pub trait Redial: Send + Sync {
     fn redial(&self) -> Pin<Box<dyn Future<Output = Result<Chain>> + Send + '_>>;
 }
 
-/// Why serving stopped without an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why serving stopped. The command decides what each means for the user and the exit code.
+#[derive(Debug)]
 pub enum End {
     /// `shutdown` resolved.
     Shutdown,
     /// No connection for the idle timeout.
     Idle,
+    /// The chain died and reconnecting is off; `reason` names the hop.
+    Lost { reason: String },
+    /// The chain stayed down for the whole reconnect window.
+    GaveUp {
+        down: Duration,
+        attempts: u32,
+        last_error: Option<String>,
+    },
+    /// Re-dialling failed in a way that will not fix itself (a changed host key, refused credentials),
+    /// as the SSH layer reported it.
+    Failed(Error),
 }
 
 /// Where connection tasks find the current chain: `None` during an outage.
@@ -159,7 +152,7 @@ pub async fn serve(
     redial: Option<Arc<dyn Redial>>,
     events: Arc<dyn Fn(Event) + Send + Sync>,
     shutdown: impl Future<Output = ()>,
-) -> Result<End> {
+) -> End {
     let open_limit = options.open_limit;
     let wait_for_chain = options.reconnect.map_or(Duration::ZERO, |r| r.wait_for_chain);
     let activity = Arc::new(Activity {
@@ -244,12 +237,12 @@ pub async fn serve(
         }
     };
     let supervising = supervise(&chain_tx, options.reconnect, redial.as_deref(), events.as_ref());
-    let stats = report_stats_on_sigusr1(&activity, &ids, &chain_rx);
+    let stats = report_stats_on_sigusr1(&activity, &ids, &chain_rx, events.as_ref());
     let result = tokio::select! {
-        _ = shutdown => Ok(End::Shutdown),
-        _ = idle => Ok(End::Idle),
-        failed = supervising => Err(failed),
-        _ = stats => Ok(End::Shutdown),
+        _ = shutdown => End::Shutdown,
+        _ = idle => End::Idle,
+        ended = supervising => ended,
+        _ = stats => End::Shutdown,
     };
 
     // Stop accepting, tell every connection to close its channel, give them a moment, then hang up.
@@ -265,9 +258,13 @@ pub async fn serve(
     result
 }
 
-/// On SIGUSR1, one line on stderr with what the tunnel holds (for operators, and for the leak tests).
-/// Never resolves.
-async fn report_stats_on_sigusr1(activity: &Activity, accepted: &AtomicU64, chain: &Current) {
+/// On SIGUSR1, an [`Event::Stats`] with what the tunnel holds. Never resolves.
+async fn report_stats_on_sigusr1(
+    activity: &Activity,
+    accepted: &AtomicU64,
+    chain: &Current,
+    events: &(dyn Fn(Event) + Send + Sync),
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
         return std::future::pending().await;
@@ -275,30 +272,27 @@ async fn report_stats_on_sigusr1(activity: &Activity, accepted: &AtomicU64, chai
     while usr1.recv().await.is_some() {
         let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
         let up = chain.borrow().as_ref().is_some_and(|c| !c.is_closed());
-        crate::output::status(
-            false,
-            &format!(
-                "stats: open_connections={} accepted_total={} tasks={tasks} chain={}",
-                activity.open.load(Ordering::Acquire),
-                accepted.load(Ordering::Relaxed),
-                if up { "up" } else { "down" }
-            ),
-        );
+        events(Event::Stats {
+            open_connections: activity.open.load(Ordering::Acquire),
+            accepted_total: accepted.load(Ordering::Relaxed),
+            tasks,
+            chain_up: up,
+        });
     }
     std::future::pending().await
 }
 
-/// Watch the chain; when it dies, re-dial it with backoff. Returns only the error that ends serving.
+/// Watch the chain; when it dies, re-dial it with backoff. Returns only when serving must end.
 async fn supervise(
     chain_tx: &watch::Sender<Option<Arc<Chain>>>,
     policy: Option<Reconnect>,
     redial: Option<&dyn Redial>,
     events: &(dyn Fn(Event) + Send + Sync),
-) -> Error {
+) -> End {
     let mut delay = policy.map_or(Duration::ZERO, |p| p.initial);
     loop {
         let Some(chain) = chain_tx.borrow().clone() else {
-            return Error::internal("the supervisor has no chain to watch");
+            return End::Failed(Error::internal("the supervisor has no chain to watch"));
         };
         let up_since = Instant::now();
         chain.closed(WATCH_EVERY).await;
@@ -311,10 +305,7 @@ async fn supervise(
         let reason = format!("{place}: the SSH session ended");
         events(Event::Lost { reason: reason.clone() });
         let (Some(policy), Some(redial)) = (policy, redial) else {
-            return Error::new(
-                Kind::Session,
-                format!("{reason}; the tunnel is closed (reconnecting is off)"),
-            );
+            return End::Lost { reason };
         };
         if up_since.elapsed() >= policy.healthy_after {
             delay = policy.initial;
@@ -328,15 +319,11 @@ async fn supervise(
             // giving up happens only after an attempt at (or past) the deadline failed.
             let remaining = policy.give_up_after.saturating_sub(down_since.elapsed());
             if remaining.is_zero() {
-                return Error::new(
-                    Kind::GaveUp,
-                    format!(
-                        "gave up reconnecting after {}s and {} attempts (--reconnect-timeout); last error: {}",
-                        down_since.elapsed().as_secs(),
-                        attempt - 1,
-                        last_error.as_deref().unwrap_or("none")
-                    ),
-                );
+                return End::GaveUp {
+                    down: down_since.elapsed(),
+                    attempts: attempt - 1,
+                    last_error,
+                };
             }
             let wait = jittered(delay).min(remaining);
             events(Event::Reconnecting {
@@ -357,7 +344,7 @@ async fn supervise(
                 }
                 // A changed host key or refused credentials will not fix themselves: stop now.
                 Err(e) if matches!(e.kind(), Kind::HostKey | Kind::Auth | Kind::Usage) => {
-                    return Error::new(e.kind(), format!("while reconnecting: {}", e.message()));
+                    return End::Failed(Error::new(e.kind(), format!("while reconnecting: {}", e.message())));
                 }
                 Err(e) => last_error = Some(e.message().to_string()),
             }

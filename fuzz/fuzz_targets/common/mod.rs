@@ -1,7 +1,7 @@
 //! Checks shared by the URL targets: what a parsed database URL promises whatever the input was.
 #![allow(dead_code)]
 
-use sqltun::resolve::url::{DbUrl, Family, client_env, parse_db_url};
+use sqltun::db::{DbUrl, Family, client_env, parse_db_url};
 
 /// Stands in for a password the fuzzer wrote: long and odd enough that it shows up in an output
 /// only if the password itself was copied there.

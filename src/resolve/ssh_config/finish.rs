@@ -8,8 +8,8 @@ use super::keywords::Key;
 use super::reader::Reader;
 use super::values::{expand, expand_tilde, sha1_hex};
 use super::{Local, Origin, Resolved, Result, Setting, directive_place, shown};
+use crate::dest::{NameKind, check_name};
 use crate::error::Error;
-use crate::resolve::dest::{NameKind, check_name};
 use crate::text::shell_word;
 
 const DEFAULT_IDENTITY_FILES: [&str; 7] = [

@@ -3,7 +3,7 @@
 use super::lexer::WHITESPACE;
 use super::shown;
 use super::values::parse_port;
-use crate::resolve::url::percent_decode_utf8;
+use crate::db::percent_decode_utf8;
 
 /// Checks a ProxyJump value as OpenSSH's parse_jump does and returns it as `ssh -G` prints it:
 /// the hops before the last as written, the last one normalized (`user@[addr]:port`).

@@ -101,8 +101,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::dest::{NameKind, check_name};
 use crate::error::Error;
-use crate::resolve::dest::{NameKind, check_name};
 use keywords::Key;
 use reader::{Flags, Obtained, Reader};
 
@@ -125,6 +125,17 @@ impl fmt::Display for Origin {
             Origin::Default => f.write_str("default"),
             Origin::CommandLine => f.write_str("command line"),
             Origin::File { path, line } => write!(f, "{}:{line}", shown_path(path)),
+        }
+    }
+}
+
+impl Origin {
+    /// `command line`, `default`, or `file:line` (the path as it is, for JSON).
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Default => "default".into(),
+            Origin::CommandLine => "command line".into(),
+            Origin::File { path, line } => format!("{}:{line}", path.display()),
         }
     }
 }

@@ -8,74 +8,66 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::signal::unix::{SignalKind, signal};
 
+use super::open;
+use super::{Shutdown, Stop};
 use crate::cli::ExecArgs;
-use crate::error::{Error, Result};
+use crate::db as url;
+use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Error, Result};
 use crate::output::{self, Ready, Terminal};
-use crate::plan::Forward;
-use crate::resolve::{self, env::ProcessEnv, url};
-use crate::tunnel::{self, ServeOptions};
+use crate::plan::{Forward, OutputFormat, TunnelPlan};
+use crate::resolve::{self, env::ProcessEnv};
 
-/// Shell conventions for a command that could not be run.
-const EXIT_NOT_FOUND: u8 = 127;
-const EXIT_NOT_EXECUTABLE: u8 = 126;
-
-pub async fn run(args: ExecArgs) -> Result<u8> {
+pub(super) async fn run(args: ExecArgs, mut shutdown: Shutdown) -> Result<u8> {
     let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     let ui = Arc::new(Terminal::new(args.verbosity.quiet));
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::internal(format!("SIGINT: {e}")))?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| Error::internal(format!("SIGTERM: {e}")))?;
-    let signalled = async {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-    };
     let pins = Arc::new(crate::ssh::Pins::default());
-    let Some(opened) = crate::app::open(&plan, ui.clone(), &pins, signalled).await? else {
+    let Some(opened) = open::open(&plan, ui.clone(), &pins, shutdown.next()).await? else {
         return Ok(130);
     };
-
+    let ready = opened.ready.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let last = plan
-        .hops
-        .last()
-        .ok_or_else(|| Error::internal("the plan has no hops"))?;
-    let options = ServeOptions {
-        open_limit: last.connect_timeout,
-        idle_timeout: None,
-        reconnect: crate::app::reconnect_policy(&args.tunnel()),
+    let serving = {
+        let plan = plan.clone();
+        let quiet = args.verbosity.quiet;
+        // stdout belongs to the command: supervisor events go to stderr only.
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stop_rx.await;
+            };
+            open::serve(&plan, opened, ui, pins, OutputFormat::Port, quiet, stopped).await
+        })
     };
-    let redial = crate::app::Redialer::shared(&plan, ui, pins);
-    // stdout belongs to the command: supervisor events go to stderr only.
-    let events = crate::app::reporter(crate::plan::OutputFormat::Port, args.verbosity.quiet);
-    let serving = tokio::spawn(tunnel::serve(
-        opened.listeners,
-        opened.chain,
-        options,
-        Some(redial),
-        events,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let status = run_command(&args, &plan, &ready, &mut shutdown).await;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(2), serving).await {
+        Ok(Ok(end)) => {
+            if let (Err(e), _) = open::ending(end) {
+                tracing::info!("the tunnel ended before the command: {e}");
+            }
+        }
+        Ok(Err(_)) => {}
+        Err(_) => tracing::debug!("the tunnel took too long to close"),
+    }
+    status
+}
 
-    let mut command = tokio::process::Command::new(substitute(&args.command[0], &opened.ready));
+/// Run the command with the tunnel's variables and placeholders; its exit code, or 126/127 when it
+/// could not be run. Signals are passed on to it while it runs.
+async fn run_command(args: &ExecArgs, plan: &TunnelPlan, ready: &[Ready], shutdown: &mut Shutdown) -> Result<u8> {
+    let mut command = tokio::process::Command::new(substitute(&args.command[0], ready));
     crate::secret::withhold_from(command.as_std_mut());
-    command.args(args.command[1..].iter().map(|a| substitute(a, &opened.ready)));
-    command.envs(output::env_vars(&opened.ready));
+    command.args(args.command[1..].iter().map(|a| substitute(a, ready)));
+    command.envs(output::env_vars(ready));
     // These would send libpq somewhere other than PGHOST, past the tunnel.
     command.env_remove("PGHOSTADDR").env_remove("PGSERVICE");
-    if let (Some(ready), Some(forward)) = (opened.ready.first(), plan.forwards.first()) {
+    if let (Some(ready), Some(forward)) = (ready.first(), plan.forwards.first()) {
         command.envs(client_env(forward, ready));
     }
     let program = args.command[0].to_string_lossy().into_owned();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let _ = stop_tx.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
             let code = if e.kind() == std::io::ErrorKind::NotFound {
                 EXIT_NOT_FOUND
             } else {
@@ -92,16 +84,12 @@ pub async fn run(args: ExecArgs) -> Result<u8> {
     let status: ExitStatus = loop {
         tokio::select! {
             status = child.wait() => break status.map_err(|e| Error::internal(format!("waiting for `{program}`: {e}")))?,
-            _ = interrupt.recv() => if !terminal { pass_on(pid, Signal::SIGINT) },
-            _ = terminate.recv() => pass_on(pid, Signal::SIGTERM),
+            stop = shutdown.next() => match stop {
+                Stop::Interrupt => if !terminal { pass_on(pid, Signal::SIGINT) },
+                Stop::Terminate => pass_on(pid, Signal::SIGTERM),
+            },
         }
     };
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(2), serving).await {
-        Ok(Ok(Err(e))) => tracing::info!("the tunnel ended before the command: {e}"),
-        Ok(_) => {}
-        Err(_) => tracing::debug!("the tunnel took too long to close"),
-    }
     Ok(exit_code(status))
 }
 

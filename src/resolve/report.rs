@@ -2,20 +2,8 @@
 
 use serde_json::{Value, json};
 
+use super::ResolvedHop;
 use crate::plan::{AgentSource, Transport};
-use crate::resolve::ResolvedHop;
-use crate::resolve::ssh_config::Origin;
-
-impl Origin {
-    /// `flag`, `default`, or `file:line`.
-    pub fn describe(&self) -> String {
-        match self {
-            Origin::Default => "default".into(),
-            Origin::CommandLine => "command line".into(),
-            Origin::File { path, line } => format!("{}:{line}", path.display()),
-        }
-    }
-}
 
 /// Every hop in dialling order with its effective settings and, per ssh_config directive, the value and
 /// where it came from.

@@ -3,9 +3,6 @@
 //! Messages quote the input through [`printable`] (control characters escaped, long text cut short), with
 //! whatever may be a password masked.
 
-use crate::plan::Target;
-use crate::resolve::url::{SUPPORTED, redact_input};
-
 pub use crate::text::printable;
 
 /// A destination for a message: printable, and with a `user:password@` part masked (ssh would take
@@ -181,45 +178,9 @@ fn host_problem(host: &str) -> Option<String> {
     })
 }
 
-/// Parse a target `host:port` or `[v6addr]:port`; the port is required.
-pub fn parse_target(input: &str) -> Result<Target, String> {
-    let trimmed = input.trim();
-    if trimmed.is_empty() {
-        return Err("the target is empty: give host:port, or a database URL".into());
-    }
-    // `--db` reads text as a URL when it starts with a scheme (see `looks_like_url`); what reaches here
-    // with `://` has none: nothing, a digit, a space or a symbol before it. Quoted as a URL would be, so a
-    // password in it stays masked.
-    if let Some((before, _)) = trimmed.split_once("://") {
-        let what = if before.is_empty() {
-            "there is no scheme before `://`"
-        } else {
-            "the text before `://` is not a URL scheme (one starts with a letter, then letters, digits, `+`, `-` or `.`)"
-        };
-        return Err(format!(
-            "`{}`: {what}; give a database URL with one of the schemes {SUPPORTED} (e.g. postgres://db.internal:5432/app), or host:port",
-            redact_input(trimmed)
-        ));
-    }
-    if trimmed.contains('@') {
-        return Err(format!(
-            "`{}`: a target is host:port, without a user; to give a user, write a database URL (e.g. postgres://user@db.internal:5432/app)",
-            redact_input(trimmed)
-        ));
-    }
-    let fail = |msg: &str| format!("`{}`: {msg}", printable(trimmed));
-    let (host, port) = split_host_port(trimmed, false).map_err(|e| fail(&e))?;
-    if host.is_empty() {
-        return Err(fail("the host is empty; give host:port"));
-    }
-    validate_host(&host).map_err(|e| fail(&e))?;
-    let port = port.ok_or_else(|| fail(&format!("no port; give host:port (e.g. {}:5432)", printable(&host))))?;
-    Ok(Target { host, port })
-}
-
 /// Split `host[:port]`, `[v6]` or `[v6]:port`. With `bare_v6`, an unbracketed text with several colons
 /// is an IPv6 literal without a port (as ssh accepts `ssh ::1`).
-fn split_host_port(s: &str, bare_v6: bool) -> Result<(String, Option<u16>), String> {
+pub(crate) fn split_host_port(s: &str, bare_v6: bool) -> Result<(String, Option<u16>), String> {
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']').ok_or("a `[` without its closing `]`")?;
         let host = &rest[..end];
@@ -254,7 +215,7 @@ fn parse_port(p: &str) -> Result<u16, String> {
     }
 }
 
-fn validate_host(host: &str) -> Result<(), String> {
+pub(crate) fn validate_host(host: &str) -> Result<(), String> {
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the host contains whitespace or control characters".into());
     }
@@ -428,56 +389,5 @@ mod tests {
         assert!(err.len() < 600, "{} bytes", err.len());
         assert_eq!(printable("a\u{1b}b\n\u{202e}c"), "a\\x1bb\\n\\u{202e}c");
         assert_eq!(printable(&"x".repeat(300)), format!("{}…", "x".repeat(200)));
-    }
-
-    /// Text with `://` that is not a URL is refused with what is wrong and the schemes sqltun reads, the
-    /// password masked; a user in a host:port target is refused the same way.
-    #[test]
-    fn url_like_targets() {
-        for input in [
-            "://db",
-            "1postgres://db",
-            "postgres ://db",
-            "_x://db:5432",
-            "\u{1b}[2J://db",
-        ] {
-            let err = parse_target(input).unwrap_err();
-            assert!(err.contains("postgresql, mysql"), "{input:?}: {err}");
-            assert!(!err.contains("not supported yet"), "{input:?}: {err}");
-            assert!(!err.chars().any(char::is_control), "{input:?}: {err:?}");
-        }
-        for input in ["1pg://u:s3cr3t@db/x", "u:s3cr3t@db:5432"] {
-            let err = parse_target(input).unwrap_err();
-            assert!(!err.contains("s3cr3t"), "{input}: {err}");
-        }
-    }
-
-    /// Targets need a port and accept bracketed IPv6.
-    #[test]
-    fn targets() {
-        assert_eq!(
-            parse_target("10.0.12.7:5432"),
-            Ok(Target {
-                host: "10.0.12.7".into(),
-                port: 5432
-            })
-        );
-        assert_eq!(
-            parse_target("[fd00::7]:5432"),
-            Ok(Target {
-                host: "fd00::7".into(),
-                port: 5432
-            })
-        );
-        assert_eq!(
-            parse_target("db.internal:6379"),
-            Ok(Target {
-                host: "db.internal".into(),
-                port: 6379
-            })
-        );
-        assert!(parse_target("db.internal").unwrap_err().contains("no port"));
-        assert!(parse_target("fd00::7:5432").unwrap_err().contains("brackets"));
-        assert!(parse_target(":5432").unwrap_err().contains("empty"));
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::db_url::{DbUrl, check_text, parse_after, redact_input};
 use super::percent_decode_utf8;
 use super::scheme::{Scheme, is_scheme_text};
-use crate::resolve::dest::{Destination, NameKind, check_name, parse_destination, printable};
+use crate::dest::{Destination, NameKind, check_name, parse_destination, printable};
 
 /// The form of a `+ssh` URL, for messages.
 const SSH_FORM: &str =

@@ -2,7 +2,7 @@
 //! environment a client of each family reads.
 
 use super::db_url::DbUrl;
-use crate::resolve::dest::printable;
+use crate::dest::printable;
 
 /// The schemes `--db` reads, for messages.
 pub(crate) const SUPPORTED: &str =

@@ -6,9 +6,9 @@ use std::net::Ipv6Addr;
 
 use super::scheme::{Family, SUPPORTED, Scheme, split_scheme};
 use super::{percent_decode, percent_decode_lossy, percent_decode_utf8};
-use crate::plan::Target;
-use crate::resolve::dest::printable;
+use crate::dest::printable;
 use crate::secret::Secret;
+use crate::target::Target;
 
 /// Query keys whose values are secrets, masked wherever a URL is shown (libpq, JDBC, redis-py, ClickHouse
 /// and MySQL clients all accept a password as a parameter).

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::Shutdown;
 use crate::cli::CheckArgs;
+use crate::db::Family;
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Terminal};
 use crate::plan::{Forward, TunnelPlan};
 use crate::probe::{self, ProbeKind};
-use crate::resolve::{self, env::ProcessEnv, url::Family};
+use crate::resolve::{self, env::ProcessEnv};
 use crate::secret::Secret;
 use crate::ssh::hostkey::Acceptance;
 use crate::ssh::{Asked, Chain, HopLabel, Interaction, Stage};
@@ -85,7 +87,7 @@ impl Interaction for Recorder {
     }
 }
 
-pub async fn run(args: CheckArgs) -> Result<u8> {
+pub(super) async fn run(args: CheckArgs, mut shutdown: Shutdown) -> Result<u8> {
     let mut rows = Vec::new();
     let started = Instant::now();
     let plan = match resolve::plan(&args.tunnel(), &ProcessEnv) {
@@ -118,7 +120,11 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         terminal: Terminal::new(args.verbosity.quiet),
         rows: Mutex::new(Vec::new()),
     });
-    let connected = crate::app::interruptible(Chain::connect(&plan, recorder.clone())).await;
+    // A signal while connecting gives up: exit 130, as for connect before the tunnel is ready.
+    let connected = tokio::select! {
+        connected = Chain::connect(&plan, recorder.clone()) => connected,
+        _ = shutdown.next() => Err(Error::interrupted()),
+    };
     recorder.terminal.finish();
     rows.extend(recorder.rows.lock().map(|r| r.clone()).unwrap_or_default());
     let chain = match connected {
@@ -202,7 +208,7 @@ async fn check_forward(chain: &Chain, plan: &TunnelPlan, forward: &Forward) -> (
         detail: "opened".into(),
     };
     let kind = match forward.url.as_ref().map(|u| (u.scheme, u.scheme.family())) {
-        Some((crate::resolve::url::Scheme::Rediss, _)) => ProbeKind::Tcp,
+        Some((crate::db::Scheme::Rediss, _)) => ProbeKind::Tcp,
         Some((_, Family::Postgres)) => ProbeKind::Postgres,
         Some((_, Family::Mysql)) => ProbeKind::Mysql,
         Some((_, Family::Redis)) => ProbeKind::Redis,

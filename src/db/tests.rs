@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::resolve::dest::Destination;
+use crate::dest::Destination;
 use crate::secret::Secret;
 
 fn url(input: &str) -> DbUrl {
@@ -728,4 +728,60 @@ fn percent_decoder_is_strict() {
         "%zz",
         "kept as typed when it does not decode"
     );
+}
+
+mod targets {
+    use super::super::parse_target;
+    use crate::target::Target;
+
+    /// Text with `://` that is not a URL is refused with what is wrong and the schemes sqltun reads, the
+    /// password masked; a user in a host:port target is refused the same way.
+    #[test]
+    fn url_like_targets() {
+        for input in [
+            "://db",
+            "1postgres://db",
+            "postgres ://db",
+            "_x://db:5432",
+            "\u{1b}[2J://db",
+        ] {
+            let err = parse_target(input).unwrap_err();
+            assert!(err.contains("postgresql, mysql"), "{input:?}: {err}");
+            assert!(!err.contains("not supported yet"), "{input:?}: {err}");
+            assert!(!err.chars().any(char::is_control), "{input:?}: {err:?}");
+        }
+        for input in ["1pg://u:s3cr3t@db/x", "u:s3cr3t@db:5432"] {
+            let err = parse_target(input).unwrap_err();
+            assert!(!err.contains("s3cr3t"), "{input}: {err}");
+        }
+    }
+
+    /// Targets need a port and accept bracketed IPv6.
+    #[test]
+    fn targets() {
+        assert_eq!(
+            parse_target("10.0.12.7:5432"),
+            Ok(Target {
+                host: "10.0.12.7".into(),
+                port: 5432
+            })
+        );
+        assert_eq!(
+            parse_target("[fd00::7]:5432"),
+            Ok(Target {
+                host: "fd00::7".into(),
+                port: 5432
+            })
+        );
+        assert_eq!(
+            parse_target("db.internal:6379"),
+            Ok(Target {
+                host: "db.internal".into(),
+                port: 6379
+            })
+        );
+        assert!(parse_target("db.internal").unwrap_err().contains("no port"));
+        assert!(parse_target("fd00::7:5432").unwrap_err().contains("brackets"));
+        assert!(parse_target(":5432").unwrap_err().contains("empty"));
+    }
 }
