@@ -11,9 +11,10 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 
 use super::certificate;
 use super::client::Client;
-use super::dial::PromptClock;
+use super::clock::PromptClock;
+use super::interaction::{HopLabel, Interaction};
 use super::keys::{self, KeyError};
-use super::{HopLabel, Interaction};
+use super::kind::classify;
 use crate::error::{Error, Kind, Result};
 use crate::plan::{AgentSource, Hop};
 use crate::secret::Secret;
@@ -191,7 +192,7 @@ impl Attempt<'_> {
 
     fn session_error(&self, e: russh::Error) -> Error {
         Error::new(
-            super::classify(&e),
+            classify(&e),
             format!(
                 "{}: the session ended during authentication: {}",
                 self.label,

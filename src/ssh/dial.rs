@@ -2,7 +2,6 @@
 //! that), the SSH handshake and authentication, all within ConnectTimeout (time a person spends at a
 //! prompt does not count).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,77 +11,17 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 
 use super::client::Client;
-use super::{HopLabel, Interaction, Stage, auth, classify, client_config};
+use super::clock::{PromptClock, bounded};
+use super::config::{allows_sha1_rsa, client_config};
+use super::interaction::{HopLabel, Interaction, Stage};
+use super::kind::classify;
+use super::pins::Pins;
+use super::{auth, hostkey, proxy, transport};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{Hop, Transport};
 
 /// Read buffer on the SSH transport: fewer, larger reads keep downloads at full speed.
 const TRANSPORT_READ_BUFFER: usize = 64 * 1024;
-
-/// Time spent waiting for a person, which the connection bound does not count.
-#[derive(Debug, Default)]
-pub struct PromptClock {
-    state: Mutex<(Option<Instant>, Duration)>,
-}
-
-impl PromptClock {
-    /// Wait for a person's answer, pausing the connection bound meanwhile.
-    pub async fn during<F: Future>(&self, ask: F) -> F::Output {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 = Some(Instant::now());
-        }
-        let answer = ask.await;
-        if let Ok(mut s) = self.state.lock()
-            && let Some(since) = s.0.take()
-        {
-            s.1 += since.elapsed();
-        }
-        answer
-    }
-
-    /// Wait `wait` without counting it against the connection bound (for the next one-time code).
-    pub async fn pause(&self, wait: Duration) {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 = Some(Instant::now());
-        }
-        tokio::time::sleep(wait).await;
-        if let Ok(mut s) = self.state.lock()
-            && let Some(since) = s.0.take()
-        {
-            s.1 += since.elapsed();
-        }
-    }
-
-    /// Total time paused so far, including a prompt in progress; `true` while one is.
-    fn paused(&self) -> (Duration, bool) {
-        match self.state.lock() {
-            Ok(s) => match s.0 {
-                Some(since) => (s.1 + since.elapsed(), true),
-                None => (s.1, false),
-            },
-            Err(_) => (Duration::ZERO, false),
-        }
-    }
-}
-
-/// Run `fut` within `limit` of wall time, not counting time spent at prompts.
-pub async fn bounded<F: Future>(limit: Duration, clock: &PromptClock, fut: F) -> Option<F::Output> {
-    let start = tokio::time::Instant::now();
-    tokio::pin!(fut);
-    loop {
-        let (paused, active) = clock.paused();
-        let deadline = start + limit + paused + if active { limit } else { Duration::ZERO };
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            _ = tokio::time::sleep_until(deadline) => {
-                let (paused, active) = clock.paused();
-                if !active && tokio::time::Instant::now() >= start + limit + paused {
-                    return None;
-                }
-            }
-        }
-    }
-}
 
 fn timeout_error(label: &HopLabel, limit: Duration, stage: &str) -> Error {
     Error::new(
@@ -101,7 +40,7 @@ pub(crate) async fn connect_hop(
     previous: Option<&Handle<Client>>,
     interactive: bool,
     ui: Arc<dyn Interaction>,
-    pins: Arc<super::Pins>,
+    pins: Arc<Pins>,
 ) -> Result<Handle<Client>> {
     let clock = Arc::new(PromptClock::default());
     let limit = hop.connect_timeout;
@@ -123,7 +62,7 @@ pub(crate) async fn connect_hop(
     match (previous, &hop.transport) {
         (None, Transport::ProxyCommand(command)) => {
             ui.progress(label, "starting ProxyCommand");
-            let stream = super::proxy::spawn(label, command)?;
+            let stream = proxy::spawn(label, command)?;
             ui.stage(
                 label,
                 &Stage::Transport(format!("ProxyCommand {command}")),
@@ -137,7 +76,7 @@ pub(crate) async fn connect_hop(
             dialing.peer = tcp.peer_addr().ok();
             let peer = dialing.peer.map(|a| a.to_string()).unwrap_or_else(|| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
-            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, super::transport::QuickAck(tcp));
+            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, transport::QuickAck(tcp));
             handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
         (Some(through), _) => {
@@ -231,7 +170,7 @@ struct Dialing {
     interactive: bool,
     ui: Arc<dyn Interaction>,
     clock: Arc<PromptClock>,
-    pins: Arc<super::Pins>,
+    pins: Arc<Pins>,
     /// The address reached over TCP, shown in the host-key question.
     peer: Option<SocketAddr>,
 }
@@ -255,7 +194,7 @@ where
     } = dialing;
     let failure = Arc::new(Mutex::new(None));
     let offered = Arc::new(Mutex::new(None));
-    let known = Arc::new(super::hostkey::Loaded::read(&hop.host_keys));
+    let known = Arc::new(hostkey::Loaded::read(&hop.host_keys));
     let said = Arc::new(Mutex::new(None));
     let handler = Client {
         label: label.clone(),
@@ -269,11 +208,11 @@ where
         offered: offered.clone(),
         pins,
         known: known.clone(),
-        sha1_rsa: super::allows_sha1_rsa(hop),
+        sha1_rsa: allows_sha1_rsa(hop),
         said: said.clone(),
         peer,
     };
-    let check = super::hostkey::HostKeyCheck {
+    let check = hostkey::HostKeyCheck {
         label,
         host: &hop.host,
         port: hop.port,
@@ -282,7 +221,7 @@ where
         ui: ui.as_ref(),
         clock: &clock,
         known: &known,
-        sha1_rsa: super::allows_sha1_rsa(hop),
+        sha1_rsa: allows_sha1_rsa(hop),
         peer,
     };
     let known_types = check.known_types();
@@ -400,5 +339,33 @@ fn describe_handshake_error(e: &russh::Error) -> String {
             "the server closed the connection during the handshake (MaxStartups, a firewall, or a tcpwrapper?)".into()
         }
         other => crate::text::printable(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server limited to ssh-rsa gets an error that names the opt-in and counts as a host key refusal.
+    #[test]
+    fn sha1_only_server_is_a_host_key_refusal() {
+        let label = HopLabel {
+            index: 0,
+            count: 1,
+            address: "me@bastion:22".into(),
+            name: String::new(),
+        };
+        let e = russh::Error::NoCommonAlgo {
+            kind: russh::AlgorithmKind::Key,
+            ours: vec!["ssh-ed25519".into(), "rsa-sha2-512".into()],
+            theirs: vec!["ssh-rsa".into()],
+        };
+        let refused = sha1_only(&e, &label).expect("refused");
+        assert_eq!(refused.kind(), Kind::HostKey);
+        assert!(
+            refused.message().contains("HostKeyAlgorithms=+ssh-rsa"),
+            "{}",
+            refused.message()
+        );
     }
 }

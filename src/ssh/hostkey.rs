@@ -5,41 +5,13 @@ use std::path::PathBuf;
 
 use russh::keys::PublicKey;
 
-use super::dial::PromptClock;
+use super::clock::PromptClock;
+pub use super::interaction::{Acceptance, Offered};
+use super::interaction::{HopLabel, Interaction};
 use super::known_hosts::{self, KnownHosts, Verdict};
-use super::{HopLabel, Interaction};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{HostKeySettings, StrictHostKeyChecking};
 use crate::text;
-
-/// How the offered key was accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acceptance {
-    /// Listed in a known_hosts file (file, line).
-    Known(PathBuf, usize),
-    /// Unknown, and recorded in a file (file, line) by policy or a person's answer.
-    Recorded(PathBuf, usize),
-    /// Unknown and accepted without recording (recording failed).
-    AcceptedUnrecorded,
-}
-
-/// The key a server offered and what became of it (for `check` and `-v`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offered {
-    pub algorithm: String,
-    pub fingerprint: String,
-    pub accepted: Option<Acceptance>,
-}
-
-impl Offered {
-    pub fn of(key: &PublicKey, accepted: Option<Acceptance>) -> Self {
-        Offered {
-            algorithm: key.algorithm().to_string(),
-            fingerprint: known_hosts::fingerprint(key),
-            accepted,
-        }
-    }
-}
 
 /// One verification: the hop, its settings and how to reach a person.
 #[allow(missing_debug_implementations)]
