@@ -1,5 +1,10 @@
 //! The SSH client configuration for one hop: algorithm preferences, narrowed by ssh_config's lists.
 
+use std::borrow::Cow;
+
+use russh::keys::Algorithm;
+use russh::{cipher, kex, mac};
+
 use crate::error::{Error, Result};
 use crate::plan::Hop;
 
@@ -10,13 +15,38 @@ pub(crate) fn client_config(
     known_key_types: &[String],
     want_certificates: bool,
 ) -> Result<russh::client::Config> {
-    use russh::{cipher, kex, mac};
-    use std::borrow::Cow;
+    let key = host_key_algorithms(hop, known_key_types)?;
+    // Ask for host certificates only when a CA is trusted for this host: otherwise a server that has
+    // one would present it and we could only fall back to its plain key.
+    let host_key_certificates = if want_certificates {
+        Cow::Owned(listed_certificates(hop).unwrap_or_else(|| key.clone()))
+    } else {
+        Cow::Borrowed(&[][..])
+    };
+    let preferred = russh::Preferred {
+        host_key_certificates,
+        key: Cow::Owned(key),
+        cipher: Cow::Owned(ciphers(hop)?),
+        kex: Cow::Owned(kex_algorithms(hop)?),
+        mac: Cow::Owned(macs(hop)?),
+        compression: compression(hop),
+    };
+    Ok(russh::client::Config {
+        limits: rekey_limits(),
+        client_id: russh::SshId::Standard(format!("SSH-2.0-sqltun_{}", env!("CARGO_PKG_VERSION")).into()),
+        preferred,
+        keepalive_interval: hop.keepalive_interval,
+        keepalive_max: hop.keepalive_max as usize,
+        nodelay: true,
+        ..Default::default()
+    })
+}
 
-    // Host-key algorithms whose keys are already in known_hosts go first, as OpenSSH orders them, so a
-    // host with several key types is verified against the one we know.
-    // `ssh-rsa` (RSA with SHA-1 signatures) is left out unless the list names it, as OpenSSH 8.8+ does.
-    let mut key: Vec<russh::keys::Algorithm> = match &hop.algorithms.host_key {
+/// Host-key algorithms to accept, those whose keys are already in known_hosts first, as OpenSSH orders
+/// them, so a host with several key types is verified against the one we know. `ssh-rsa` (RSA with
+/// SHA-1 signatures) is left out unless the list names it, as OpenSSH 8.8+ does.
+fn host_key_algorithms(hop: &Hop, known_key_types: &[String]) -> Result<Vec<Algorithm>> {
+    let mut key: Vec<Algorithm> = match &hop.algorithms.host_key {
         None => russh::Preferred::DEFAULT
             .key
             .iter()
@@ -30,15 +60,7 @@ pub(crate) fn client_config(
             pick("HostKeyAlgorithms", &plain, parse_host_key_algorithm)?
         }
     };
-    // Certificate algorithms the list names (`X-cert-v01@openssh.com` is advertised for `X`).
-    let listed_certificates: Option<Vec<russh::keys::Algorithm>> = hop.algorithms.host_key.as_ref().map(|names| {
-        names
-            .iter()
-            .filter_map(|n| n.strip_suffix(CERT_SUFFIX))
-            .filter_map(parse_host_key_algorithm)
-            .collect()
-    });
-    let type_of = |a: &russh::keys::Algorithm| {
+    let type_of = |a: &Algorithm| {
         if a.clone().is_rsa() {
             "ssh-rsa".to_string()
         } else {
@@ -46,25 +68,43 @@ pub(crate) fn client_config(
         }
     };
     key.sort_by_key(|a| !known_key_types.contains(&type_of(a)));
+    Ok(key)
+}
 
-    // AES-GCM first: with AES instructions it is about twice as fast as chacha20 here.
-    let cipher: Vec<cipher::Name> = match &hop.algorithms.ciphers {
-        None => vec![
+/// Certificate algorithms the list names (`X-cert-v01@openssh.com` is advertised for `X`); `None`
+/// without a list.
+fn listed_certificates(hop: &Hop) -> Option<Vec<Algorithm>> {
+    hop.algorithms.host_key.as_ref().map(|names| {
+        names
+            .iter()
+            .filter_map(|n| n.strip_suffix(CERT_SUFFIX))
+            .filter_map(parse_host_key_algorithm)
+            .collect()
+    })
+}
+
+/// AES-GCM first: with AES instructions it is about twice as fast as chacha20 here.
+fn ciphers(hop: &Hop) -> Result<Vec<cipher::Name>> {
+    match &hop.algorithms.ciphers {
+        None => Ok(vec![
             cipher::AES_256_GCM,
             cipher::AES_128_GCM,
             cipher::CHACHA20_POLY1305,
             cipher::AES_256_CTR,
             cipher::AES_192_CTR,
             cipher::AES_128_CTR,
-        ],
+        ]),
         Some(names) => pick("Ciphers", names, |n| {
             cipher::Name::try_from(n)
                 .ok()
                 .filter(|c| *c != cipher::NONE && *c != cipher::CLEAR)
-        })?,
-    };
-    let kex: Vec<kex::Name> = match &hop.algorithms.kex {
-        None => russh::Preferred::DEFAULT.kex.to_vec(),
+        }),
+    }
+}
+
+fn kex_algorithms(hop: &Hop) -> Result<Vec<kex::Name>> {
+    match &hop.algorithms.kex {
+        None => Ok(russh::Preferred::DEFAULT.kex.to_vec()),
         Some(names) => {
             let mut chosen = pick("KexAlgorithms", names, |n| kex::Name::try_from(n).ok())?;
             // Protocol extension markers, not algorithms: keep them whatever the user lists.
@@ -72,16 +112,22 @@ pub(crate) fn client_config(
                 kex::EXTENSION_SUPPORT_AS_CLIENT,
                 kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
             ]);
-            chosen
+            Ok(chosen)
         }
-    };
-    let mac: Vec<mac::Name> = match &hop.algorithms.macs {
-        None => russh::Preferred::DEFAULT.mac.to_vec(),
+    }
+}
+
+fn macs(hop: &Hop) -> Result<Vec<mac::Name>> {
+    match &hop.algorithms.macs {
+        None => Ok(russh::Preferred::DEFAULT.mac.to_vec()),
         Some(names) => pick("MACs", names, |n| {
             mac::Name::try_from(n).ok().filter(|m| *m != mac::NONE)
-        })?,
-    };
-    let compression = if hop.algorithms.compression {
+        }),
+    }
+}
+
+fn compression(hop: &Hop) -> Cow<'static, [russh::compression::Name]> {
+    if hop.algorithms.compression {
         Cow::Borrowed(
             &[
                 russh::compression::ZLIB_LEGACY,
@@ -91,47 +137,26 @@ pub(crate) fn client_config(
         )
     } else {
         Cow::Borrowed(&[russh::compression::NONE][..])
-    };
-    // Ask for host certificates only when a CA is trusted for this host: otherwise a server that has
-    // one would present it and we could only fall back to its plain key.
-    let host_key_certificates = if want_certificates {
-        Cow::Owned(listed_certificates.unwrap_or_else(|| key.clone()))
-    } else {
-        Cow::Borrowed(&[][..])
-    };
-    let preferred = russh::Preferred {
-        host_key_certificates,
-        key: Cow::Owned(key),
-        cipher: Cow::Owned(cipher),
-        kex: Cow::Owned(kex),
-        mac: Cow::Owned(mac),
-        compression,
-    };
-    // russh re-keys every 1 GiB by default, and a re-key started while many channels have data in
-    // flight can abort a busy session (Error::Pending). Use OpenSSH's default for 128-bit block
-    // ciphers instead (2^32 blocks = 64 GiB, far from any nonce limit of AES-GCM, AES-CTR or
-    // chacha20-poly1305), plus the hourly time limit; servers re-key on their own schedule too.
+    }
+}
+
+/// russh re-keys every 1 GiB by default, and a re-key started while many channels have data in
+/// flight can abort a busy session (Error::Pending). Use OpenSSH's default for 128-bit block
+/// ciphers instead (2^32 blocks = 64 GiB, far from any nonce limit of AES-GCM, AES-CTR or
+/// chacha20-poly1305), plus the hourly time limit; servers re-key on their own schedule too.
+fn rekey_limits() -> russh::Limits {
     let rekey_bytes = usize::try_from(64u64 << 30).unwrap_or(usize::MAX);
-    let limits = russh::Limits {
+    russh::Limits {
         rekey_write_limit: rekey_bytes,
         rekey_read_limit: rekey_bytes,
         rekey_time_limit: std::time::Duration::from_secs(3600),
-    };
-    Ok(russh::client::Config {
-        limits,
-        client_id: russh::SshId::Standard(format!("SSH-2.0-sqltun_{}", env!("CARGO_PKG_VERSION")).into()),
-        preferred,
-        keepalive_interval: hop.keepalive_interval,
-        keepalive_max: hop.keepalive_max as usize,
-        nodelay: true,
-        ..Default::default()
-    })
+    }
 }
 
 /// How OpenSSH names the certificate variant of a host key algorithm.
 const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 
-fn parse_host_key_algorithm(name: &str) -> Option<russh::keys::Algorithm> {
+fn parse_host_key_algorithm(name: &str) -> Option<Algorithm> {
     name.parse::<russh::keys::Algorithm>()
         .ok()
         .filter(|a| !matches!(a, russh::keys::Algorithm::Other(_)))
