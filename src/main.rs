@@ -78,6 +78,8 @@ fn shutdown_signals() -> std::io::Result<Shutdown> {
 /// the core size limit of 0 but may raise it (the hard limit is left alone).
 fn forbid_core_dumps() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    // PR_SET_DUMPABLE is Linux's; elsewhere the core size limit below is the whole defence.
+    #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         tracing::warn!("cannot turn off core dumps (PR_SET_DUMPABLE): {e}");
     }

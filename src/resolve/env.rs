@@ -54,14 +54,27 @@ impl Environment for ProcessEnv {
             .or_else(|| self.var("USER"))
             .unwrap_or_else(|| uid.to_string())
     }
+    #[cfg(target_os = "linux")]
     fn local_hostname(&self) -> String {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
     }
+    #[cfg(not(target_os = "linux"))]
+    fn local_hostname(&self) -> String {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into())
+    }
+    #[cfg(target_os = "linux")]
     fn uid(&self) -> u32 {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    fn uid(&self) -> u32 {
+        nix::unistd::getuid().as_raw()
     }
 }
 

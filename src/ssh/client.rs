@@ -4,8 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use russh::keys::PublicKeyOrCertificate;
 
-use super::dial::PromptClock;
-use super::{HopLabel, Interaction, hostkey};
+use super::clock::PromptClock;
+use super::interaction::{HopLabel, Interaction};
+use super::pins::Pins;
+use super::{hostkey, known_hosts};
 use crate::error::Error;
 use crate::plan::HostKeySettings;
 use crate::text;
@@ -24,7 +26,7 @@ pub struct Client {
     /// The key the server offered, for reporting (set on every verification, accepted or not).
     pub(crate) offered: Arc<Mutex<Option<hostkey::Offered>>>,
     /// Keys accepted earlier in this process (reconnects must meet the same ones).
-    pub(crate) pins: Arc<super::Pins>,
+    pub(crate) pins: Arc<Pins>,
     /// This hop's known_hosts files, read once when it was dialled.
     pub(crate) known: Arc<hostkey::Loaded>,
     /// Whether the hop accepts SHA-1 RSA signatures (`HostKeyAlgorithms` names `ssh-rsa`).
@@ -73,8 +75,8 @@ impl russh::client::Handler for Client {
                     "{}: the host key changed while the tunnel was up: it offered {} {}, but this tunnel accepted {} before; refusing to reconnect (this may be an attack)",
                     self.label,
                     key.algorithm(),
-                    super::known_hosts::fingerprint(&key),
-                    super::known_hosts::fingerprint(&pinned)
+                    known_hosts::fingerprint(&key),
+                    known_hosts::fingerprint(&pinned)
                 ),
             )),
             _ => match offered {

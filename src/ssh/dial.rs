@@ -2,7 +2,6 @@
 //! that), the SSH handshake and authentication, all within ConnectTimeout (time a person spends at a
 //! prompt does not count).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,77 +11,17 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 
 use super::client::Client;
-use super::{HopLabel, Interaction, Stage, auth, classify, client_config};
+use super::clock::{PromptClock, bounded};
+use super::config::{allows_sha1_rsa, client_config};
+use super::interaction::{HopLabel, Interaction, Stage};
+use super::kind::classify;
+use super::pins::Pins;
+use super::{auth, hostkey, proxy, transport};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{Hop, Transport};
 
 /// Read buffer on the SSH transport: fewer, larger reads keep downloads at full speed.
 const TRANSPORT_READ_BUFFER: usize = 64 * 1024;
-
-/// Time spent waiting for a person, which the connection bound does not count.
-#[derive(Debug, Default)]
-pub struct PromptClock {
-    state: Mutex<(Option<Instant>, Duration)>,
-}
-
-impl PromptClock {
-    /// Wait for a person's answer, pausing the connection bound meanwhile.
-    pub async fn during<F: Future>(&self, ask: F) -> F::Output {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 = Some(Instant::now());
-        }
-        let answer = ask.await;
-        if let Ok(mut s) = self.state.lock()
-            && let Some(since) = s.0.take()
-        {
-            s.1 += since.elapsed();
-        }
-        answer
-    }
-
-    /// Wait `wait` without counting it against the connection bound (for the next one-time code).
-    pub async fn pause(&self, wait: Duration) {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 = Some(Instant::now());
-        }
-        tokio::time::sleep(wait).await;
-        if let Ok(mut s) = self.state.lock()
-            && let Some(since) = s.0.take()
-        {
-            s.1 += since.elapsed();
-        }
-    }
-
-    /// Total time paused so far, including a prompt in progress; `true` while one is.
-    fn paused(&self) -> (Duration, bool) {
-        match self.state.lock() {
-            Ok(s) => match s.0 {
-                Some(since) => (s.1 + since.elapsed(), true),
-                None => (s.1, false),
-            },
-            Err(_) => (Duration::ZERO, false),
-        }
-    }
-}
-
-/// Run `fut` within `limit` of wall time, not counting time spent at prompts.
-pub async fn bounded<F: Future>(limit: Duration, clock: &PromptClock, fut: F) -> Option<F::Output> {
-    let start = tokio::time::Instant::now();
-    tokio::pin!(fut);
-    loop {
-        let (paused, active) = clock.paused();
-        let deadline = start + limit + paused + if active { limit } else { Duration::ZERO };
-        tokio::select! {
-            out = &mut fut => return Some(out),
-            _ = tokio::time::sleep_until(deadline) => {
-                let (paused, active) = clock.paused();
-                if !active && tokio::time::Instant::now() >= start + limit + paused {
-                    return None;
-                }
-            }
-        }
-    }
-}
 
 fn timeout_error(label: &HopLabel, limit: Duration, stage: &str) -> Error {
     Error::new(
@@ -101,7 +40,7 @@ pub(crate) async fn connect_hop(
     previous: Option<&Handle<Client>>,
     interactive: bool,
     ui: Arc<dyn Interaction>,
-    pins: Arc<super::Pins>,
+    pins: Arc<Pins>,
 ) -> Result<Handle<Client>> {
     let clock = Arc::new(PromptClock::default());
     let limit = hop.connect_timeout;
@@ -123,7 +62,7 @@ pub(crate) async fn connect_hop(
     match (previous, &hop.transport) {
         (None, Transport::ProxyCommand(command)) => {
             ui.progress(label, "starting ProxyCommand");
-            let stream = super::proxy::spawn(label, command)?;
+            let stream = proxy::spawn(label, command)?;
             ui.stage(
                 label,
                 &Stage::Transport(format!("ProxyCommand {command}")),
@@ -137,34 +76,12 @@ pub(crate) async fn connect_hop(
             dialing.peer = tcp.peer_addr().ok();
             let peer = dialing.peer.map(|a| a.to_string()).unwrap_or_else(|| hop.host.clone());
             ui.stage(label, &Stage::Transport(format!("TCP {peer}")), started.elapsed());
-            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, super::transport::QuickAck(tcp));
+            let stream = BufReader::with_capacity(TRANSPORT_READ_BUFFER, transport::QuickAck(tcp));
             handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
         (Some(through), _) => {
             ui.progress(label, "opening channel through the previous hop");
-            let open = through.channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0);
-            let channel = match tokio::time::timeout(limit, open).await {
-                Err(_) => return Err(timeout_error(label, limit, "the previous hop connected to it")),
-                Ok(Err(russh::Error::ChannelOpenFailure(reason))) => {
-                    return Err(Error::new(
-                        Kind::Unreachable,
-                        format!(
-                            "{label}: the previous hop could not connect to {}:{} ({reason:?}); check the host and port as seen from there",
-                            hop.host, hop.port
-                        ),
-                    ));
-                }
-                Ok(Err(e)) => {
-                    return Err(Error::new(
-                        Kind::Unreachable,
-                        format!(
-                            "{label}: could not open a channel through the previous hop: {}",
-                            crate::text::printable(&e.to_string())
-                        ),
-                    ));
-                }
-                Ok(Ok(channel)) => channel,
-            };
+            let channel = open_channel(through, hop, label, limit).await?;
             let stream = channel.into_stream();
             ui.stage(
                 label,
@@ -173,6 +90,34 @@ pub(crate) async fn connect_hop(
             );
             handshake(hop, label, stream, dialing, remaining(&clock)).await
         }
+    }
+}
+
+/// A direct-tcpip channel from the previous hop to this one, within `limit`.
+async fn open_channel(
+    through: &Handle<Client>,
+    hop: &Hop,
+    label: &HopLabel,
+    limit: Duration,
+) -> Result<russh::Channel<russh::client::Msg>> {
+    let open = through.channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0);
+    match tokio::time::timeout(limit, open).await {
+        Err(_) => Err(timeout_error(label, limit, "the previous hop connected to it")),
+        Ok(Err(russh::Error::ChannelOpenFailure(reason))) => Err(Error::new(
+            Kind::Unreachable,
+            format!(
+                "{label}: the previous hop could not connect to {}:{} ({reason:?}); check the host and port as seen from there",
+                hop.host, hop.port
+            ),
+        )),
+        Ok(Err(e)) => Err(Error::new(
+            Kind::Unreachable,
+            format!(
+                "{label}: could not open a channel through the previous hop: {}",
+                crate::text::printable(&e.to_string())
+            ),
+        )),
+        Ok(Ok(channel)) => Ok(channel),
     }
 }
 
@@ -231,11 +176,22 @@ struct Dialing {
     interactive: bool,
     ui: Arc<dyn Interaction>,
     clock: Arc<PromptClock>,
-    pins: Arc<super::Pins>,
+    pins: Arc<Pins>,
     /// The address reached over TCP, shown in the host-key question.
     peer: Option<SocketAddr>,
 }
 
+/// What the handler leaves behind during the handshake, for the report and the error that follows.
+struct Slots {
+    /// Why the host key was rejected (russh itself only sees `false`).
+    failure: Arc<Mutex<Option<Error>>>,
+    /// The host key offered, accepted or not.
+    offered: Arc<Mutex<Option<hostkey::Offered>>>,
+    /// What the server said when it disconnected.
+    said: Arc<Mutex<Option<String>>>,
+}
+
+/// Key exchange (the host key checked on the way) and authentication over `stream`, within `limit`.
 async fn handshake<S>(
     hop: &Hop,
     label: &HopLabel,
@@ -246,61 +202,25 @@ async fn handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Dialing {
-        interactive,
-        ui,
-        clock,
-        pins,
-        peer,
-    } = dialing;
-    let failure = Arc::new(Mutex::new(None));
-    let offered = Arc::new(Mutex::new(None));
-    let known = Arc::new(super::hostkey::Loaded::read(&hop.host_keys));
-    let said = Arc::new(Mutex::new(None));
-    let handler = Client {
-        label: label.clone(),
-        host: hop.host.clone(),
-        port: hop.port,
-        settings: hop.host_keys.clone(),
-        interactive,
-        ui: ui.clone(),
-        clock: clock.clone(),
-        failure: failure.clone(),
-        offered: offered.clone(),
-        pins,
-        known: known.clone(),
-        sha1_rsa: super::allows_sha1_rsa(hop),
-        said: said.clone(),
-        peer,
-    };
-    let check = super::hostkey::HostKeyCheck {
-        label,
-        host: &hop.host,
-        port: hop.port,
-        settings: &hop.host_keys,
-        interactive,
-        ui: ui.as_ref(),
-        clock: &clock,
-        known: &known,
-        sha1_rsa: super::allows_sha1_rsa(hop),
-        peer,
-    };
-    let known_types = check.known_types();
-    let want_certificates = !check.cert_authorities().is_empty();
-    let config = Arc::new(client_config(hop, &known_types, want_certificates).map_err(|e| e.context(label))?);
+    let known = Arc::new(hostkey::Loaded::read(&hop.host_keys));
+    let (handler, slots) = handler(hop, label, &dialing, known.clone());
+    let config = Arc::new(negotiation(hop, label, &dialing, &known)?);
+    let ui = dialing.ui.as_ref();
     ui.progress(label, "key exchange");
     let started = Instant::now();
-    let connected = bounded(limit, &clock, russh::client::connect_stream(config, stream, handler)).await;
+    let connected = bounded(
+        limit,
+        &dialing.clock,
+        russh::client::connect_stream(config, stream, handler),
+    )
+    .await;
     let kex_elapsed = started.elapsed();
-    let report_host_key = || {
-        if let Some(o) = offered.lock().ok().and_then(|o| o.clone()) {
-            ui.stage(label, &Stage::HostKey(o), Duration::ZERO);
-        }
-    };
     if let Some(Ok(_)) = &connected {
         ui.stage(label, &Stage::KeyExchange, kex_elapsed);
     }
-    report_host_key();
+    if let Some(o) = slots.offered.lock().ok().and_then(|o| o.clone()) {
+        ui.stage(label, &Stage::HostKey(o), Duration::ZERO);
+    }
     let mut handle = match connected {
         None => {
             return Err(timeout_error(
@@ -310,44 +230,114 @@ where
             ));
         }
         Some(Ok(handle)) => handle,
-        Some(Err(e)) => {
-            if let Some(rejected) = failure.lock().ok().and_then(|mut f| f.take()) {
-                return Err(rejected);
-            }
-            if let Some(refused) = sha1_only(&e, label) {
-                return Err(refused);
-            }
-            return Err(Error::new(
-                classify(&e),
-                format!(
-                    "{label}: SSH handshake failed: {}{}",
-                    describe_handshake_error(&e),
-                    server_said(&said)
-                ),
-            ));
-        }
+        Some(Err(e)) => return Err(handshake_failure(&e, label, &slots)),
     };
-    let (paused, _) = clock.paused();
+    let (paused, _) = dialing.clock.paused();
     let left = (limit + paused)
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(1));
-    let auth_started = Instant::now();
+    authenticate(&mut handle, hop, label, &dialing, left, &slots.said).await?;
+    Ok(handle)
+}
+
+/// The russh handler for this hop, and the slots it reports through.
+fn handler(hop: &Hop, label: &HopLabel, dialing: &Dialing, known: Arc<hostkey::Loaded>) -> (Client, Slots) {
+    let slots = Slots {
+        failure: Arc::new(Mutex::new(None)),
+        offered: Arc::new(Mutex::new(None)),
+        said: Arc::new(Mutex::new(None)),
+    };
+    let client = Client {
+        label: label.clone(),
+        host: hop.host.clone(),
+        port: hop.port,
+        settings: hop.host_keys.clone(),
+        interactive: dialing.interactive,
+        ui: dialing.ui.clone(),
+        clock: dialing.clock.clone(),
+        failure: slots.failure.clone(),
+        offered: slots.offered.clone(),
+        pins: dialing.pins.clone(),
+        known,
+        sha1_rsa: allows_sha1_rsa(hop),
+        said: slots.said.clone(),
+        peer: dialing.peer,
+    };
+    (client, slots)
+}
+
+/// The client configuration, preferring the key types known_hosts lists for this host and asking for
+/// host certificates only when a CA is trusted for it.
+fn negotiation(
+    hop: &Hop,
+    label: &HopLabel,
+    dialing: &Dialing,
+    known: &hostkey::Loaded,
+) -> Result<russh::client::Config> {
+    let check = hostkey::HostKeyCheck {
+        label,
+        host: &hop.host,
+        port: hop.port,
+        settings: &hop.host_keys,
+        interactive: dialing.interactive,
+        ui: dialing.ui.as_ref(),
+        clock: &dialing.clock,
+        known,
+        sha1_rsa: allows_sha1_rsa(hop),
+        peer: dialing.peer,
+    };
+    let known_types = check.known_types();
+    let want_certificates = !check.cert_authorities().is_empty();
+    client_config(hop, &known_types, want_certificates).map_err(|e| e.context(label))
+}
+
+/// The error for a failed handshake: the host key's rejection if that was it, else the failure in
+/// words with what the server said.
+fn handshake_failure(e: &russh::Error, label: &HopLabel, slots: &Slots) -> Error {
+    if let Some(rejected) = slots.failure.lock().ok().and_then(|mut f| f.take()) {
+        return rejected;
+    }
+    if let Some(refused) = sha1_only(e, label) {
+        return refused;
+    }
+    Error::new(
+        classify(e),
+        format!(
+            "{label}: SSH handshake failed: {}{}",
+            describe_handshake_error(e),
+            server_said(&slots.said)
+        ),
+    )
+}
+
+/// Authenticate within `left`, adding what the server said to a failure.
+async fn authenticate(
+    handle: &mut Handle<Client>,
+    hop: &Hop,
+    label: &HopLabel,
+    dialing: &Dialing,
+    left: Duration,
+    said: &Mutex<Option<String>>,
+) -> Result<()> {
+    let ui = dialing.ui.as_ref();
+    let clock = &dialing.clock;
+    let started = Instant::now();
     match bounded(
         left,
-        &clock,
-        auth::authenticate(&mut handle, hop, label, interactive, ui.as_ref(), &clock),
+        clock,
+        auth::authenticate(handle, hop, label, dialing.interactive, ui, clock),
     )
     .await
     {
         None => Err(timeout_error(label, hop.connect_timeout, "authenticating")),
-        Some(Err(e)) => match server_said(&said) {
+        Some(Err(e)) => match server_said(said) {
             said if said.is_empty() => Err(e),
             said => Err(Error::new(e.kind(), format!("{}{said}", e.message()))),
         },
         Some(Ok(method)) => {
             tracing::info!(hop = %label, "authenticated ({method})");
-            ui.stage(label, &Stage::Auth(method.clone()), auth_started.elapsed());
-            Ok(handle)
+            ui.stage(label, &Stage::Auth(method.clone()), started.elapsed());
+            Ok(())
         }
     }
 }
@@ -400,5 +390,33 @@ fn describe_handshake_error(e: &russh::Error) -> String {
             "the server closed the connection during the handshake (MaxStartups, a firewall, or a tcpwrapper?)".into()
         }
         other => crate::text::printable(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server limited to ssh-rsa gets an error that names the opt-in and counts as a host key refusal.
+    #[test]
+    fn sha1_only_server_is_a_host_key_refusal() {
+        let label = HopLabel {
+            index: 0,
+            count: 1,
+            address: "me@bastion:22".into(),
+            name: String::new(),
+        };
+        let e = russh::Error::NoCommonAlgo {
+            kind: russh::AlgorithmKind::Key,
+            ours: vec!["ssh-ed25519".into(), "rsa-sha2-512".into()],
+            theirs: vec!["ssh-rsa".into()],
+        };
+        let refused = sha1_only(&e, &label).expect("refused");
+        assert_eq!(refused.kind(), Kind::HostKey);
+        assert!(
+            refused.message().contains("HostKeyAlgorithms=+ssh-rsa"),
+            "{}",
+            refused.message()
+        );
     }
 }

@@ -5,41 +5,13 @@ use std::path::PathBuf;
 
 use russh::keys::PublicKey;
 
-use super::dial::PromptClock;
+use super::clock::PromptClock;
+pub use super::interaction::{Acceptance, Offered};
+use super::interaction::{HopLabel, Interaction};
 use super::known_hosts::{self, KnownHosts, Verdict};
-use super::{HopLabel, Interaction};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{HostKeySettings, StrictHostKeyChecking};
 use crate::text;
-
-/// How the offered key was accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acceptance {
-    /// Listed in a known_hosts file (file, line).
-    Known(PathBuf, usize),
-    /// Unknown, and recorded in a file (file, line) by policy or a person's answer.
-    Recorded(PathBuf, usize),
-    /// Unknown and accepted without recording (recording failed).
-    AcceptedUnrecorded,
-}
-
-/// The key a server offered and what became of it (for `check` and `-v`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offered {
-    pub algorithm: String,
-    pub fingerprint: String,
-    pub accepted: Option<Acceptance>,
-}
-
-impl Offered {
-    pub fn of(key: &PublicKey, accepted: Option<Acceptance>) -> Self {
-        Offered {
-            algorithm: key.algorithm().to_string(),
-            fingerprint: known_hosts::fingerprint(key),
-            accepted,
-        }
-    }
-}
 
 /// One verification: the hop, its settings and how to reach a person.
 #[allow(missing_debug_implementations)]
@@ -137,6 +109,9 @@ impl HostKeyCheck<'_> {
         }
     }
 
+    /// An unknown key: refused outright where accepting it could accept an impostor (see
+    /// [`HostKeyCheck::unsafe_to_accept`]), else StrictHostKeyChecking decides, and an accepted key is
+    /// recorded.
     async fn unknown(
         &self,
         name: &str,
@@ -145,12 +120,59 @@ impl HostKeyCheck<'_> {
         algorithm: &str,
         other_types: &[String],
     ) -> Result<Acceptance> {
+        if let Some(refused) = self.unsafe_to_accept(name, fingerprint, algorithm, other_types) {
+            return Err(refused);
+        }
         let searched = self.searched_files();
+        let accept = match self.settings.strict {
+            StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
+            StrictHostKeyChecking::Ask if self.interactive => {
+                let question = self.question(name, key, fingerprint);
+                self.clock.during(self.confirm(&question, fingerprint)).await?
+            }
+            StrictHostKeyChecking::Ask => {
+                return Err(Error::new(
+                    Kind::HostKey,
+                    format!(
+                        "{}: unknown host key {algorithm} {fingerprint} for '{name}' (not in {searched}), and no terminal to confirm it; verify the fingerprint, then add it with `-o StrictHostKeyChecking=accept-new` or to the known_hosts file",
+                        self.label
+                    ),
+                ));
+            }
+            StrictHostKeyChecking::Yes => {
+                return Err(Error::new(
+                    Kind::HostKey,
+                    format!(
+                        "{}: unknown host key {algorithm} {fingerprint} for '{name}' (not in {searched}), and StrictHostKeyChecking=yes; verify the fingerprint, then add the key to the known_hosts file",
+                        self.label
+                    ),
+                ));
+            }
+        };
+        if !accept {
+            return Err(Error::new(
+                Kind::HostKey,
+                format!("{}: host key for '{name}' not confirmed; not connecting", self.label),
+            ));
+        }
+        Ok(self.record(name, key, algorithm))
+    }
+
+    /// Why an unknown key must be refused whatever StrictHostKeyChecking says: the host is trusted
+    /// through a CA, is pinned with keys of other types, or a known_hosts file that may list it cannot
+    /// be read.
+    fn unsafe_to_accept(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        algorithm: &str,
+        other_types: &[String],
+    ) -> Option<Error> {
         // A host trusted through a CA must prove itself with a certificate: a plain key it presents
         // instead is treated like a changed key, whatever StrictHostKeyChecking says, or a policy like
         // accept-new would record an impostor's key next to the CA line.
         if let Some((path, line, _)) = self.cert_authorities().first() {
-            return Err(Error::new(
+            return Some(Error::new(
                 Kind::HostKey,
                 format!(
                     "{}: '{name}' is trusted through the @cert-authority line at {}:{line} and is expected to present a host certificate signed by that CA, but it offered a plain {algorithm} key {fingerprint}; this may be an attack. If the host really has no certificate now, add its key to known_hosts after checking the fingerprint",
@@ -166,8 +188,8 @@ impl HostKeyCheck<'_> {
             let place = known_hosts::known_keys(files, &[name.to_string()])
                 .first()
                 .map(|(path, entry)| format!("{}:{}", path.display(), entry.line))
-                .unwrap_or(searched.clone());
-            return Err(Error::new(
+                .unwrap_or_else(|| self.searched_files());
+            return Some(Error::new(
                 Kind::HostKey,
                 format!(
                     "{}: '{name}' offered a {algorithm} key {fingerprint}, but {place} lists only {} keys for it; the host may have been reinstalled, or this is an attack. If the change is expected, run `ssh-keygen -R '{name}'` on that file and connect again",
@@ -176,11 +198,10 @@ impl HostKeyCheck<'_> {
                 ),
             ));
         }
-        let also = String::new();
         // A known_hosts file that exists but cannot be read may hold this host's real key: accepting an
         // "unknown" key then could accept a changed one. Refuse until the file is fixed.
         if let Some((path, why)) = self.known.unreadable.first() {
-            return Err(Error::new(
+            return Some(Error::new(
                 Kind::HostKey,
                 format!(
                     "{}: cannot read {} ({why}), which may list this host's key; not accepting the unknown key {algorithm} {fingerprint} for '{name}' until it is readable",
@@ -189,38 +210,7 @@ impl HostKeyCheck<'_> {
                 ),
             ));
         }
-        let accept = match self.settings.strict {
-            StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
-            StrictHostKeyChecking::Ask if self.interactive => {
-                let question = self.question(name, key, fingerprint);
-                self.clock.during(self.confirm(&question, fingerprint)).await?
-            }
-            StrictHostKeyChecking::Ask => {
-                return Err(Error::new(
-                    Kind::HostKey,
-                    format!(
-                        "{}: unknown host key {algorithm} {fingerprint} for '{name}' (not in {searched}){also}, and no terminal to confirm it; verify the fingerprint, then add it with `-o StrictHostKeyChecking=accept-new` or to the known_hosts file",
-                        self.label
-                    ),
-                ));
-            }
-            StrictHostKeyChecking::Yes => {
-                return Err(Error::new(
-                    Kind::HostKey,
-                    format!(
-                        "{}: unknown host key {algorithm} {fingerprint} for '{name}' (not in {searched}){also}, and StrictHostKeyChecking=yes; verify the fingerprint, then add the key to the known_hosts file",
-                        self.label
-                    ),
-                ));
-            }
-        };
-        if !accept {
-            return Err(Error::new(
-                Kind::HostKey,
-                format!("{}: host key for '{name}' not confirmed; not connecting", self.label),
-            ));
-        }
-        Ok(self.record(name, key, algorithm))
+        None
     }
 
     /// The question as OpenSSH puts it: the host and its address, the key's fingerprint, where else
@@ -355,14 +345,38 @@ impl HostKeyCheck<'_> {
         let key = PublicKey::new(cert.public_key().clone(), "");
         let ca = PublicKey::new(cert.signature_key().clone(), "");
         let name = self.lookup_name();
-        let files = &self.known.files;
-        for file in files {
+        if let Some(revoked) = self.revoked_certificate(&name, &key, &ca) {
+            return Err(revoked);
+        }
+        let authorities = self.cert_authorities();
+        let Some((path, line, _)) = authorities.iter().find(|(_, _, k)| k.key_data() == ca.key_data()) else {
+            return self.unlisted_ca(&name, &key, &ca, &authorities).await;
+        };
+        let place = format!("{}:{line}", path.display());
+        let principal = self.principal_name();
+        if let Some(why) = self.certificate_flaw(cert, &principal) {
+            return Err(Error::new(
+                Kind::HostKey,
+                format!(
+                    "{}: host certificate (CA {} from {place}) refused: {why}",
+                    self.label,
+                    known_hosts::fingerprint(&ca)
+                ),
+            ));
+        }
+        tracing::info!(hop = %self.label, "host certificate for '{principal}' signed by the CA at {place}");
+        Ok(Acceptance::Known(path.clone(), *line))
+    }
+
+    /// The refusal when the certificate's key or its CA is marked `@revoked` for this host.
+    fn revoked_certificate(&self, name: &str, key: &PublicKey, ca: &PublicKey) -> Option<Error> {
+        for file in &self.known.files {
             for e in &file.entries {
                 let revoked = e.marker == known_hosts::Marker::Revoked
-                    && (e.hosts.matches(&name) || e.hosts.matches(&self.principal_name()))
+                    && (e.hosts.matches(name) || e.hosts.matches(&self.principal_name()))
                     && (e.key.key_data() == key.key_data() || e.key.key_data() == ca.key_data());
                 if revoked {
-                    return Err(Error::new(
+                    return Some(Error::new(
                         Kind::HostKey,
                         format!(
                             "{}: the host certificate's key or its CA is marked @revoked in {}:{}; refusing to connect",
@@ -374,81 +388,83 @@ impl HostKeyCheck<'_> {
                 }
             }
         }
-        let authorities = self.cert_authorities();
-        let Some((path, line, _)) = authorities.iter().find(|(_, _, k)| k.key_data() == ca.key_data()) else {
-            let plain_known = matches!(
-                known_hosts::check(files, std::slice::from_ref(&name), &key),
-                Verdict::Trusted { .. }
-            );
-            if let (Some((path, line, _)), false) = (authorities.first(), plain_known) {
-                return Err(Error::new(
-                    Kind::HostKey,
-                    format!(
-                        "{}: '{name}' presented a host certificate signed by the CA {}, but the @cert-authority line for it at {}:{line} lists another CA; this may be an attack",
-                        self.label,
-                        known_hosts::fingerprint(&ca),
-                        path.display()
-                    ),
-                ));
-            }
-            tracing::info!(hop = %self.label, "host certificate from an unlisted CA {}; checking its plain key", known_hosts::fingerprint(&ca));
-            return self.verify(&key).await;
-        };
-        let place = format!("{}:{line}", path.display());
-        let refuse = |why: String| {
-            Error::new(
+        None
+    }
+
+    /// A certificate from a CA no `@cert-authority` line trusts: refused when the host is trusted
+    /// through another CA (and its plain key is not listed), else its plain key is checked.
+    async fn unlisted_ca(
+        &self,
+        name: &str,
+        key: &PublicKey,
+        ca: &PublicKey,
+        authorities: &[(PathBuf, usize, PublicKey)],
+    ) -> Result<Acceptance> {
+        let plain_known = matches!(
+            known_hosts::check(&self.known.files, &[name.to_string()], key),
+            Verdict::Trusted { .. }
+        );
+        if let (Some((path, line, _)), false) = (authorities.first(), plain_known) {
+            return Err(Error::new(
                 Kind::HostKey,
                 format!(
-                    "{}: host certificate (CA {} from {place}) refused: {why}",
+                    "{}: '{name}' presented a host certificate signed by the CA {}, but the @cert-authority line for it at {}:{line} lists another CA; this may be an attack",
                     self.label,
-                    known_hosts::fingerprint(&ca)
+                    known_hosts::fingerprint(ca),
+                    path.display()
                 ),
-            )
-        };
-        if cert.signature().algorithm() == (russh::keys::Algorithm::Rsa { hash: None }) && !self.sha1_rsa {
-            return Err(refuse(
-                "its CA signed it with ssh-rsa (SHA-1), which sqltun refuses by default as OpenSSH 8.8+ does; have the CA sign it again with `ssh-keygen -s CA -t rsa-sha2-512 …`, or accept SHA-1 for this host with -o HostKeyAlgorithms=+ssh-rsa".into(),
             ));
         }
+        tracing::info!(hop = %self.label, "host certificate from an unlisted CA {}; checking its plain key", known_hosts::fingerprint(ca));
+        self.verify(key).await
+    }
+
+    /// Why a certificate from a trusted CA is still refused (a SHA-1 signature not opted in, a bad
+    /// signature, a user certificate, outside its window, not for `principal`, unknown critical
+    /// options); `None` when it is good.
+    fn certificate_flaw(&self, cert: &russh::keys::Certificate, principal: &str) -> Option<String> {
+        if cert.signature().algorithm() == (russh::keys::Algorithm::Rsa { hash: None }) && !self.sha1_rsa {
+            return Some(
+                "its CA signed it with ssh-rsa (SHA-1), which sqltun refuses by default as OpenSSH 8.8+ does; have the CA sign it again with `ssh-keygen -s CA -t rsa-sha2-512 …`, or accept SHA-1 for this host with -o HostKeyAlgorithms=+ssh-rsa".into(),
+            );
+        }
         if cert.verify_signature().is_err() {
-            return Err(refuse("its CA signature does not verify".into()));
+            return Some("its CA signature does not verify".into());
         }
         if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
-            return Err(refuse("it is a user certificate, not a host certificate".into()));
+            return Some("it is a user certificate, not a host certificate".into());
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         if now < cert.valid_after() {
-            return Err(refuse(format!(
+            return Some(format!(
                 "it is not valid yet (valid from {}; check the clocks)",
                 utc(cert.valid_after())
-            )));
+            ));
         }
         if now >= cert.valid_before() {
-            return Err(refuse(format!(
+            return Some(format!(
                 "it expired on {}; the host needs a new certificate",
                 utc(cert.valid_before())
-            )));
+            ));
         }
-        let principal = self.principal_name();
         let principals: Vec<String> = cert.valid_principals().iter().map(|p| p.to_lowercase()).collect();
-        if !principals.contains(&principal) {
-            return Err(refuse(format!(
+        if !principals.iter().any(|p| p == principal) {
+            return Some(format!(
                 "it is for {} and not for '{principal}' (set HostKeyAlias if the host is known by another name)",
                 if principals.is_empty() {
                     "no host at all".to_string()
                 } else {
                     principals.join(", ")
                 }
-            )));
+            ));
         }
         if !cert.critical_options().is_empty() {
-            return Err(refuse("it carries critical options sqltun does not know".into()));
+            return Some("it carries critical options sqltun does not know".into());
         }
-        tracing::info!(hop = %self.label, "host certificate for '{principal}' signed by the CA at {place}");
-        Ok(Acceptance::Known(path.clone(), *line))
+        None
     }
 
     /// Key types already known for this host, so negotiation can prefer them (as OpenSSH does).

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, Join, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::HopLabel;
+use super::interaction::HopLabel;
 use crate::error::{Error, Kind, Result};
 
 /// The command's stdout (read) and stdin (write); the process is killed when this is dropped.

@@ -5,6 +5,9 @@
 //! to send, Linux delays that ACK by up to 40 ms, and an upload through two hops stalls for 40 ms per
 //! window (measured: 50 MiB/s). Re-arming TCP_QUICKACK after every read (the kernel clears it again)
 //! makes us acknowledge at once.
+//!
+//! TCP_QUICKACK exists on Linux only; elsewhere the stream is passed through unchanged (and uploads
+//! through several hops may run slower there).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,12 +24,21 @@ impl AsyncRead for QuickAck {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.0).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            // Best effort: on failure the stream still works, just with delayed ACKs.
-            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+            acknowledge_now(&self.0);
         }
         polled
     }
 }
+
+/// Re-arm TCP_QUICKACK. Best effort: on failure the stream still works, just with delayed ACKs.
+#[cfg(target_os = "linux")]
+fn acknowledge_now(tcp: &TcpStream) {
+    let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
+}
+
+/// No TCP_QUICKACK outside Linux: the kernel's delayed ACKs stay as they are.
+#[cfg(not(target_os = "linux"))]
+fn acknowledge_now(_tcp: &TcpStream) {}
 
 impl AsyncWrite for QuickAck {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {

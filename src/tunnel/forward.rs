@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::listen::LocalStream;
 use crate::ssh::Chain;
@@ -102,8 +103,8 @@ pub async fn forward(
 }
 
 async fn pipe<R, W>(
-    mut local_rx: R,
-    mut local_tx: W,
+    local_rx: R,
+    local_tx: W,
     peer: SocketAddr,
     target: &Target,
     chain: Arc<Chain>,
@@ -122,154 +123,184 @@ where
         _ = cancel.wait_for(|c| *c) => return Outcome::Cancelled,
     };
     drop(chain);
-    let (mut channel_rx, channel_tx) = channel.split();
+    let (channel_rx, channel_tx) = channel.split();
     let channel_tx = Arc::new(channel_tx);
 
     let pending = Arc::new(AtomicUsize::new(0));
     let progress = Arc::new(Notify::new());
-    let (queue_tx, mut queue_rx) = mpsc::unbounded_channel::<Down>();
-
-    // Drain: never blocks on the local side.
-    let drain_pending = pending.clone();
-    let drain_progress = progress.clone();
-    let mut drain = tokio::spawn(async move {
-        let mut down = 0u64;
-        let (mut got_eof, mut closed) = (false, false);
-        while let Some(msg) = channel_rx.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    down += data.len() as u64;
-                    drain_pending.fetch_add(data.len(), Ordering::AcqRel);
-                    if queue_tx.send(Down::Data(data)).is_err() {
-                        return (down, None);
-                    }
-                    // Over the limit: wait for the client; each notification is a completed write. (The
-                    // common case, under the limit, costs one atomic load.)
-                    while drain_pending.load(Ordering::Acquire) > PENDING_LIMIT {
-                        let notified = drain_progress.notified();
-                        let pending = drain_pending.load(Ordering::Acquire);
-                        if pending <= PENDING_LIMIT {
-                            break;
-                        }
-                        if tokio::time::timeout(STALL_LIMIT, notified).await.is_err() {
-                            return (down, Some(pending));
-                        }
-                    }
-                }
-                ChannelMsg::Eof => {
-                    got_eof = true;
-                    let _ = queue_tx.send(Down::Eof);
-                }
-                ChannelMsg::Close => {
-                    closed = true;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        // Without EOF or Close the session died mid-stream: a clean FIN would let the client take a
-        // truncated result for a complete one, so reset the connection instead.
-        let _ = queue_tx.send(if got_eof || closed { Down::Eof } else { Down::Abort });
-        (down, None)
-    });
-
-    // Writer: queue → local socket; a half-close from the target becomes a local shutdown(SHUT_WR).
-    let writer_pending = pending.clone();
-    let writer_progress = progress.clone();
-    let mut writer = tokio::spawn(async move {
-        while let Some(item) = queue_rx.recv().await {
-            match item {
-                Down::Data(data) => {
-                    let len = data.len();
-                    local_tx.write_all(&data).await?;
-                    writer_pending.fetch_sub(len, Ordering::AcqRel);
-                    writer_progress.notify_one();
-                }
-                Down::Eof => {
-                    let _ = local_tx.shutdown().await;
-                    break;
-                }
-                Down::Abort => {
-                    local_tx.reset_on_close();
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "the SSH session ended mid-stream; reset the local connection",
-                    ));
-                }
-            }
-        }
-        Ok::<_, std::io::Error>(local_tx)
-    });
-
-    // Reader: local socket → channel; local EOF becomes a channel EOF (half-close).
-    let up_tx = channel_tx.clone();
-    let mut reader = tokio::spawn(async move {
-        let mut up = 0u64;
-        let mut buf = BytesMut::with_capacity(LOCAL_READ);
-        loop {
-            buf.reserve(LOCAL_READ);
-            match local_rx.read_buf(&mut buf).await {
-                Ok(0) => {
-                    let _ = up_tx.eof().await;
-                    return Ok(up);
-                }
-                Ok(n) => {
-                    up += n as u64;
-                    if let Err(e) = up_tx.data_bytes(buf.split().freeze()).await {
-                        return Err(format!("the channel refused data: {e}"));
-                    }
-                }
-                Err(e) => return Err(format!("reading from the local client: {e}")),
-            }
-        }
-    });
-
-    let mut reader_done: Option<Result<u64, String>> = None;
-    let mut writer_done = false;
-    let mut drain_result: Option<(u64, Option<usize>)> = None;
-    let outcome = loop {
-        tokio::select! {
-            r = &mut reader, if reader_done.is_none() => {
-                let r = r.unwrap_or_else(|e| Err(format!("reader task: {e}")));
-                if let Err(e) = &r {
-                    break Outcome::Failed(e.clone());
-                }
-                reader_done = Some(r);
-            }
-            d = &mut drain, if drain_result.is_none() => {
-                let d = d.unwrap_or((0, None));
-                if let Some(pending) = d.1 {
-                    break Outcome::Stalled(pending);
-                }
-                drain_result = Some(d);
-            }
-            w = &mut writer, if !writer_done => {
-                match w {
-                    Ok(Ok(_)) => writer_done = true,
-                    Ok(Err(e)) => break Outcome::Failed(format!("writing to the local client: {e}")),
-                    Err(e) => break Outcome::Failed(format!("writer task: {e}")),
-                }
-            }
-            _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
-        }
-        // Done when the target closed the channel and everything reached the client; the upload side
-        // may still be open (the target closed first), in which case there is nowhere left to send it.
-        if writer_done && drain_result.is_some() {
-            let up = match &reader_done {
-                Some(Ok(up)) => *up,
-                _ => 0,
-            };
-            break Outcome::Done {
-                up,
-                down: drain_result.as_ref().map_or(0, |d| d.0),
-            };
-        }
+    let (queue_tx, queue_rx) = mpsc::unbounded_channel::<Down>();
+    let mut tasks = Tasks {
+        drain: tokio::spawn(drain(channel_rx, queue_tx, pending.clone(), progress.clone())),
+        writer: tokio::spawn(write_local(queue_rx, local_tx, pending, progress)),
+        reader: tokio::spawn(read_local(local_rx, channel_tx.clone())),
     };
+    let outcome = tasks.outcome(&mut cancel).await;
     // A dropped russh channel stays open on the bastion (and so does its connection to the target):
     // close it explicitly on every path.
-    reader.abort();
-    drain.abort();
-    writer.abort();
+    tasks.reader.abort();
+    tasks.drain.abort();
+    tasks.writer.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), channel_tx.close()).await;
     outcome
+}
+
+/// The three tasks of one forwarded connection.
+struct Tasks<W> {
+    /// Bytes downloaded, and the pending bytes if the local client stalled.
+    drain: JoinHandle<(u64, Option<usize>)>,
+    writer: JoinHandle<std::io::Result<W>>,
+    /// Bytes uploaded, or why the upload failed.
+    reader: JoinHandle<Result<u64, String>>,
+}
+
+impl<W> Tasks<W> {
+    /// Wait for the tasks until the connection is done, one of them fails, or sqltun shuts down.
+    async fn outcome(&mut self, cancel: &mut watch::Receiver<bool>) -> Outcome {
+        let (reader, drain, writer) = (&mut self.reader, &mut self.drain, &mut self.writer);
+        let mut reader_done: Option<Result<u64, String>> = None;
+        let mut writer_done = false;
+        let mut drain_result: Option<(u64, Option<usize>)> = None;
+        loop {
+            tokio::select! {
+                r = &mut *reader, if reader_done.is_none() => {
+                    let r = r.unwrap_or_else(|e| Err(format!("reader task: {e}")));
+                    if let Err(e) = &r {
+                        break Outcome::Failed(e.clone());
+                    }
+                    reader_done = Some(r);
+                }
+                d = &mut *drain, if drain_result.is_none() => {
+                    let d = d.unwrap_or((0, None));
+                    if let Some(pending) = d.1 {
+                        break Outcome::Stalled(pending);
+                    }
+                    drain_result = Some(d);
+                }
+                w = &mut *writer, if !writer_done => {
+                    match w {
+                        Ok(Ok(_)) => writer_done = true,
+                        Ok(Err(e)) => break Outcome::Failed(format!("writing to the local client: {e}")),
+                        Err(e) => break Outcome::Failed(format!("writer task: {e}")),
+                    }
+                }
+                _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
+            }
+            // Done when the target closed the channel and everything reached the client; the upload side
+            // may still be open (the target closed first), in which case there is nowhere left to send it.
+            if writer_done && drain_result.is_some() {
+                let up = match &reader_done {
+                    Some(Ok(up)) => *up,
+                    _ => 0,
+                };
+                break Outcome::Done {
+                    up,
+                    down: drain_result.as_ref().map_or(0, |d| d.0),
+                };
+            }
+        }
+    }
+}
+
+/// Drain: channel data into this connection's queue, never blocking on the local side; waits for the
+/// local client only past [`PENDING_LIMIT`], and gives up after [`STALL_LIMIT`] without progress.
+async fn drain(
+    mut channel_rx: russh::ChannelReadHalf,
+    queue_tx: mpsc::UnboundedSender<Down>,
+    pending: Arc<AtomicUsize>,
+    progress: Arc<Notify>,
+) -> (u64, Option<usize>) {
+    let mut down = 0u64;
+    let (mut got_eof, mut closed) = (false, false);
+    while let Some(msg) = channel_rx.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                down += data.len() as u64;
+                pending.fetch_add(data.len(), Ordering::AcqRel);
+                if queue_tx.send(Down::Data(data)).is_err() {
+                    return (down, None);
+                }
+                // Over the limit: wait for the client; each notification is a completed write. (The
+                // common case, under the limit, costs one atomic load.)
+                while pending.load(Ordering::Acquire) > PENDING_LIMIT {
+                    let notified = progress.notified();
+                    let waiting = pending.load(Ordering::Acquire);
+                    if waiting <= PENDING_LIMIT {
+                        break;
+                    }
+                    if tokio::time::timeout(STALL_LIMIT, notified).await.is_err() {
+                        return (down, Some(waiting));
+                    }
+                }
+            }
+            ChannelMsg::Eof => {
+                got_eof = true;
+                let _ = queue_tx.send(Down::Eof);
+            }
+            ChannelMsg::Close => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    // Without EOF or Close the session died mid-stream: a clean FIN would let the client take a
+    // truncated result for a complete one, so reset the connection instead.
+    let _ = queue_tx.send(if got_eof || closed { Down::Eof } else { Down::Abort });
+    (down, None)
+}
+
+/// Writer: queue → local socket; a half-close from the target becomes a local shutdown(SHUT_WR).
+async fn write_local<W: LocalWrite>(
+    mut queue_rx: mpsc::UnboundedReceiver<Down>,
+    mut local_tx: W,
+    pending: Arc<AtomicUsize>,
+    progress: Arc<Notify>,
+) -> std::io::Result<W> {
+    while let Some(item) = queue_rx.recv().await {
+        match item {
+            Down::Data(data) => {
+                let len = data.len();
+                local_tx.write_all(&data).await?;
+                pending.fetch_sub(len, Ordering::AcqRel);
+                progress.notify_one();
+            }
+            Down::Eof => {
+                let _ = local_tx.shutdown().await;
+                break;
+            }
+            Down::Abort => {
+                local_tx.reset_on_close();
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the SSH session ended mid-stream; reset the local connection",
+                ));
+            }
+        }
+    }
+    Ok(local_tx)
+}
+
+/// Reader: local socket → channel; local EOF becomes a channel EOF (half-close).
+async fn read_local<R>(mut local_rx: R, up_tx: Arc<russh::ChannelWriteHalf<russh::client::Msg>>) -> Result<u64, String>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let mut up = 0u64;
+    let mut buf = BytesMut::with_capacity(LOCAL_READ);
+    loop {
+        buf.reserve(LOCAL_READ);
+        match local_rx.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = up_tx.eof().await;
+                return Ok(up);
+            }
+            Ok(n) => {
+                up += n as u64;
+                if let Err(e) = up_tx.data_bytes(buf.split().freeze()).await {
+                    return Err(format!("the channel refused data: {e}"));
+                }
+            }
+            Err(e) => return Err(format!("reading from the local client: {e}")),
+        }
+    }
 }

@@ -194,11 +194,23 @@ pub fn bind_unix(path: &Path) -> Result<LocalListener, String> {
         .map_err(|e| at(format!("cannot listen: {e}")))
 }
 
+/// This process's user: the owner of `/proc/self` on Linux (u32::MAX, owning nothing, without /proc).
+#[cfg(target_os = "linux")]
+fn current_uid() -> u32 {
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+/// This process's user (there is no /proc/self to ask outside Linux).
+#[cfg(not(target_os = "linux"))]
+fn current_uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
 /// Only a directory we own that no one else can enter keeps other users from the socket (its own mode
 /// is not enough: connecting needs only write access, and some systems ignore a socket's mode).
 fn check_private_dir(dir: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read its directory {}: {e}", dir.display()))?;
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    let me = current_uid();
     let mode = meta.mode() & 0o777;
     if !meta.is_dir() || meta.uid() != me || mode & 0o077 != 0 {
         return Err(format!(
