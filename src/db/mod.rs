@@ -11,14 +11,16 @@
 //! | `db_url` | database URLs: parsing, the URL rewritten to the local end of the tunnel, redaction |
 //! | `ssh_url` | the `scheme+ssh://` URLs of TablePlus and TablePro: an SSH server and a database in one |
 
+mod client_env;
 mod db_url;
 mod scheme;
 mod ssh_url;
 
+pub use client_env::client_env;
 pub(crate) use db_url::redact_input;
 pub use db_url::{DbUrl, guessed_url, looks_like_url, parse_db_url};
 pub(crate) use scheme::SUPPORTED;
-pub use scheme::{Family, Scheme, client_env};
+pub use scheme::{Family, Scheme};
 pub use ssh_url::{SshUrl, is_ssh_url, parse_ssh_url};
 
 use crate::dest::{printable, split_host_port, validate_host};

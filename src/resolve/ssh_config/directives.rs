@@ -4,12 +4,12 @@
 use super::algorithms::validate_algorithms;
 use super::jump::parse_jump;
 use super::keywords::Key;
-use super::reader::{DirectiveLine, MAX_HOSTS_FILES, MAX_KEY_FILES, Obtained, Reader};
+use super::reader::{DirectiveLine, MAX_HOSTS_FILES, MAX_KEY_FILES, Obtained, Reader, one_arg};
 use super::values::{
     COMPRESSION, Choices, PUBKEY_AUTHENTICATION, STRICT_HOST_KEY_CHECKING, YES_NO, expand, parse_int, parse_port,
     parse_time, valid_env_name,
 };
-use super::{Origin, Result, shown};
+use super::{Result, shown};
 
 impl Reader<'_> {
     /// An honoured directive: validated always, applied when `active` and not yet set (or, for the
@@ -238,21 +238,5 @@ impl Reader<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// The single argument of a directive.
-pub(super) fn one_arg<'s>(reader: &Reader, keyword: &str, args: &'s [String], origin: &Origin) -> Result<&'s str> {
-    match args {
-        [] => Err(reader.err(origin, format!("{keyword} needs a value"))),
-        [value] if value.is_empty() => Err(reader.err(origin, format!("{keyword} needs a value, not an empty string"))),
-        [value] => Ok(value),
-        _ => Err(reader.err(
-            origin,
-            format!(
-                "{keyword} takes one value but has {}; quote a value that contains spaces",
-                args.len()
-            ),
-        )),
     }
 }

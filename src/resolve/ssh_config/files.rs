@@ -5,9 +5,14 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::reader::{MAX_FILE_BYTES, MAX_PASS_BYTES};
 use super::shown_path;
 use crate::safe_file::{self, FileKind, NullDevice, Problem};
+
+/// The largest configuration file read. OpenSSH has no bound; real files are kilobytes, and this
+/// stops `Include /dev/zero`-like mistakes (and a copy of a log file) long before memory runs out.
+pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The most read in one pass over the configuration, across every `Include`.
+pub(super) const MAX_PASS_BYTES: u64 = 16 << 20;
 
 /// What reading one configuration file gave.
 #[derive(Debug)]

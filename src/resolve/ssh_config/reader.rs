@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::directives::one_arg;
-use super::files::{Contents, read_config_file};
+use super::files::{Contents, MAX_FILE_BYTES, MAX_PASS_BYTES, read_config_file};
 use super::glob::glob;
 use super::keywords::{Key, Keyword, lookup_keyword};
 use super::lexer::{INVALID_QUOTES, argv_split, split_keyword, strdelim};
@@ -73,11 +72,6 @@ pub(super) const MAX_INCLUDE_DEPTH: usize = 16;
 pub(super) const MAX_KEY_FILES: usize = 100;
 /// OpenSSH's SSH_MAX_HOSTS_FILES.
 pub(super) const MAX_HOSTS_FILES: usize = 32;
-/// The largest configuration file read. OpenSSH has no bound; real files are kilobytes, and this
-/// stops `Include /dev/zero`-like mistakes (and a copy of a log file) long before memory runs out.
-pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
-/// The most read in one pass over the configuration, across every `Include`.
-pub(super) const MAX_PASS_BYTES: u64 = 16 << 20;
 /// The most files `Include` may read in one pass: a few `Include` lines that name the same files
 /// again, 16 levels deep, would otherwise read billions of them.
 pub(super) const MAX_PASS_FILES: usize = 1024;
@@ -681,5 +675,21 @@ impl<'a> Reader<'a> {
         } else {
             name.to_ascii_lowercase()
         })
+    }
+}
+
+/// The single argument of a directive.
+pub(super) fn one_arg<'s>(reader: &Reader, keyword: &str, args: &'s [String], origin: &Origin) -> Result<&'s str> {
+    match args {
+        [] => Err(reader.err(origin, format!("{keyword} needs a value"))),
+        [value] if value.is_empty() => Err(reader.err(origin, format!("{keyword} needs a value, not an empty string"))),
+        [value] => Ok(value),
+        _ => Err(reader.err(
+            origin,
+            format!(
+                "{keyword} takes one value but has {}; quote a value that contains spaces",
+                args.len()
+            ),
+        )),
     }
 }

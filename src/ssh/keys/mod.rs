@@ -56,6 +56,7 @@ use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 
+mod analysis;
 mod analyze;
 mod armour;
 mod describe;
@@ -69,7 +70,8 @@ mod sshcom;
 #[cfg(test)]
 mod tests;
 
-use analyze::{Analysis, analyze, parse_public_line};
+use analysis::Analysis;
+use analyze::{analyze, parse_public_line};
 pub use describe::KeyError;
 #[cfg(test)]
 use describe::shell_quote;

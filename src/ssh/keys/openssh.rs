@@ -22,7 +22,7 @@ use ssh_key::public::KeyData;
 use ssh_key::{Error, Kdf};
 use zeroize::Zeroizing;
 
-use super::analyze::Analysis;
+use super::analysis::Analysis;
 use super::armour::{Armour, misplaced_pem_headers};
 use super::ec::scalar_to_width;
 use super::{BCRYPT_MS_PER_ROUND, KeyFormat, MAX_BCRYPT_ROUNDS};

@@ -8,7 +8,7 @@ use russh::keys::Algorithm;
 use zeroize::Zeroizing;
 
 use super::KeyFormat;
-use super::analyze::Analysis;
+use super::analysis::Analysis;
 use super::armour::{Armour, misplaced_pem_headers};
 
 pub(super) fn analyze(block: &Armour) -> Analysis {

@@ -8,7 +8,7 @@ use ::pkcs8::spki::AlgorithmIdentifierRef;
 use ::pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier};
 use russh::keys::{PrivateKey, decode_secret_key};
 
-use super::analyze::Analysis;
+use super::analysis::Analysis;
 use super::armour::{Armour, misplaced_pem_headers};
 use super::ec::decode_sec1;
 use super::pem::pem_text;

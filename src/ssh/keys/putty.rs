@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use russh::keys::{Algorithm, PublicKey};
 use zeroize::Zeroizing;
 
-use super::analyze::Analysis;
+use super::analysis::Analysis;
 use super::{ARGON2_MS_PER_MIB_PASS, KeyFormat, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM, MAX_ARGON2_WORK};
 
 /// PuTTY `.ppk`: `PuTTY-User-Key-File-<version>: <algorithm>`, `Key: value`

@@ -1,7 +1,7 @@
 //! SSH.com / Tectia SSH2 keys: recognised and refused with the `ssh-keygen -i` conversion.
 
 use super::KeyFormat;
-use super::analyze::Analysis;
+use super::analysis::Analysis;
 use super::armour::Armour;
 use russh::keys::ssh_key::encoding::Decode;
 
