@@ -15,12 +15,12 @@ pub mod ssh_config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{DbArg, OutputArg, SshArgs, TunnelArgs};
+use crate::cli::{DbArg, SshArgs, TunnelArgs};
 use crate::dest::Destination;
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, OutputFormat, Reconnect,
-    StrictHostKeyChecking, Transport, TunnelPlan,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, Reconnect, StrictHostKeyChecking,
+    Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
 use chain::Role;
@@ -212,13 +212,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         hops: hops.into_iter().map(|h| h.hop).collect(),
         forwards,
         bind: args.bind,
-        output: match args.output {
-            OutputArg::Port => OutputFormat::Port,
-            OutputArg::Addr => OutputFormat::Addr,
-            OutputArg::Url => OutputFormat::Url,
-            OutputArg::Env => OutputFormat::Env,
-            OutputArg::Json => OutputFormat::Json,
-        },
+        output: args.output,
         interactive: !batch && env.is_terminal(),
         lifecycle: lifecycle(args),
     })
