@@ -8,7 +8,6 @@
 //! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
 
 pub mod chain;
-pub mod env;
 mod report;
 pub mod ssh_config;
 
@@ -17,6 +16,7 @@ use std::time::Duration;
 
 use crate::cli::{DbArg, SshArgs, TunnelArgs};
 use crate::dest::Destination;
+use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::{
     AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, Reconnect, StrictHostKeyChecking,
@@ -24,7 +24,6 @@ use crate::plan::{
 };
 use crate::secret::{self, Secret};
 use chain::Role;
-use env::Environment;
 pub use report::chain_json;
 use ssh_config::{Origin, Resolved, Setting};
 

@@ -1,4 +1,5 @@
-//! The one seam through which resolution sees the process environment, so tests can inject it.
+//! The one seam through which sqltun sees the process environment (variables, home, user, host name,
+//! uid, terminal), so tests can inject it. Resolution and `--log-file`'s default path read it.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
