@@ -68,12 +68,6 @@ impl Environment for ProcessEnv {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into())
     }
-    #[cfg(target_os = "linux")]
-    fn uid(&self) -> u32 {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
-    }
-    #[cfg(not(target_os = "linux"))]
     fn uid(&self) -> u32 {
         nix::unistd::getuid().as_raw()
     }
