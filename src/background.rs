@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::OutputFormat;
-use crate::resolve::env::Environment;
 
 const CHILD_MARK: &str = "SQLTUN_BACKGROUND_CHILD";
 
@@ -186,7 +186,7 @@ pub fn detach(log: &LogFile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::env::FakeEnv;
+    use crate::env::FakeEnv;
     use std::io::Write;
 
     /// The default log follows the XDG base directory rule: an absolute $XDG_STATE_HOME, else

@@ -10,6 +10,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::db::parse_target;
 use crate::dest::{Destination, Jumps, parse_destination, parse_jump_list, printable};
+use crate::plan::OutputFormat;
 use crate::target::Target;
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
@@ -158,7 +159,7 @@ pub struct ExecArgs {
 impl ExecArgs {
     /// What `resolve` needs (the ready output is not printed: the command gets the environment).
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, OutputArg::Port)
+        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, OutputFormat::Port)
     }
 }
 
@@ -180,7 +181,7 @@ impl CheckArgs {
             &self.route,
             &ListenArgs::default(),
             &ReconnectArgs::default(),
-            OutputArg::Port,
+            OutputFormat::Port,
         )
     }
 }
@@ -261,8 +262,8 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub listen: ListenArgs,
     /// What stdout carries once the tunnel is ready.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputArg::Port)]
-    pub output: OutputArg,
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Port)]
+    pub output: OutputFormat,
     #[command(flatten)]
     pub reconnect: ReconnectArgs,
     /// Go to the background once the tunnel is ready (like ssh -f).
@@ -416,7 +417,7 @@ pub struct TunnelArgs {
     pub passphrase_file: Option<PathBuf>,
     pub totp_secret_file: Option<PathBuf>,
     pub batch: bool,
-    pub output: OutputArg,
+    pub output: OutputFormat,
     pub no_reconnect: bool,
     pub reconnect_timeout: Option<std::time::Duration>,
     /// connect's lifecycle flags (unset for exec and check).
@@ -429,7 +430,7 @@ pub struct TunnelArgs {
 }
 
 impl TunnelArgs {
-    pub fn new(route: &RouteArgs, listen: &ListenArgs, reconnect: &ReconnectArgs, output: OutputArg) -> TunnelArgs {
+    pub fn new(route: &RouteArgs, listen: &ListenArgs, reconnect: &ReconnectArgs, output: OutputFormat) -> TunnelArgs {
         let route = route.clone();
         let listen = listen.clone();
         TunnelArgs {
@@ -457,18 +458,37 @@ impl TunnelArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputArg {
-    /// The local port, one line per target.
-    Port,
-    /// host:port of the local listener, one line per target.
-    Addr,
-    /// The target's URL rewritten to the local end (tcp://host:port for a plain host:port target).
-    Url,
-    /// SQLTUN_HOST=... lines for a shell's eval (indexed with _1, _2, ... for several targets).
-    Env,
-    /// One JSON object per line: a `ready` event per target, then `closed` (and reconnect events).
-    Json,
+/// `--output`: the plan's own format, offered to clap here so the plan stays free of clap types.
+impl ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            OutputFormat::Port,
+            OutputFormat::Addr,
+            OutputFormat::Url,
+            OutputFormat::Env,
+            OutputFormat::Json,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            OutputFormat::Port => ("port", "The local port, one line per target"),
+            OutputFormat::Addr => ("addr", "host:port of the local listener, one line per target"),
+            OutputFormat::Url => (
+                "url",
+                "The target's URL rewritten to the local end (tcp://host:port for a plain host:port target)",
+            ),
+            OutputFormat::Env => (
+                "env",
+                "SQLTUN_HOST=... lines for a shell's eval (indexed with _1, _2, ... for several targets)",
+            ),
+            OutputFormat::Json => (
+                "json",
+                "One JSON object per line: a `ready` event per target, then `closed` (and reconnect events)",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
 }
 
 /// A --db value: a plain target or a database URL.

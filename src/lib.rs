@@ -13,10 +13,25 @@
 //!    └─ per accepted connection: open direct-tcpip to the target ─► pipe bytes both ways
 //! ```
 //!
-//! The rule of the layers: a module uses only modules below it, never one above it or beside it in
-//! another stage. From the top: `main` ─► `cmd` ─► `cli` ─► `resolve` ─► `plan` ─► `ssh` / `tunnel`
-//! ─► `output`; at the bottom the domain types (`dest`, `target`, `db`, `secret`, `text`, `pattern`),
-//! which do no IO and import no stage, with `error` beside them.
+//! The rule of the layers: a module uses only modules on a lower line, never one above it or beside
+//! it on its own line; the bottom two lines use nothing above them and, without a cycle, each other
+//! (`db` uses `dest`, `env` uses `safe_file`, `safe_file` uses `text`). From the top:
+//!
+//! ```text
+//! main
+//! cmd                                             wires the stages of each subcommand
+//! background  completions  logging  pid_file  probe
+//! resolve                                         reads the flags that cli parsed
+//! cli                                             clap; parses into domain types and plan's OutputFormat
+//! tunnel  output                                  output implements ssh's `Interaction` (prompts)
+//! ssh
+//! plan                                            plain data
+//! dest  target  db  secret  text  pattern  totp   domain types: no IO, no stage
+//! error  env  safe_file                           error classes; the seams to the environment and to files
+//! ```
+//!
+//! A trait defined below and implemented above (`ssh::Interaction`, implemented by `output::Terminal`)
+//! points down like any other use.
 //!
 //! Modules, one line each:
 //! - [`cmd`]: one file per subcommand, each taking the plan (or its args) and the shutdown from `main`.
@@ -32,6 +47,7 @@
 //! - [`output`]: every byte on stdout and stderr for people and scripts, prompts included.
 //! - [`logging`]: log records on stderr.
 //! - [`error`]: the error classes and every exit code.
+//! - [`env`]: the one seam to the process environment (variables, home, user, terminal), so tests inject it.
 //! - `totp`: one-time codes for keyboard-interactive verification prompts.
 //! - [`dest`]: SSH destinations as typed (`user@host:port`, jump lists), their checks.
 //! - `target`: a host and port as seen from the last hop.
@@ -47,6 +63,7 @@ pub mod cmd;
 pub(crate) mod completions;
 pub mod db;
 pub mod dest;
+pub mod env;
 pub mod error;
 pub mod logging;
 pub mod output;

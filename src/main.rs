@@ -8,7 +8,8 @@ use sqltun::cmd::{Shutdown, Stop};
 fn main() -> ExitCode {
     let cli = match sqltun::cli::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
-        Err(stop) => return ExitCode::from(sqltun::output::parse_stop(stop)),
+        Err(sqltun::cli::Stop::Display(shown)) => return ExitCode::from(sqltun::output::help_or_version(&shown)),
+        Err(sqltun::cli::Stop::Usage(text)) => return ExitCode::from(sqltun::output::usage_error(&text)),
     };
     let verbosity = match &cli.command {
         Command::Connect(args) => args.verbosity,

@@ -228,26 +228,23 @@ pub fn stderr_colours() -> bool {
     !no_color && !dumb && !detached() && std::io::stderr().is_terminal()
 }
 
-/// What a failed parse prints, and the exit status: `--help`/`--version` on stdout (0), a usage
-/// error on stderr (2).
-pub fn parse_stop(stop: crate::cli::Stop) -> u8 {
-    match stop {
-        crate::cli::Stop::Display(shown) => {
-            // clap styles help only for a terminal, and honours NO_COLOR.
-            match shown.print() {
-                Ok(()) => 0,
-                Err(_) => Kind::Internal.exit_code(),
-            }
-        }
-        crate::cli::Stop::Usage(text) => {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(text.as_bytes());
-            if !text.ends_with('\n') {
-                let _ = err.write_all(b"\n");
-            }
-            Kind::Usage.exit_code()
-        }
+/// `--help` or `--version`: clap's text on stdout, styled only for a terminal (clap honours NO_COLOR);
+/// the exit status, 0.
+pub fn help_or_version(shown: &clap::Error) -> u8 {
+    match shown.print() {
+        Ok(()) => 0,
+        Err(_) => Kind::Internal.exit_code(),
     }
+}
+
+/// A usage error from parsing argv, already in sqltun's voice, on stderr; the exit status, 2.
+pub fn usage_error(text: &str) -> u8 {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = err.write_all(b"\n");
+    }
+    Kind::Usage.exit_code()
 }
 
 /// The one line an error gets on stderr.

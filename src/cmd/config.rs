@@ -2,9 +2,10 @@
 //! `Host` aliases of the ssh config.
 
 use crate::cli::ConfigArgs;
+use crate::env::ProcessEnv;
 use crate::error::{Error, Result};
 use crate::output;
-use crate::resolve::{self, ResolvedHop, env::ProcessEnv};
+use crate::resolve::{self, ResolvedHop};
 
 pub(super) fn run(args: ConfigArgs) -> Result<()> {
     let Some(destination) = &args.destination else {

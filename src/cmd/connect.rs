@@ -7,11 +7,12 @@ use super::open::{self, Opened};
 use super::{Shutdown, Stop};
 use crate::background::LogFile;
 use crate::cli::ConnectArgs;
+use crate::env::ProcessEnv;
 use crate::error::{EXIT_IDLE, EXIT_MAX_LIFETIME, Result};
 use crate::output::{self, Terminal};
 use crate::pid_file::PidFile;
 use crate::plan::TunnelPlan;
-use crate::resolve::{self, env::ProcessEnv};
+use crate::resolve;
 use crate::ssh::Pins;
 use crate::tunnel::End;
 

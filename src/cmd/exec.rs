@@ -13,10 +13,11 @@ use super::open;
 use super::{Shutdown, Stop};
 use crate::cli::ExecArgs;
 use crate::db as url;
+use crate::env::ProcessEnv;
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, Error, Result};
 use crate::output::{self, Ready, Terminal};
 use crate::plan::{Forward, OutputFormat, TunnelPlan};
-use crate::resolve::{self, env::ProcessEnv};
+use crate::resolve;
 
 pub(super) async fn run(args: ExecArgs, mut shutdown: Shutdown) -> Result<u8> {
     let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;

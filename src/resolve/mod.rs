@@ -8,23 +8,22 @@
 //! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
 
 pub mod chain;
-pub mod env;
 mod report;
 pub mod ssh_config;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{DbArg, OutputArg, SshArgs, TunnelArgs};
+use crate::cli::{DbArg, SshArgs, TunnelArgs};
 use crate::dest::Destination;
+use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, OutputFormat, Reconnect,
-    StrictHostKeyChecking, Transport, TunnelPlan,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, Reconnect, StrictHostKeyChecking,
+    Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
 use chain::Role;
-use env::Environment;
 pub use report::chain_json;
 use ssh_config::{Origin, Resolved, Setting};
 
@@ -81,17 +80,8 @@ impl ResolvedHop {
 /// The `Host` aliases of the ssh config that `ssh` (`-F`) names: every pattern without a wildcard or
 /// negation, once each, in the order read (`Include`d files too). For shell completion of `--ssh`.
 pub fn host_aliases(ssh: &SshArgs, env: &dyn Environment) -> Result<Vec<String>> {
-    let local = ssh_config::Local {
-        user: env.local_user(),
-        home: env.home().unwrap_or_else(|| PathBuf::from("/")),
-        hostname: env.local_hostname(),
-        uid: env.uid(),
-    };
-    let choice = match ssh.ssh_config.as_deref() {
-        None => ssh_config::ConfigChoice::Default,
-        Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
-        Some(p) => ssh_config::ConfigChoice::File(p),
-    };
+    let local = local_facts(env, env.home());
+    let choice = config_choice(ssh);
     let mut aliases: Vec<String> = Vec::new();
     for pattern in ssh_config::host_patterns(choice, &local)? {
         if !pattern.contains(['*', '?', '!']) && !aliases.contains(&pattern) {
@@ -131,14 +121,33 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             ));
         }
     };
-    if args.local_port.len() > dbs.len() {
+    let forwards = forwards(&dbs, &args.local_port)?;
+    warn_about_urls(ssh_url.as_ref(), &dbs);
+    let ssh_args = with_url_switches(&args.ssh_args, ssh_url.as_ref());
+    let secrets = secrets(args, env)?;
+    let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
+    hops.iter().for_each(ResolvedHop::log_unused);
+    let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
+    Ok(TunnelPlan {
+        hops: hops.into_iter().map(|h| h.hop).collect(),
+        forwards,
+        bind: args.bind,
+        output: args.output,
+        interactive: !batch && env.is_terminal(),
+        lifecycle: lifecycle(args),
+    })
+}
+
+/// One forward per --db, each with its --local-port (given in the same order; 0 lets the OS choose).
+fn forwards(dbs: &[DbArg], local_ports: &[u16]) -> Result<Vec<Forward>> {
+    if local_ports.len() > dbs.len() {
         return Err(Error::usage(format!(
             "{} --local-port values for {} --db targets; give at most one --local-port per --db, in the same order",
-            args.local_port.len(),
+            local_ports.len(),
             dbs.len()
         )));
     }
-    let forwards = dbs
+    Ok(dbs
         .iter()
         .enumerate()
         .map(|(i, db)| {
@@ -148,12 +157,16 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             };
             Forward {
                 target,
-                local_port: args.local_port.get(i).copied().unwrap_or(0),
+                local_port: local_ports.get(i).copied().unwrap_or(0),
                 url,
             }
         })
-        .collect();
-    if let Some(u) = &ssh_url
+        .collect())
+}
+
+/// Say what of the URLs is not used, and warn about a password on the command line.
+fn warn_about_urls(ssh_url: Option<&crate::db::SshUrl>, dbs: &[DbArg]) {
+    if let Some(u) = ssh_url
         && !u.ignored_params.is_empty()
     {
         tracing::info!(
@@ -161,7 +174,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             u.ignored_params.join(", ")
         );
     }
-    for db in &dbs {
+    for db in dbs {
         if let DbArg::Url(u) = db
             && u.password.is_some()
         {
@@ -170,9 +183,13 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             );
         }
     }
-    let mut ssh_args = args.ssh_args.clone();
-    if let Some(u) = &ssh_url {
-        // The URL's own switches go first so they win like -o, as the URL is the whole connection.
+}
+
+/// The SSH flags with the `+ssh` URL's own switches (agent, private key) put first, so they win like -o,
+/// as the URL is the whole connection.
+fn with_url_switches(ssh_args: &SshArgs, ssh_url: Option<&crate::db::SshUrl>) -> SshArgs {
+    let mut ssh_args = ssh_args.clone();
+    if let Some(u) = ssh_url {
         let mut from_url = Vec::new();
         if let Some(socket) = &u.agent_socket {
             from_url.push(("IdentityAgent".to_string(), socket.display().to_string()));
@@ -185,7 +202,12 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         from_url.extend(ssh_args.options);
         ssh_args.options = from_url;
     }
-    let secrets = Secrets {
+    ssh_args
+}
+
+/// The secrets from their file options or environment variables, read once.
+fn secrets(args: &TunnelArgs, env: &dyn Environment) -> Result<Secrets> {
+    Ok(Secrets {
         password: secret_from(
             env,
             args.password_file.as_deref(),
@@ -204,23 +226,6 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
             secret::TOTP_VAR,
             "--totp-secret-file",
         )?,
-    };
-    let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
-    hops.iter().for_each(ResolvedHop::log_unused);
-    let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
-    Ok(TunnelPlan {
-        hops: hops.into_iter().map(|h| h.hop).collect(),
-        forwards,
-        bind: args.bind,
-        output: match args.output {
-            OutputArg::Port => OutputFormat::Port,
-            OutputArg::Addr => OutputFormat::Addr,
-            OutputArg::Url => OutputFormat::Url,
-            OutputArg::Env => OutputFormat::Env,
-            OutputArg::Json => OutputFormat::Json,
-        },
-        interactive: !batch && env.is_terminal(),
-        lifecycle: lifecycle(args),
     })
 }
 
@@ -248,31 +253,9 @@ pub fn resolve_chain(
     secrets_in: &impl SecretsSource,
 ) -> Result<Vec<ResolvedHop>> {
     let home = env.home();
-    let local = ssh_config::Local {
-        user: env.local_user(),
-        home: home.clone().unwrap_or_else(|| PathBuf::from("/")),
-        hostname: env.local_hostname(),
-        uid: env.uid(),
-    };
-    let choice = match ssh.ssh_config.as_deref() {
-        None => ssh_config::ConfigChoice::Default,
-        Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
-        Some(p) => ssh_config::ConfigChoice::File(p),
-    };
-    // -i and the -o directives that say how to connect apply to every hop (OpenSSH hands none of them to
-    // the jump hosts; for a tunnel through bastions the same key and policy are nearly always meant for
-    // the whole chain). Those that say where to connect apply to the destination only, as in ssh.
-    let mut for_destination: Vec<(String, String)> = ssh
-        .identity
-        .iter()
-        .map(|p| ("IdentityFile".to_string(), p.display().to_string()))
-        .collect();
-    for_destination.extend(ssh.options.iter().cloned());
-    let for_jumps: Vec<(String, String)> = for_destination
-        .iter()
-        .filter(|(key, _)| !says_where(key))
-        .cloned()
-        .collect();
+    let local = local_facts(env, home.clone());
+    let choice = config_choice(ssh);
+    let (for_destination, for_jumps) = command_line_directives(ssh);
     let known_hosts = ssh.known_hosts.as_deref().map(|f| expand_tilde(f, home.as_deref()));
     let lookup = |d: &Destination, role: Role, jumps: Option<&[Destination]>| -> Result<Resolved> {
         let mut options = match role {
@@ -321,6 +304,47 @@ pub fn resolve_chain(
             Ok(ResolvedHop { dest: d, resolved, hop })
         })
         .collect()
+}
+
+/// What ssh_config's tokens and `Match localuser` need to know about this machine.
+fn local_facts(env: &dyn Environment, home: Option<PathBuf>) -> ssh_config::Local {
+    ssh_config::Local {
+        user: env.local_user(),
+        home: home.unwrap_or_else(|| PathBuf::from("/")),
+        hostname: env.local_hostname(),
+        uid: env.uid(),
+    }
+}
+
+/// The config file `-F` names: none, a file, or the default ones.
+fn config_choice(ssh: &SshArgs) -> ssh_config::ConfigChoice<'_> {
+    match ssh.ssh_config.as_deref() {
+        None => ssh_config::ConfigChoice::Default,
+        Some(p) if p == Path::new("none") => ssh_config::ConfigChoice::None,
+        Some(p) => ssh_config::ConfigChoice::File(p),
+    }
+}
+
+/// `(keyword, value)` pairs as `-o` gives them.
+type Directives = Vec<(String, String)>;
+
+/// `-i` and `-o` as directives, for the destination and for the jump hosts. `-i` and the `-o` directives
+/// that say how to connect apply to every hop (OpenSSH hands none of them to the jump hosts; for a tunnel
+/// through bastions the same key and policy are nearly always meant for the whole chain). Those that say
+/// where to connect apply to the destination only, as in ssh.
+fn command_line_directives(ssh: &SshArgs) -> (Directives, Directives) {
+    let mut for_destination: Directives = ssh
+        .identity
+        .iter()
+        .map(|p| ("IdentityFile".to_string(), p.display().to_string()))
+        .collect();
+    for_destination.extend(ssh.options.iter().cloned());
+    let for_jumps = for_destination
+        .iter()
+        .filter(|(key, _)| !says_where(key))
+        .cloned()
+        .collect();
+    (for_destination, for_jumps)
 }
 
 /// The `-o` directives that say where to connect: as in `ssh`, they apply to the destination only.
@@ -383,6 +407,8 @@ fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<(Secre
     env.var(&name).map(|v| (Secret::new(v), name))
 }
 
+/// One hop from its resolved settings. The resolution already applied the one precedence rule (see the
+/// module docs): everything here comes from `r`, so `config` prints exactly what connecting uses.
 #[allow(clippy::too_many_arguments)]
 fn hop_from(
     dest: &Destination,
@@ -393,34 +419,108 @@ fn hop_from(
     index: usize,
     count: usize,
 ) -> Result<Hop> {
-    let at = |key: &str| match r.origin(key) {
-        Some(Origin::File { path, line }) => format!("{}:{line}: ", path.display()),
-        _ => String::new(),
-    };
-    // The resolution already applied the one precedence rule (see the module docs): everything here
-    // comes from `r`, so `config` prints exactly what connecting uses.
     let host = r.get("hostname").unwrap_or(&dest.host).to_string();
     let port = match r.get("port") {
         Some(p) => p
             .parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| Error::usage(format!("{}Port {p}: not a port number (1-65535)", at("port"))))?,
+            .ok_or_else(|| Error::usage(format!("{}Port {p}: not a port number (1-65535)", at(r, "port"))))?,
         None => 22,
     };
     let user = r.get("user").map_or_else(|| env.local_user(), String::from);
-    let yes = |key: &str, default: bool| match r.get(key) {
+    let auth = auth_settings(r, env, home, secrets, index + 1, count)?;
+    let host_keys = host_key_settings(r, home)?;
+    let connect_timeout = match seconds(r, "connecttimeout")? {
+        Some(d) if d.is_zero() => DEFAULT_CONNECT_TIMEOUT,
+        Some(d) => d,
+        None => DEFAULT_CONNECT_TIMEOUT,
+    };
+    let (keepalive_interval, keepalive_max) = keepalive(r)?;
+    let name = if count > 1 || dest.original != host {
+        dest.original.clone()
+    } else {
+        String::new()
+    };
+    Ok(Hop {
+        name,
+        host,
+        port,
+        user,
+        auth,
+        host_keys,
+        connect_timeout,
+        keepalive_interval,
+        keepalive_max,
+        transport: transport(r),
+        algorithms: algorithms(r),
+    })
+}
+
+/// `path:line: ` of the file line that set `key`, to start a message with; empty when no file did.
+fn at(r: &Resolved, key: &str) -> String {
+    match r.origin(key) {
+        Some(Origin::File { path, line }) => format!("{}:{line}: ", path.display()),
+        _ => String::new(),
+    }
+}
+
+/// A yes/no directive, `default` when unset.
+fn yes(r: &Resolved, key: &str, default: bool) -> bool {
+    match r.get(key) {
         Some(v) => matches!(v, "yes" | "true"),
         None => default,
-    };
+    }
+}
 
-    let identities: Vec<PathBuf> = r
-        .all("identityfile")
-        .iter()
-        .map(|p| expand_tilde(Path::new(p), home))
-        .collect();
-    let identities_explicit = !matches!(r.origin("identityfile"), None | Some(Origin::Default));
-    let agent = match r.get("identityagent") {
+/// How the hop authenticates: identities, agent, the methods allowed and the secrets meant for this hop
+/// (`hop_number` counts from 1, `count` is the chain's length; see [`SecretsSource`]).
+fn auth_settings(
+    r: &Resolved,
+    env: &dyn Environment,
+    home: Option<&Path>,
+    secrets: &impl SecretsSource,
+    hop_number: usize,
+    count: usize,
+) -> Result<AuthSettings> {
+    let password = secrets.password(env, hop_number, count);
+    let passphrase = secrets.passphrase(env, hop_number, count);
+    let totp = match secrets.totp(env, hop_number, count) {
+        Some((secret, from)) => Some((
+            crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?,
+            from,
+        )),
+        None => None,
+    };
+    let paths = |key: &str| -> Vec<PathBuf> { r.all(key).iter().map(|p| expand_tilde(Path::new(p), home)).collect() };
+    Ok(AuthSettings {
+        identities: paths("identityfile"),
+        identities_explicit: !matches!(r.origin("identityfile"), None | Some(Origin::Default)),
+        identities_only: yes(r, "identitiesonly", false),
+        agent: agent_source(r, env, home),
+        // `unbound` and `host-bound` are both "on" (OpenSSH 8.9+); only no/false turns it off.
+        pubkey: !matches!(r.get("pubkeyauthentication"), Some("no" | "false")),
+        password: yes(r, "passwordauthentication", true),
+        password_source: password.as_ref().map(|(_, from)| from.clone()),
+        password_secret: password.map(|(s, _)| s),
+        keyboard_interactive: yes(r, "kbdinteractiveauthentication", true),
+        password_prompts: r
+            .get("numberofpasswordprompts")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3),
+        preferred: r
+            .get("preferredauthentications")
+            .map(|v| v.split(',').map(|m| m.trim().to_lowercase()).collect()),
+        certificates: paths("certificatefile"),
+        passphrase_source: passphrase.as_ref().map(|(_, from)| from.clone()),
+        totp,
+        passphrase: passphrase.map(|(s, _)| s),
+    })
+}
+
+/// `IdentityAgent`: none, `SSH_AUTH_SOCK` (the default), another `$VARIABLE`, or a socket path.
+fn agent_source(r: &Resolved, env: &dyn Environment, home: Option<&Path>) -> AgentSource {
+    match r.get("identityagent") {
         Some(v) if v.eq_ignore_ascii_case("none") => AgentSource::None,
         Some("SSH_AUTH_SOCK") | None => env
             .var("SSH_AUTH_SOCK")
@@ -431,18 +531,11 @@ fn hop_from(
                 .map_or(AgentSource::None, |s| AgentSource::Socket(s.into())),
             None => AgentSource::Socket(expand_tilde(Path::new(v), home)),
         },
-    };
-    let hop_number = index + 1;
-    let password = secrets.password(env, hop_number, count);
-    let passphrase = secrets.passphrase(env, hop_number, count);
-    let totp = match secrets.totp(env, hop_number, count) {
-        Some((secret, from)) => Some((
-            crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?,
-            from,
-        )),
-        None => None,
-    };
+    }
+}
 
+/// How the hop's host key is checked: the strictness, the known_hosts files, the alias to look up.
+fn host_key_settings(r: &Resolved, home: Option<&Path>) -> Result<HostKeySettings> {
     let strict = match r.get("stricthostkeychecking").map(|v| v.to_ascii_lowercase()) {
         None => StrictHostKeyChecking::Ask,
         Some(v) => match v.as_str() {
@@ -453,7 +546,7 @@ fn hop_from(
             other => {
                 return Err(Error::usage(format!(
                     "{}StrictHostKeyChecking {other}: expected yes, ask, accept-new or no",
-                    at("stricthostkeychecking")
+                    at(r, "stricthostkeychecking")
                 )));
             }
         },
@@ -469,41 +562,63 @@ fn hop_from(
                 .collect()
         })
     };
-    let user_known_hosts = files("userknownhostsfile").unwrap_or_else(|| {
-        home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
-            .unwrap_or_default()
-    });
-    let global_known_hosts = files("globalknownhostsfile")
-        .unwrap_or_else(|| vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]);
+    Ok(HostKeySettings {
+        strict,
+        user_known_hosts: files("userknownhostsfile").unwrap_or_else(|| {
+            home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+                .unwrap_or_default()
+        }),
+        global_known_hosts: files("globalknownhostsfile")
+            .unwrap_or_else(|| vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]),
+        alias: r
+            .get("hostkeyalias")
+            .filter(|a| !a.eq_ignore_ascii_case("none"))
+            .map(String::from),
+        hash_known_hosts: yes(r, "hashknownhosts", false),
+    })
+}
 
-    let seconds = |key: &str| -> Result<Option<Duration>> {
-        match r.get(key) {
-            None | Some("none") => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(|s| Some(Duration::from_secs(s)))
-                .map_err(|_| Error::usage(format!("{}{key} {v}: expected a whole number of seconds", at(key)))),
-        }
-    };
-    let connect_timeout = match seconds("connecttimeout")? {
-        Some(d) if d.is_zero() => DEFAULT_CONNECT_TIMEOUT,
-        Some(d) => d,
-        None => DEFAULT_CONNECT_TIMEOUT,
-    };
-    let keepalive_interval = match (r.origin("serveraliveinterval"), seconds("serveraliveinterval")?) {
+/// A directive in whole seconds; `none` and unset are `None`.
+fn seconds(r: &Resolved, key: &str) -> Result<Option<Duration>> {
+    match r.get(key) {
+        None | Some("none") => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .map(|s| Some(Duration::from_secs(s)))
+            .map_err(|_| Error::usage(format!("{}{key} {v}: expected a whole number of seconds", at(r, key)))),
+    }
+}
+
+/// ServerAliveInterval (sqltun's default unless one is set; 0 turns it off) and ServerAliveCountMax.
+fn keepalive(r: &Resolved) -> Result<(Option<Duration>, u32)> {
+    let interval = match (r.origin("serveraliveinterval"), seconds(r, "serveraliveinterval")?) {
         (None | Some(Origin::Default), _) | (_, None) => Some(DEFAULT_KEEPALIVE_INTERVAL),
         (_, Some(d)) if d.is_zero() => None,
         (_, Some(d)) => Some(d),
     };
-    let keepalive_max = match r.get("serveralivecountmax") {
+    let max = match r.get("serveralivecountmax") {
         None => DEFAULT_KEEPALIVE_MAX,
         Some(v) => v.parse::<u32>().map_err(|_| {
             Error::usage(format!(
                 "{}ServerAliveCountMax {v}: expected a whole number",
-                at("serveralivecountmax")
+                at(r, "serveralivecountmax")
             ))
         })?,
     };
+    Ok((interval, max))
+}
+
+/// ProxyJump wins over ProxyCommand (as OpenSSH); chain expansion already consumed ProxyJump.
+fn transport(r: &Resolved) -> Transport {
+    match (r.get("proxyjump"), r.get("proxycommand")) {
+        (Some(pj), _) if !pj.eq_ignore_ascii_case("none") => Transport::Direct,
+        (_, Some(cmd)) if !cmd.eq_ignore_ascii_case("none") => Transport::ProxyCommand(cmd.to_string()),
+        _ => Transport::Direct,
+    }
+}
+
+/// The algorithm lists set anywhere but OpenSSH's defaults (those leave russh's own preference).
+fn algorithms(r: &Resolved) -> Algorithms {
     let list = |key: &str| -> Option<Vec<String>> {
         match r.origin(key) {
             None | Some(Origin::Default) => None,
@@ -515,73 +630,13 @@ fn hop_from(
             }),
         }
     };
-    // ProxyJump wins over ProxyCommand (as OpenSSH); chain expansion already consumed ProxyJump.
-    let transport = match (r.get("proxyjump"), r.get("proxycommand")) {
-        (Some(pj), _) if !pj.eq_ignore_ascii_case("none") => Transport::Direct,
-        (_, Some(cmd)) if !cmd.eq_ignore_ascii_case("none") => Transport::ProxyCommand(cmd.to_string()),
-        _ => Transport::Direct,
-    };
-    let preferred = r
-        .get("preferredauthentications")
-        .map(|v| v.split(',').map(|m| m.trim().to_lowercase()).collect());
-
-    let name = if count > 1 || dest.original != host {
-        dest.original.clone()
-    } else {
-        String::new()
-    };
-    Ok(Hop {
-        name,
-        host,
-        port,
-        user,
-        auth: AuthSettings {
-            identities,
-            identities_explicit,
-            identities_only: yes("identitiesonly", false),
-            agent,
-            // `unbound` and `host-bound` are both "on" (OpenSSH 8.9+); only no/false turns it off.
-            pubkey: !matches!(r.get("pubkeyauthentication"), Some("no" | "false")),
-            password: yes("passwordauthentication", true),
-            password_source: password.as_ref().map(|(_, from)| from.clone()),
-            password_secret: password.map(|(s, _)| s),
-            keyboard_interactive: yes("kbdinteractiveauthentication", true),
-            password_prompts: r
-                .get("numberofpasswordprompts")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(3),
-            preferred,
-            certificates: r
-                .all("certificatefile")
-                .iter()
-                .map(|p| expand_tilde(Path::new(p), home))
-                .collect(),
-            passphrase_source: passphrase.as_ref().map(|(_, from)| from.clone()),
-            totp,
-            passphrase: passphrase.map(|(s, _)| s),
-        },
-        host_keys: HostKeySettings {
-            strict,
-            user_known_hosts,
-            global_known_hosts,
-            alias: r
-                .get("hostkeyalias")
-                .filter(|a| !a.eq_ignore_ascii_case("none"))
-                .map(String::from),
-            hash_known_hosts: yes("hashknownhosts", false),
-        },
-        connect_timeout,
-        keepalive_interval,
-        keepalive_max,
-        transport,
-        algorithms: Algorithms {
-            ciphers: list("ciphers"),
-            kex: list("kexalgorithms"),
-            host_key: list("hostkeyalgorithms"),
-            macs: list("macs"),
-            compression: yes("compression", false),
-        },
-    })
+    Algorithms {
+        ciphers: list("ciphers"),
+        kex: list("kexalgorithms"),
+        host_key: list("hostkeyalgorithms"),
+        macs: list("macs"),
+        compression: yes(r, "compression", false),
+    }
 }
 
 /// Directives whose silent omission would weaken host-key checking are refused, not ignored.

@@ -1,8 +1,8 @@
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::env::FakeEnv;
 use crate::target::Target;
 use clap::Parser;
-use env::FakeEnv;
 
 fn args(argv: &[&str]) -> TunnelArgs {
     let mut full = vec!["sqltun", "connect", "-F", "none"];

@@ -217,7 +217,7 @@ mod tests {
         let Ok(Command::Connect(args)) = Cli::try_parse_from(argv).map(|c| c.command) else {
             panic!("not a connect command line");
         };
-        let env = crate::resolve::env::FakeEnv {
+        let env = crate::env::FakeEnv {
             home: Some("/home/me".into()),
             user: "me".into(),
             ..Default::default()

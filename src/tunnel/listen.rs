@@ -194,14 +194,7 @@ pub fn bind_unix(path: &Path) -> Result<LocalListener, String> {
         .map_err(|e| at(format!("cannot listen: {e}")))
 }
 
-/// This process's user: the owner of `/proc/self` on Linux (u32::MAX, owning nothing, without /proc).
-#[cfg(target_os = "linux")]
-fn current_uid() -> u32 {
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
-}
-
-/// This process's user (there is no /proc/self to ask outside Linux).
-#[cfg(not(target_os = "linux"))]
+/// This process's user.
 fn current_uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }

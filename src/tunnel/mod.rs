@@ -168,66 +168,16 @@ pub async fn serve(
         .into_iter()
         .flat_map(|Listener { sockets, target }| sockets.into_iter().map(move |s| (s, target.clone())));
     for (listener, target) in sockets {
-        let chain_rx = chain_rx.clone();
-        let cancel = cancel_rx.clone();
-        let ids = ids.clone();
-        let connections = connections.clone();
-        let activity = activity.clone();
-        accepters.spawn(async move {
-            loop {
-                let (socket, peer, originator) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // EMFILE and friends: log, back off briefly, keep serving.
-                        tracing::warn!("accept on {} failed: {e}", listener.describe());
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
-                let target = target.clone();
-                let chain_rx = chain_rx.clone();
-                let cancel = cancel.clone();
-                let span = tracing::info_span!("conn", id, %peer);
-                let activity = activity.clone();
-                activity.open.fetch_add(1, Ordering::AcqRel);
-                activity.touch();
-                connections.lock().await.spawn(
-                    async move {
-                        let _done = OnDrop(|| {
-                            activity.open.fetch_sub(1, Ordering::AcqRel);
-                            activity.touch();
-                        });
-                        tracing::debug!("accepted; forwarding to {target}");
-                        let Some(chain) = current_chain(&chain_rx, wait_for_chain).await else {
-                            tracing::warn!(
-                                "connection #{id} from {peer} to {target}: no SSH session within {}s; closed it",
-                                wait_for_chain.as_secs()
-                            );
-                            return;
-                        };
-                        drop(chain_rx);
-                        match forward::forward(socket, originator, &target, chain, open_limit, cancel).await {
-                            Outcome::Done { up, down } => tracing::debug!(up, down, "closed"),
-                            Outcome::Refused(why) => {
-                                tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it")
-                            }
-                            Outcome::Cancelled => tracing::debug!("closed at shutdown"),
-                            Outcome::Stalled(pending) => tracing::warn!(
-                                "connection #{id} from {peer} to {target}: the local client read nothing for {}s with {} MiB waiting for it; disconnected it so the other connections keep flowing",
-                                forward::STALL_LIMIT.as_secs(),
-                                pending / (1024 * 1024)
-                            ),
-                            Outcome::Failed(why) => tracing::info!("connection #{id} from {peer}: {why}"),
-                        }
-                    }
-                    .instrument(span),
-                );
-                // Reap finished connection tasks so the set does not grow without bound.
-                let mut set = connections.lock().await;
-                while set.try_join_next().is_some() {}
-            }
-        });
+        let serving = Serving {
+            chain: chain_rx.clone(),
+            cancel: cancel_rx.clone(),
+            ids: ids.clone(),
+            connections: connections.clone(),
+            activity: activity.clone(),
+            wait_for_chain,
+            open_limit,
+        };
+        accepters.spawn(accept_loop(listener, target, serving));
     }
 
     let idle = async {
@@ -256,6 +206,112 @@ pub async fn serve(
         chain.close().await;
     }
     result
+}
+
+/// What every accept loop shares with `serve`: the current chain, the cancel signal, connection ids,
+/// the connection tasks and the activity the idle timeout watches.
+struct Serving {
+    chain: Current,
+    cancel: watch::Receiver<bool>,
+    ids: Arc<AtomicU64>,
+    connections: Arc<tokio::sync::Mutex<JoinSet<()>>>,
+    activity: Arc<Activity>,
+    wait_for_chain: Duration,
+    open_limit: Duration,
+}
+
+/// Accept on one socket for ever, one spanned task per connection; a failed accept is logged, never fatal.
+async fn accept_loop(listener: listen::LocalListener, target: Target, serving: Serving) {
+    loop {
+        let (socket, peer, originator) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: log, back off briefly, keep serving.
+                tracing::warn!("accept on {} failed: {e}", listener.describe());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let id = serving.ids.fetch_add(1, Ordering::Relaxed) + 1;
+        let span = tracing::info_span!("conn", id, %peer);
+        let activity = serving.activity.clone();
+        activity.open.fetch_add(1, Ordering::AcqRel);
+        activity.touch();
+        let connection = Connection {
+            id,
+            peer,
+            originator,
+            target: target.clone(),
+            chain: serving.chain.clone(),
+            cancel: serving.cancel.clone(),
+            wait_for_chain: serving.wait_for_chain,
+            open_limit: serving.open_limit,
+        };
+        serving.connections.lock().await.spawn(
+            async move {
+                let _done = OnDrop(|| {
+                    activity.open.fetch_sub(1, Ordering::AcqRel);
+                    activity.touch();
+                });
+                connection.forward(socket).await;
+            }
+            .instrument(span),
+        );
+        // Reap finished connection tasks so the set does not grow without bound.
+        let mut set = serving.connections.lock().await;
+        while set.try_join_next().is_some() {}
+    }
+}
+
+/// One accepted connection on its way to the target.
+struct Connection {
+    id: u64,
+    peer: String,
+    originator: std::net::SocketAddr,
+    target: Target,
+    chain: Current,
+    cancel: watch::Receiver<bool>,
+    wait_for_chain: Duration,
+    open_limit: Duration,
+}
+
+impl Connection {
+    /// Forward `socket` over the current chain (waiting a while for one during a reconnect), and log how
+    /// it ended; never an error to the caller.
+    async fn forward(self, socket: listen::LocalStream) {
+        let Connection {
+            id,
+            peer,
+            originator,
+            target,
+            chain: current,
+            cancel,
+            wait_for_chain,
+            open_limit,
+        } = self;
+        tracing::debug!("accepted; forwarding to {target}");
+        let Some(chain) = current_chain(&current, wait_for_chain).await else {
+            tracing::warn!(
+                "connection #{id} from {peer} to {target}: no SSH session within {}s; closed it",
+                wait_for_chain.as_secs()
+            );
+            return;
+        };
+        drop(current);
+        match forward::forward(socket, originator, &target, chain, open_limit, cancel).await {
+            Outcome::Done { up, down } => tracing::debug!(up, down, "closed"),
+            Outcome::Refused(why) => {
+                tracing::warn!("connection #{id} from {peer} to {target}: {why}; closed it")
+            }
+            Outcome::Cancelled => tracing::debug!("closed at shutdown"),
+            Outcome::Stalled(pending) => tracing::warn!(
+                "connection #{id} from {peer} to {target}: the local client read nothing for {}s with {} MiB waiting for it; disconnected it so the other connections keep flowing",
+                forward::STALL_LIMIT.as_secs(),
+                pending / (1024 * 1024)
+            ),
+            Outcome::Failed(why) => tracing::info!("connection #{id} from {peer}: {why}"),
+        }
+    }
 }
 
 /// On SIGUSR1, an [`Event::Stats`] with what the tunnel holds. Never resolves.

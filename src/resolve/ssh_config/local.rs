@@ -7,11 +7,11 @@ use crate::error::Error;
 
 impl Local {
     /// The facts of this process, from the same sources OpenSSH uses where that needs no `unsafe`:
-    /// the uid of `/proc/self`, its `/etc/passwd` entry (falling back to `$USER`/`$HOME`), and
-    /// `/proc/sys/kernel/hostname`; `id` and `uname` where `/proc` is missing.
+    /// getuid(), its `/etc/passwd` entry (falling back to `$USER`/`$HOME`), and
+    /// `/proc/sys/kernel/hostname`; `uname` where `/proc` is missing.
     pub fn from_system() -> Result<Local> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let uid = process_uid().ok_or_else(|| Error::internal("cannot determine the local user id"))?;
+        let uid = nix::unistd::getuid().as_raw();
         let (user, home) = match passwd_by_uid(uid) {
             Some(entry) => entry,
             None => {
@@ -75,17 +75,6 @@ pub(super) fn passwd_by_uid(uid: u32) -> Option<(String, PathBuf)> {
         .into_iter()
         .find(|(_, u, _)| *u == uid)
         .map(|(name, _, home)| (name, home))
-}
-
-pub(super) fn process_uid() -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(meta) = std::fs::metadata("/proc/self") {
-            return Some(meta.uid());
-        }
-    }
-    command_output("id", &["-u"])?.parse().ok()
 }
 
 pub(super) fn command_output(program: &str, args: &[&str]) -> Option<String> {

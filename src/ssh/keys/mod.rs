@@ -47,13 +47,14 @@
 //!   or CRLF text loads (an empty PuTTY `Comment: ` keeps the space ssh-key needs).
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use russh::keys::{Algorithm, PrivateKey, PublicKey, decode_secret_key, ssh_key};
 use zeroize::Zeroizing;
 
+use crate::safe_file::{self, NullDevice, Problem};
 use crate::secret::Secret;
 
 mod analysis;
@@ -187,58 +188,42 @@ pub fn is_encrypted(text: &str) -> bool {
 
 /// Refuses a private key file that group or others may read or write, as
 /// OpenSSH does ("UNPROTECTED PRIVATE KEY FILE"). Like OpenSSH, only files
-/// owned by the current user are checked (on Linux; elsewhere every file is).
+/// owned by the current user are checked.
 ///
 /// Anything but a regular file (a directory, a FIFO that would block the read, a device
 /// such as `/dev/zero` that never ends) is refused as unreadable first: its mode says
 /// nothing about a key, and `chmod 600 /dev/zero` is no advice to give.
 pub fn check_permissions(path: &Path) -> Result<(), KeyError> {
-    let meta = fs::metadata(path).map_err(|e| io_error(&e))?;
-    if let Some(kind) = special_file_kind(&meta) {
-        return Err(KeyError::Unreadable(format!("it is {kind}, not a regular file")));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 && owned_by_current_user(meta.uid()) {
-            return Err(KeyError::TooOpen { mode });
-        }
-    }
-    Ok(())
+    check_mode(open_key(path)?.metadata())
 }
 
-/// OpenSSH compares the owner with getuid(). std has no getuid() and this crate
-/// forbids unsafe code, so the owner of `/proc/self` (this process) stands in on
-/// Linux; elsewhere, or if /proc is missing, every file counts as ours (stricter).
-#[cfg(unix)]
-fn owned_by_current_user(owner: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if cfg!(target_os = "linux")
-        && let Ok(me) = fs::metadata("/proc/self")
-    {
-        return me.uid() == owner;
+/// The owner and mode check of [`check_permissions`], on the opened file's metadata.
+fn check_mode(meta: &fs::Metadata) -> Result<(), KeyError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 && meta.uid() == nix::unistd::getuid().as_raw() {
+        return Err(KeyError::TooOpen { mode });
     }
-    true
+    Ok(())
 }
 
 /// Loads a private key for authentication: checks permissions, detects the
 /// format, then decodes with russh (handing over the passphrase only when the
 /// key is encrypted; an unneeded passphrase is ignored, as OpenSSH does).
 pub fn load_identity(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey, KeyError> {
-    if let Err(e) = check_permissions(path) {
+    let opened = open_key(path)?;
+    let checked = check_mode(opened.metadata());
+    let text = read_opened_key(opened);
+    if let Err(e) = checked {
         // `-i key.pub` is a slip worth naming; "chmod 600 key.pub" would mislead.
-        if matches!(e, KeyError::TooOpen { .. })
-            && read_key_text(path).is_ok_and(|text| detect_format(&text) == KeyFormat::PublicKey)
-        {
+        if text.is_ok_and(|text| detect_format(&text) == KeyFormat::PublicKey) {
             return Err(KeyError::Unsupported {
                 format: KeyFormat::PublicKey,
             });
         }
         return Err(e);
     }
-    let text = read_key_text(path)?;
-    decode_identity(&text, passphrase)
+    decode_identity(&text?, passphrase)
 }
 
 /// [`load_identity`] for key text that is already in memory (no permission check).
@@ -443,114 +428,51 @@ pub fn default_identity_paths(home: &Path) -> Vec<PathBuf> {
 fn io_error(e: &io::Error) -> KeyError {
     match e.kind() {
         io::ErrorKind::NotFound => KeyError::NotFound,
-        io::ErrorKind::IsADirectory => KeyError::Unreadable("it is a directory".into()),
         _ => KeyError::Unreadable(e.to_string()),
     }
 }
 
-/// What a file that is not a regular file is, in words for a message ("a FIFO (named
-/// pipe)"); `None` for a regular file.
-pub(crate) fn special_file_kind(meta: &fs::Metadata) -> Option<&'static str> {
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return None;
-    }
-    if kind.is_dir() {
-        return Some("a directory");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return Some("a FIFO (named pipe)");
-        }
-        if kind.is_char_device() {
-            return Some("a character device");
-        }
-        if kind.is_block_device() {
-            return Some("a block device");
-        }
-        if kind.is_socket() {
-            return Some("a socket");
-        }
-    }
-    Some("not a regular file")
+/// Opens a key file through [`safe_file`]: a regular file only, never blocking.
+fn open_key(path: &Path) -> Result<safe_file::Opened, KeyError> {
+    safe_file::open(path, NullDevice::Refuse).map_err(|e| key_file_error(e.problem()))
 }
 
-/// Opens `path` for reading if it is a regular file, without ever blocking: a FIFO is
-/// opened non-blocking (an open for reading would otherwise wait for a writer forever)
-/// and then refused, like directories and devices, with `InvalidInput` and a message
-/// such as "it is a FIFO (named pipe), not a regular file". The check is made on the
-/// opened file, so the path cannot be swapped in between. With `allow_null`, the null
-/// device (`/dev/null`, which OpenSSH configurations use for "no file") is accepted too.
-pub(crate) fn open_regular(path: &Path, allow_null: bool) -> io::Result<(File, fs::Metadata)> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Reads of regular files ignore O_NONBLOCK; it only keeps the open from waiting.
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    match special_file_kind(&meta) {
-        None => Ok((file, meta)),
-        Some(_) if allow_null && is_null_device(&meta) => Ok((file, meta)),
-        Some(kind) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("it is {kind}, not a regular file"),
-        )),
-    }
-}
-
-/// Whether `meta` is the null device (whatever name it was opened under).
-pub(crate) fn is_null_device(meta: &fs::Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        meta.file_type().is_char_device()
-            && fs::metadata("/dev/null")
-                .is_ok_and(|null| null.file_type().is_char_device() && null.rdev() == meta.rdev())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        false
+/// What a key file that could not be read gets said about it.
+fn key_file_error(problem: &Problem) -> KeyError {
+    match problem {
+        Problem::Io(e) => io_error(e),
+        Problem::Vanished => KeyError::NotFound,
+        Problem::NotRegular(_) => KeyError::Unreadable(problem.to_string()),
+        // The length was checked before reading: the file grew while it was read.
+        Problem::TooLarge { .. } => KeyError::Corrupt {
+            format: KeyFormat::Unknown,
+            detail: "it is larger than 1 MiB, far too large for a key file".into(),
+        },
+        Problem::NotText => KeyError::Corrupt {
+            format: KeyFormat::Unknown,
+            detail: "it is binary data, not a text key file (a DER key must be converted \
+                     to PEM first, e.g. with `openssl pkey -inform DER`)"
+                .into(),
+        },
     }
 }
 
 /// Reads a key file as text, refusing anything but a regular file of at most
 /// [`MAX_KEY_FILE_LEN`] bytes; the buffer is wiped when dropped.
 fn read_key_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
-    let (file, meta) = open_regular(path, false).map_err(|e| io_error(&e))?;
-    // Refused unread when its size says so; the bounded read covers a file still growing.
-    if meta.len() > MAX_KEY_FILE_LEN {
+    read_opened_key(open_key(path)?)
+}
+
+/// The text of an opened key file, refused unread when its length says it is too large.
+fn read_opened_key(opened: safe_file::Opened) -> Result<Zeroizing<String>, KeyError> {
+    let len = opened.metadata().len();
+    if len > MAX_KEY_FILE_LEN {
         return Err(KeyError::Corrupt {
             format: KeyFormat::Unknown,
-            detail: format!(
-                "it is {} bytes long, far too large for a key file (at most 1 MiB)",
-                meta.len()
-            ),
+            detail: format!("it is {len} bytes long, far too large for a key file (at most 1 MiB)"),
         });
     }
-    let mut buf = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| io_error(&e))?;
-    if buf.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(KeyError::Corrupt {
-            format: KeyFormat::Unknown,
-            detail: "it is larger than 1 MiB, far too large for a key file".into(),
-        });
-    }
-    match std::str::from_utf8(&buf) {
-        Ok(text) => Ok(Zeroizing::new(text.to_string())),
-        Err(_) => Err(KeyError::Corrupt {
-            format: KeyFormat::Unknown,
-            detail: "it is binary data, not a text key file (a DER key must be converted \
-                     to PEM first, e.g. with `openssl pkey -inform DER`)"
-                .into(),
-        }),
-    }
+    opened
+        .read_secret_text(MAX_KEY_FILE_LEN)
+        .map_err(|e| key_file_error(e.problem()))
 }

@@ -1,4 +1,5 @@
-//! The one seam through which resolution sees the process environment, so tests can inject it.
+//! The one seam through which sqltun sees the process environment (variables, home, user, host name,
+//! uid, terminal), so tests can inject it. Resolution and `--log-file`'s default path read it.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -67,12 +68,6 @@ impl Environment for ProcessEnv {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into())
     }
-    #[cfg(target_os = "linux")]
-    fn uid(&self) -> u32 {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
-    }
-    #[cfg(not(target_os = "linux"))]
     fn uid(&self) -> u32 {
         nix::unistd::getuid().as_raw()
     }
