@@ -325,13 +325,27 @@ fn json_ready_url_has_no_password_but_output_url_does() {
     url.stop(Signal::Term);
 }
 
+/// A copy of the sqltun binary that another account can run: the build directory may sit where only
+/// root can look (a checkout under /root), so the tests that run sqltun as `nobody` use this copy, made
+/// inside `dir` (which they open to others).
+fn binary_for_others(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = dir.join("sqltun");
+    fs::copy(env!("CARGO_BIN_EXE_sqltun"), &copy).expect("copy the sqltun binary");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).expect("chmod the sqltun copy");
+    copy
+}
+
 /// A crash (release builds abort on panic) must not write a core file holding the secrets in memory:
 /// the running process has a core size limit of 0 and is not dumpable, which shows as its
 /// /proc/PID/status belonging to root although it runs as another user (`nobody` here). sqltun is held
 /// mid-connect by a listener that never speaks SSH, and killed by its pid.
 #[test]
 fn running_process_cannot_dump_core() {
+    use std::os::unix::fs::PermissionsExt;
     let home = TempHome::new();
+    fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).expect("chmod the home");
+    let sqltun = binary_for_others(home.path());
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.set_nonblocking(true).expect("non-blocking listener");
     let port = listener.local_addr().expect("local address").port();
@@ -347,7 +361,7 @@ fn running_process_cannot_dump_core() {
             "--pdeathsig".into(),
             "KILL".into(),
             "--".into(),
-            env!("CARGO_BIN_EXE_sqltun").into(),
+            sqltun.display().to_string(),
         ])
         .args([
             "connect",
@@ -407,5 +421,51 @@ fn running_process_cannot_dump_core() {
         status_owner.ok(),
         Some(0),
         "/proc/{pid}/status belongs to the process's user: it is still dumpable"
+    );
+}
+
+/// Every other test runs sqltun as root, but people run it as themselves: the local facts ssh_config
+/// matches on (`Match localuser`, `%u`, `%i`) must be those of the user running it, also once the process
+/// has made itself non-dumpable at start (after which Linux shows some of `/proc/self` as root's). Run
+/// as `nobody`, `Match localuser nobody` must apply and `Match localuser root` must not.
+#[test]
+fn another_user_is_seen_as_itself() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = TempHome::new();
+    fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).expect("chmod the home");
+    let config = home.path().join("config");
+    fs::write(
+        &config,
+        "Match localuser root\n    Port 2201\nMatch localuser nobody\n    Port 2202\n",
+    )
+    .expect("write the ssh config");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).expect("chmod the ssh config");
+    let sqltun = binary_for_others(home.path());
+    let (uid, gid) = account_ids("nobody");
+    let output = Command::new("setpriv")
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--clear-groups".into(),
+            "--pdeathsig".into(),
+            "KILL".into(),
+            "--".into(),
+            sqltun.display().to_string(),
+        ])
+        .args(["config", "-F"])
+        .arg(&config)
+        .arg("db.example.com")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sqltun config as nobody");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "sqltun config failed: {stderr}");
+    assert!(
+        stdout.lines().any(|line| line == "port 2202"),
+        "Match localuser nobody did not apply (the process saw another user):\n{stdout}\n{stderr}"
     );
 }
