@@ -51,9 +51,14 @@ impl PidFile {
     }
 
     /// Write our pid to `path`: into a new file in the same directory (created exclusively, so never
-    /// through a link), then renamed over `path` (which replaces a link itself, never its target).
+    /// through a link), then hard-linked to `path`, which fails if anything is there: two tunnels started
+    /// together cannot both take the path (a rename would let the last one silently replace the first).
+    /// A stale file [`PidFile::check`] let through is removed just before.
     pub fn create(path: &Path) -> Result<PidFile> {
         PidFile::check(path)?;
+        // Only a file that was there (stale) when checked is removed, so two tunnels racing for an absent
+        // path never remove each other's file: the second link fails.
+        let stale = std::fs::symlink_metadata(path).is_ok();
         let fail = |e: std::io::Error| Error::usage(format!("--pid-file {}: cannot write it: {e}", path.display()));
         let name = path
             .file_name()
@@ -63,10 +68,23 @@ impl PidFile {
             _ => Path::new("."),
         };
         let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-        let written =
-            write_new(&temporary, &format!("{}\n", std::process::id())).and_then(|_| std::fs::rename(&temporary, path));
+        let written = write_new(&temporary, &format!("{}\n", std::process::id())).and_then(|_| {
+            if stale {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::hard_link(&temporary, path)
+        });
+        let _ = std::fs::remove_file(&temporary);
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&temporary);
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(Error::usage(format!(
+                    "--pid-file {}: another process created it meanwhile (another tunnel?); stop it, or choose another path",
+                    path.display()
+                )));
+            }
             return Err(fail(e));
         }
         Ok(PidFile {

@@ -361,7 +361,8 @@ pub(super) fn sha1_only(e: &russh::Error, label: &HopLabel) -> Option<Error> {
         Kind::HostKey,
         format!(
             "{label}: the server signs its host key only with ssh-rsa (SHA-1; it offers {}), which sqltun refuses by default as OpenSSH 8.8+ does; give the server an Ed25519 or ECDSA host key or let it use rsa-sha2-256/512, or accept SHA-1 for this host with -o HostKeyAlgorithms=+ssh-rsa",
-            theirs.join(",")
+            // Sent before the host key is checked, by anyone: escaped and cut like all server text.
+            crate::text::printable(&theirs.join(","))
         ),
     ))
 }

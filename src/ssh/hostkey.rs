@@ -457,7 +457,8 @@ impl HostKeyCheck<'_> {
                 if principals.is_empty() {
                     "no host at all".to_string()
                 } else {
-                    principals.join(", ")
+                    // Names from the certificate the server presented: escaped and cut.
+                    crate::text::printable(&principals.join(", "))
                 }
             ));
         }

@@ -642,6 +642,8 @@ fn dash_o_user_changes_the_destination_user_only() {
         &[&format!("Accepted publickey for {TEST_USER}")],
     );
 
+    // Only what hop 1 logs from here on counts: the run above logged in there too.
+    let before = chain.sshds[0].log_text().len();
     let (code, stderr) = chain
         .connect(&config, "prod-db")
         .args(["-o", "User=ghost", "--batch"])
@@ -650,11 +652,13 @@ fn dash_o_user_changes_the_destination_user_only() {
         .run_to_exit(EXIT_TIMEOUT);
     let destination = format!("ghost@{}:22", chain.addr(1));
     assert_hop_failed(code, &stderr, 5, "hop 2/2", &destination, Some("prod-db"));
+    let accepted = format!("Accepted publickey for {TEST_USER}");
+    chain.sshds[0].wait_for_log(|log| log.get(before..).is_some_and(|new| new.contains(&accepted)));
+    let log = chain.sshds[0].log_text();
     assert!(
-        chain.sshds[0]
-            .log_text()
-            .contains(&format!("Accepted publickey for {TEST_USER}")),
-        "hop 1 did not log in as {TEST_USER} from its own config:\n{stderr}"
+        log.get(before..)
+            .is_some_and(|new| new.contains(&accepted) && !new.contains("ghost")),
+        "hop 1 did not log in as {TEST_USER} from its own config:\n{stderr}\nhop 1 log:\n{log}"
     );
 }
 

@@ -992,8 +992,10 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
         .args(["-o", "StrictHostKeyChecking=yes", "--batch"])
         .spawn()
         .run_to_exit(EXIT_TIMEOUT);
-    server.join().expect("the fake server thread");
+    // Judged before joining: a sqltun that never dialled fails here instead of leaving the join waiting
+    // on an accept that never comes.
     let line = crate::support::assert_error(code, &stderr, 3, &["no common", r"\x1b]0;pwned\x07evil-kex"]);
+    server.join().expect("the fake server thread");
     assert!(line.contains(r"\x1b[2Jwiped"), "{line}");
     assert!(
         !stderr.contains(['\x1b', '\x07']),

@@ -385,9 +385,16 @@ fn running_process_cannot_dump_core() {
     let pid = child.id();
     // Once sqltun (not setpriv before its exec) dials, main's setup is long done.
     let comm = || fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    // The accepted connection is held open while /proc is read, so sqltun is still running (a process
+    // that has exited shows its /proc files as root's, whatever it did).
     let connected = poll_until(SHOW_UP_TIMEOUT, || {
-        listener.accept().ok().filter(|_| comm().trim() == "sqltun").map(|_| ())
+        listener
+            .accept()
+            .ok()
+            .filter(|_| comm().trim() == "sqltun")
+            .map(|(stream, _)| stream)
     });
+    let running = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
     let status_owner = {
         use std::os::unix::fs::MetadataExt;
@@ -398,6 +405,14 @@ fn running_process_cannot_dump_core() {
     let output = child.wait_with_output().expect("wait for sqltun");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(connected.is_some(), "sqltun never dialled; stderr:\n{stderr}");
+    let state = running
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next());
+    assert!(
+        matches!(state, Some("S" | "R" | "D")),
+        "sqltun was not running while /proc was read: {running}"
+    );
     let core = limits
         .lines()
         .find(|line| line.starts_with("Max core file size"))

@@ -263,8 +263,9 @@ fn hostile_tcp_banner_is_escaped() {
         while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
     });
     let report = probe_port(ProbeKind::Tcp, port, LIMIT);
-    server.join().expect("the banner server thread");
+    // Judged before joining, so a probe that never connected fails instead of waiting on the accept.
     assert!(report.ok, "{report:?}");
+    server.join().expect("the banner server thread");
     let banner = report.detail.clone().unwrap_or_default();
     assert!(
         banner.starts_with(r"220 \x1b]0;pwned\x07\x1b[2J\u{9b}1m\u{202e}mail.example.test ESMTP"),

@@ -1,17 +1,20 @@
 //! The command-line surface. Parsing validates shapes only; `resolve` turns the result into a plan.
 
-use std::ffi::OsStr;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::builder::TypedValueParser;
-use clap::error::ErrorKind;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::db::parse_target;
-use crate::dest::{Destination, Jumps, parse_destination, parse_jump_list, printable};
+use crate::dest::{Destination, Jumps, parse_destination, parse_jump_list};
 use crate::plan::OutputFormat;
 use crate::target::Target;
+
+mod errors;
+mod values;
+
+pub use errors::{Stop, parse};
+pub use values::parse_duration;
+use values::{Checked, parse_bind, parse_db, parse_local_port, parse_option};
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -498,125 +501,6 @@ pub enum DbArg {
     Url(crate::db::DbUrl),
 }
 
-/// A clap value parser around one of our `&str` parsers, whose error is our message alone, prefixed with
-/// the option's name: `error: --db `postgres://app:***@db:99999/app`: the port is not a number …`.
-///
-/// clap's own error for a failed value parser starts `invalid value '<the value as typed>'`: that would put a
-/// password from `--db postgres://user:password@…` on stderr, and any control characters typed into a value
-/// (`$'host\rname'`) on the terminal. Our parsers quote the value themselves, masked and escaped.
-/// `Error::raw` is printed as `error: MESSAGE` with nothing of the value added; clap exits with 2.
-#[derive(Clone)]
-struct Checked<T> {
-    name: &'static str,
-    parse: fn(&str) -> Result<T, String>,
-}
-
-impl<T> Checked<T> {
-    fn new(name: &'static str, parse: fn(&str) -> Result<T, String>) -> Self {
-        Checked { name, parse }
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
-    type Value = T;
-
-    fn parse_ref(&self, _: &clap::Command, _: Option<&clap::Arg>, value: &OsStr) -> Result<T, clap::Error> {
-        let Some(text) = value.to_str() else {
-            return Err(clap::Error::raw(
-                ErrorKind::InvalidUtf8,
-                format!(
-                    "{} `{}`: not valid UTF-8\n",
-                    self.name,
-                    printable(&value.to_string_lossy())
-                ),
-            ));
-        };
-        (self.parse)(text).map_err(|message| {
-            // The parsers' messages are printable already; escaping again keeps a slip there off the terminal.
-            clap::Error::raw(
-                ErrorKind::ValueValidation,
-                format!("{}: {}\n", self.name, printable_message(&message)),
-            )
-        })
-    }
-}
-
-/// A message for one line: control characters escaped. Not cut short (the parsers shorten what they
-/// quote), so the reason at its end is kept.
-fn printable_message(message: &str) -> String {
-    crate::text::escaped(message, usize::MAX)
-}
-
-/// `--local-port`: 0 lets the OS choose, as when it is not given.
-fn parse_local_port(s: &str) -> Result<u16, String> {
-    s.parse()
-        .map_err(|_| format!("`{}` is not a port number (0-65535)", printable(s)))
-}
-
-/// `--bind`: an IPv4 or IPv6 address, without brackets or port.
-fn parse_bind(s: &str) -> Result<IpAddr, String> {
-    s.parse()
-        .map_err(|_| format!("`{}` is not an IP address (e.g. 127.0.0.1 or ::1)", printable(s)))
-}
-
-fn parse_db(s: &str) -> Result<DbArg, String> {
-    if crate::db::looks_like_url(s) {
-        crate::db::parse_db_url(s).map(DbArg::Url)
-    } else {
-        parse_target(s).map(DbArg::Target)
-    }
-}
-
-/// `90`, `90s`, `30m`, `2h`, `1h30m`, `1d`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let text = s.trim();
-    if text.is_empty() {
-        return Err("an empty duration; write e.g. 90s, 30m or 2h".into());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => {
-                return Err(format!(
-                    "`{}`: unknown unit `{}`; use s, m, h or d (e.g. 1h30m)",
-                    printable(s),
-                    printable(c.encode_utf8(&mut [0; 4]))
-                ));
-            }
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("`{}`: a unit without a number before it", printable(s)))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`{}`: too long", printable(s)))?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!(
-            "`{}`: a number without a unit at the end; write e.g. {number}s",
-            printable(s)
-        ));
-    }
-    if total == 0 {
-        return Err(format!("`{}`: the duration must be longer than 0", printable(s)));
-    }
-    Ok(std::time::Duration::from_secs(total))
-}
-
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct Verbosity {
     /// More detail on stderr (-v, -vv, -vvv).
@@ -629,209 +513,15 @@ pub struct Verbosity {
     pub quiet: bool,
 }
 
-/// `-o Key=Value` or `-o "Key Value"`, as ssh accepts both.
-fn parse_option(s: &str) -> Result<(String, String), String> {
-    let s = s.trim();
-    let split = s.find(|c: char| c == '=' || c.is_whitespace());
-    match split {
-        Some(i) if i > 0 => {
-            let key = s[..i].trim();
-            let value = s[i + 1..]
-                .trim_start_matches(|c: char| c == '=' || c.is_whitespace())
-                .trim();
-            if value.is_empty() {
-                return Err(format!(
-                    "`{}` has no value: write -o {}=VALUE",
-                    printable(s),
-                    printable(key)
-                ));
-            }
-            Ok((key.to_string(), value.to_string()))
-        }
-        _ => Err(format!(
-            "`{}` is not KEY=VALUE (e.g. -o StrictHostKeyChecking=accept-new)",
-            printable(s)
-        )),
-    }
-}
-
 /// The clap command, for completions and the man page.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-/// Why parsing argv did not give a command to run.
-#[derive(Debug)]
-pub enum Stop {
-    /// `--help` or `--version`: clap's own text for stdout, exit 0.
-    Display(clap::Error),
-    /// A usage error: the text for stderr (its first line starts `sqltun: `), exit 2.
-    Usage(String),
-}
-
-/// Parse `argv` (program name first). Usage errors come back in sqltun's voice: prefixed, with an
-/// ssh habit pointed to the sqltun way, and with whatever in argv could be a secret masked.
-pub fn parse(argv: Vec<std::ffi::OsString>) -> Result<Cli, Stop> {
-    let error = match <Cli as clap::Parser>::try_parse_from(&argv) {
-        Ok(cli) => return Ok(cli),
-        Err(e) => e,
-    };
-    if !error.use_stderr() {
-        return Err(Stop::Display(error));
-    }
-    let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    Err(Stop::Usage(usage_message(&error, &argv)))
-}
-
-/// One clap error as sqltun says it.
-fn usage_message(error: &clap::Error, argv: &[String]) -> String {
-    use clap::error::{ContextKind, ContextValue};
-    let unknown = match (error.kind(), error.get(ContextKind::InvalidArg)) {
-        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => Some(arg.as_str()),
-        _ => None,
-    };
-    let hint = unknown.and_then(|arg| {
-        ssh_habit(arg, argv)
-            .map(|hint| format!("{arg}: {hint}"))
-            .or_else(|| closest_long_flag(arg, argv).map(|flag| format!("unknown option {arg}; did you mean {flag}?")))
-    });
-    let text = match hint {
-        Some(line) => format!("sqltun: {line}\n\nFor more information, try '--help'.\n"),
-        None => {
-            let rendered = error.render().to_string();
-            match rendered.strip_prefix("error: ") {
-                Some(rest) => format!("sqltun: {rest}"),
-                // `sqltun` alone: clap shows the help; say first what is missing.
-                None => format!("sqltun: a command is needed\n\n{rendered}"),
-            }
-        }
-    };
-    redact_argv(&text, argv)
-}
-
-/// The sqltun way for an option people bring from ssh.
-fn ssh_habit(arg: &str, argv: &[String]) -> Option<String> {
-    if arg.starts_with("--") {
-        return None;
-    }
-    let mut chars = arg.strip_prefix('-')?.chars();
-    let flag = chars.next()?;
-    // The value typed with it (`-p2222`) or after it (`-p 2222`), when it looks like one.
-    let attached: String = chars.collect();
-    let value = if attached.is_empty() {
-        argv.iter()
-            .position(|a| a == arg)
-            .and_then(|i| argv.get(i + 1))
-            .filter(|v| !v.starts_with('-'))
-            .cloned()
-    } else {
-        Some(attached)
-    };
-    let hint = match flag {
-        'p' => {
-            let port = value
-                .filter(|v| v.parse::<u16>().is_ok())
-                .unwrap_or_else(|| "2222".into());
-            format!("the SSH port goes in the destination: --ssh user@host:{port}")
-        }
-        'l' => {
-            let user = value
-                .filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
-                .unwrap_or_else(|| "user".into());
-            format!("the SSH user goes in the destination: --ssh {user}@host")
-        }
-        'L' => "sqltun picks the local port and prints it; use --local-port PORT and --db HOST:PORT".into(),
-        'N' => "not needed: sqltun never runs a remote command".into(),
-        'W' => "use --db HOST:PORT".into(),
-        _ => return None,
-    };
-    Some(hint)
-}
-
-/// For an unknown `--option`: the long option of the subcommand in use that is one typo away, or
-/// else the shortest one it begins (`--sh` is `--ssh`, where clap's similarity guess says
-/// `--ssh-config`).
-fn closest_long_flag(arg: &str, argv: &[String]) -> Option<String> {
-    let typed = arg.strip_prefix("--")?.split('=').next()?;
-    if typed.len() < 2 {
-        return None;
-    }
-    let top = command();
-    let used = argv.iter().skip(1).find_map(|a| top.find_subcommand(a)).unwrap_or(&top);
-    let longs: Vec<&str> = used
-        .get_arguments()
-        .filter(|a| !a.is_hide_set())
-        .filter_map(|a| a.get_long())
-        .collect();
-    let typo = longs
-        .iter()
-        .filter(|long| edit_distance(typed, long) == 1)
-        .min_by_key(|long| long.len());
-    let prefix = longs
-        .iter()
-        .filter(|long| long.starts_with(typed))
-        .min_by_key(|long| long.len());
-    typo.or(prefix).map(|long| format!("--{long}"))
-}
-
-/// Levenshtein distance: insertions, deletions and substitutions of one character.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(above + 1).min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
-/// `text` with every argument that may hold a secret masked (a URL's password, a secret parameter),
-/// and no control character but the line breaks.
-fn redact_argv(text: &str, argv: &[String]) -> String {
-    let mut text = text.to_string();
-    let mut args: Vec<&String> = argv.iter().skip(1).filter(|a| a.len() > 1).collect();
-    // Longest first, so an argument that contains another is masked whole.
-    args.sort_by_key(|a| std::cmp::Reverse(a.len()));
-    for arg in args {
-        let masked = crate::db::redact_input(arg);
-        if masked != *arg {
-            text = text.replace(arg.as_str(), &masked);
-        }
-    }
-    // clap may have quoted an argument altered (escape sequences stripped): mask by word as well.
-    let lines: Vec<String> = text
-        .split('\n')
-        .map(|line| {
-            let masked: Vec<String> = line
-                .split(' ')
-                .map(|word| match word.contains("://") || word.contains('=') {
-                    true => mask_quoted(word),
-                    false => word.to_string(),
-                })
-                .collect();
-            crate::text::escaped(&masked.join(" "), usize::MAX)
-        })
-        .collect();
-    lines.join("\n")
-}
-
-/// A word of a message with what may be a secret masked, its quotes kept.
-fn mask_quoted(word: &str) -> String {
-    let inner = word.trim_matches('\'');
-    let masked = crate::db::redact_input(inner);
-    match masked == crate::text::printable(inner) {
-        true => word.to_string(),
-        false => word.replacen(inner, &masked, 1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::errors::*;
+    use super::values::*;
     use super::*;
 
     /// clap's own consistency checks (conflicting names, bad defaults) run only when asked.
