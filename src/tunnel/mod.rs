@@ -247,7 +247,11 @@ async fn accept_loop(listener: listen::LocalListener, target: Target, serving: S
             wait_for_chain: serving.wait_for_chain,
             open_limit: serving.open_limit,
         };
-        serving.connections.lock().await.spawn(
+        // One lock per accept: reap finished connection tasks (so the set does not grow without bound),
+        // then add this one.
+        let mut set = serving.connections.lock().await;
+        while set.try_join_next().is_some() {}
+        set.spawn(
             async move {
                 let _done = OnDrop(|| {
                     activity.open.fetch_sub(1, Ordering::AcqRel);
@@ -257,9 +261,6 @@ async fn accept_loop(listener: listen::LocalListener, target: Target, serving: S
             }
             .instrument(span),
         );
-        // Reap finished connection tasks so the set does not grow without bound.
-        let mut set = serving.connections.lock().await;
-        while set.try_join_next().is_some() {}
     }
 }
 
