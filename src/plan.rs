@@ -11,6 +11,8 @@ use crate::target::Target;
 /// Everything needed to open the tunnel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TunnelPlan {
+    /// The tunnel's name in the tunnels file (`sqltun connect NAME`); None for one given by flags alone.
+    pub name: Option<String>,
     /// The SSH hops in dialling order; the last one opens the forwards.
     pub hops: Vec<Hop>,
     /// One local listener per forward, in the order given on the command line.

@@ -409,6 +409,8 @@ pub struct ReconnectArgs {
 /// has (defaults for the ones it has not).
 #[derive(Debug, Clone)]
 pub struct TunnelArgs {
+    /// The tunnel named on the command line, looked up in the tunnels file.
+    pub name: Option<String>,
     pub ssh_url: Option<String>,
     pub ssh: Option<Destination>,
     pub db: Vec<DbArg>,
@@ -437,6 +439,7 @@ impl TunnelArgs {
         let route = route.clone();
         let listen = listen.clone();
         TunnelArgs {
+            name: None,
             ssh_url: route.ssh_url,
             ssh: route.ssh,
             db: route.db,

@@ -129,6 +129,7 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
     hops.iter().for_each(ResolvedHop::log_unused);
     let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
     Ok(TunnelPlan {
+        name: args.name.clone(),
         hops: hops.into_iter().map(|h| h.hop).collect(),
         forwards,
         bind: args.bind,
