@@ -24,6 +24,10 @@ pub enum Kind {
     Session,
     /// The SSH chain died and could not be re-established within the reconnect bound.
     GaveUp,
+    /// `stop`: no running tunnel has the name or local port given.
+    NotRunning,
+    /// `stop`: a tunnel was sent SIGTERM and did not exit within the bound.
+    StillRunning,
     /// Ctrl-C (SIGINT) at a prompt or while connecting: nothing was recorded, the tunnel never opened.
     Interrupted,
 }
@@ -41,13 +45,15 @@ impl Kind {
             Kind::LocalBind => 7,
             Kind::Session => 8,
             Kind::GaveUp => 9,
+            Kind::NotRunning => 12,
+            Kind::StillRunning => 13,
             // The shell's convention for a process ended by SIGINT (128 + 2).
             Kind::Interrupted => 130,
         }
     }
 
     /// Every class, in exit-code order (for documentation and tests).
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Internal,
         Kind::Usage,
         Kind::Unreachable,
@@ -57,6 +63,8 @@ impl Kind {
         Kind::LocalBind,
         Kind::Session,
         Kind::GaveUp,
+        Kind::NotRunning,
+        Kind::StillRunning,
         Kind::Interrupted,
     ];
 
@@ -72,6 +80,8 @@ impl Kind {
             Kind::LocalBind => "the local port could not be bound",
             Kind::Session => "the SSH session failed after it was established (and --no-reconnect)",
             Kind::GaveUp => "the SSH chain died and reconnecting gave up (--reconnect-timeout)",
+            Kind::NotRunning => "stop: no running tunnel has that name or local port",
+            Kind::StillRunning => "stop: the tunnel did not exit within 10 s of SIGTERM",
             Kind::Interrupted => "interrupted by Ctrl-C (SIGINT) at a prompt or before the tunnel was ready",
         }
     }
@@ -90,9 +100,7 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 /// and the README print this one table, and tests hold them to it.
 pub fn exit_statuses() -> Vec<(String, &'static str)> {
     let mut rows = vec![("0".to_string(), "success (for connect: stopped by SIGINT or SIGTERM)")];
-    let (failures, interrupted): (Vec<Kind>, Vec<Kind>) =
-        Kind::ALL.iter().partition(|k| k.exit_code() < EXIT_MAX_LIFETIME);
-    rows.extend(failures.iter().map(|k| (k.exit_code().to_string(), k.describe())));
+    rows.extend(Kind::ALL.iter().map(|k| (k.exit_code().to_string(), k.describe())));
     rows.extend([
         (EXIT_MAX_LIFETIME.to_string(), "connect: --max-lifetime reached"),
         (EXIT_IDLE.to_string(), "connect: --idle-timeout reached"),
@@ -100,7 +108,8 @@ pub fn exit_statuses() -> Vec<(String, &'static str)> {
         (EXIT_NOT_FOUND.to_string(), "exec: the command was not found"),
         ("128+N".to_string(), "exec: the command was ended by signal N"),
     ]);
-    rows.extend(interrupted.iter().map(|k| (k.exit_code().to_string(), k.describe())));
+    // In ascending order; `128+N` sorts as 128.
+    rows.sort_by_key(|(code, _)| code.split('+').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0));
     rows
 }
 

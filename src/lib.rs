@@ -5,7 +5,7 @@
 //! ```text
 //! argv ─► cli (clap, validates only) ─► resolve (flags + ssh_config + env ─► TunnelPlan: plain data)
 //!                                                    │
-//! main: signals ─► Shutdown (Stop::Interrupt / Stop::Terminate) ─► cmd::{connect, exec, check, config}
+//! main: signals ─► Shutdown (Stop::Interrupt / Stop::Terminate) ─► cmd::{connect, exec, check, config, ls, stop}
 //!                                                    │
 //! cmd::open: ssh::Chain (hop by hop, host keys, auth) ─► bind listener(s) ─► output: ready line
 //!                                                    │
@@ -20,7 +20,7 @@
 //! ```text
 //! main
 //! cmd                                             wires the stages of each subcommand
-//! background  completions  logging  pid_file  probe
+//! background  completions  logging  pid_file  probe  registry
 //! resolve                                         reads the flags that cli parsed
 //! cli                                             clap; parses into domain types and plan's OutputFormat
 //! tunnel  output                                  output implements ssh's `Interaction` (prompts)
@@ -43,6 +43,7 @@
 //! - [`probe`]: what answers at a target (`check`): the database's own handshake.
 //! - `background`: `--background`: start the tunnel detached, relay its ready output.
 //! - `pid_file`: `--pid-file`.
+//! - `registry`: the running background tunnels, one file each in the state directory (`ls`, `stop`).
 //! - `completions`: shell completion scripts.
 //! - [`output`]: every byte on stdout and stderr for people and scripts, prompts included.
 //! - [`logging`]: log records on stderr.
@@ -71,6 +72,7 @@ pub(crate) mod pattern;
 pub(crate) mod pid_file;
 pub(crate) mod plan;
 pub mod probe;
+pub(crate) mod registry;
 pub mod resolve;
 pub(crate) mod safe_file;
 pub mod secret;

@@ -68,15 +68,16 @@ impl PidFile {
             _ => Path::new("."),
         };
         let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-        let written = write_new(&temporary, &format!("{}\n", std::process::id())).and_then(|_| {
-            if stale {
-                match std::fs::remove_file(path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
+        let written = crate::safe_file::write_new(&temporary, format!("{}\n", std::process::id()).as_bytes(), 0o644)
+            .and_then(|_| {
+                if stale {
+                    match std::fs::remove_file(path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
                 }
-            }
-            std::fs::hard_link(&temporary, path)
-        });
+                std::fs::hard_link(&temporary, path)
+            });
         let _ = std::fs::remove_file(&temporary);
         if let Err(e) = written {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -100,28 +101,6 @@ impl Drop for PidFile {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-/// Create `path` exclusively (never through a link; a leftover file of an earlier process with our pid is
-/// removed once) and write `text` to it.
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-    };
-    let mut file = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(path)?;
-            open()?
-        }
-        other => other?,
-    };
-    file.write_all(text.as_bytes())
 }
 
 /// The pid a pid file holds, read without following a link or waiting on a FIFO; `None` if there is none.

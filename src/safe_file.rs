@@ -10,6 +10,9 @@
 //!
 //! Errors say which file and what is wrong ([`Error`]); [`Problem`] alone is for callers that put
 //! the path in front themselves.
+//!
+//! Its one writer, [`write_new`], creates a file exclusively and never through a link: the first step
+//! of writing a file atomically (the caller renames or links it into place).
 
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
@@ -252,6 +255,30 @@ impl Opened {
             .map_err(|e| Error::new(&self.path, Problem::Io(e)))?;
         self.too_large(bytes.len() as u64, max_bytes)
     }
+}
+
+/// Create `path` exclusively with `mode`, never through a symbolic link (`O_EXCL | O_NOFOLLOW`), and
+/// write `bytes` to it. A leftover file at `path` (a temporary file of an earlier process that had this
+/// pid) is removed once and the create tried again. Callers rename or link the file into place, so a
+/// reader never sees it half written.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            open()?
+        }
+        other => other?,
+    };
+    file.write_all(bytes)
 }
 
 /// Whether `meta` is the null device, whatever name it was reached by.
