@@ -29,6 +29,8 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels: name, pid, local address, target, state, uptime, open connections')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -147,6 +149,30 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'sqltun;ls' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON document on stdout instead of the table')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sqltun;stop' {
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Stop every running background tunnel')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sqltun;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -159,6 +185,8 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels: name, pid, local address, target, state, uptime, open connections')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -173,6 +201,12 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             break
         }
         'sqltun;help;config' {
+            break
+        }
+        'sqltun;help;ls' {
+            break
+        }
+        'sqltun;help;stop' {
             break
         }
         'sqltun;help;completions' {

@@ -34,6 +34,12 @@ _sqltun() {
             sqltun,help)
                 cmd="sqltun__subcmd__help"
                 ;;
+            sqltun,ls)
+                cmd="sqltun__subcmd__ls"
+                ;;
+            sqltun,stop)
+                cmd="sqltun__subcmd__stop"
+                ;;
             sqltun__subcmd__help,check)
                 cmd="sqltun__subcmd__help__subcmd__check"
                 ;;
@@ -52,6 +58,12 @@ _sqltun() {
             sqltun__subcmd__help,help)
                 cmd="sqltun__subcmd__help__subcmd__help"
                 ;;
+            sqltun__subcmd__help,ls)
+                cmd="sqltun__subcmd__help__subcmd__ls"
+                ;;
+            sqltun__subcmd__help,stop)
+                cmd="sqltun__subcmd__help__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -59,7 +71,7 @@ _sqltun() {
 
     case "${cmd}" in
         sqltun)
-            opts="-h -V --help --version connect exec check config completions help"
+            opts="-h -V --help --version connect exec check config ls stop completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,7 +402,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__help)
-            opts="connect exec check config completions help"
+            opts="connect exec check config ls stop completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +488,62 @@ _sqltun() {
         sqltun__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__ls)
+            opts="-v -q -h -V --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sqltun__subcmd__stop)
+            opts="-v -q -h -V --all --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

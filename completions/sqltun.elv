@@ -26,6 +26,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+            cand ls 'List the background tunnels: name, pid, local address, target, state, uptime, open connections'
+            cand stop 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -139,6 +141,28 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sqltun;ls'= {
+            cand --json 'One JSON document on stdout instead of the table'
+            cand -v 'More detail on stderr (-v, -vv, -vvv)'
+            cand --verbose 'More detail on stderr (-v, -vv, -vvv)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sqltun;stop'= {
+            cand --all 'Stop every running background tunnel'
+            cand -v 'More detail on stderr (-v, -vv, -vvv)'
+            cand --verbose 'More detail on stderr (-v, -vv, -vvv)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sqltun;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -150,6 +174,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+            cand ls 'List the background tunnels: name, pid, local address, target, state, uptime, open connections'
+            cand stop 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -160,6 +186,10 @@ set edit:completion:arg-completer[sqltun] = {|@words|
         &'sqltun;help;check'= {
         }
         &'sqltun;help;config'= {
+        }
+        &'sqltun;help;ls'= {
+        }
+        &'sqltun;help;stop'= {
         }
         &'sqltun;help;completions'= {
         }

@@ -80,11 +80,13 @@ in OpenSSH 8.8+, for host keys, host certificates and their CA's signature; \
 .TP\n\\fBSSH_AUTH_SOCK\\fR\nthe SSH agent socket\n\
 .TP\n\\fBSQLTUN_LOG\\fR\na tracing filter for stderr logs, e.g. sqltun=debug\n\
 .TP\n\\fBNO_COLOR\\fR\nwhen set and not empty: no colour and no spinner on stderr (also when stderr is not a terminal, or TERM=dumb)\n\
-.TP\n\\fBXDG_STATE_HOME\\fR\nwhere a background tunnel's log goes by default (see FILES), when set to an absolute path\n",
+.TP\n\\fBXDG_STATE_HOME\\fR\nwhere a background tunnel's log goes by default (see FILES), when set to an absolute path\n\
+.TP\n\\fBXDG_RUNTIME_DIR\\fR\nwhere background tunnels register for \\fBls\\fR and \\fBstop\\fR (see FILES), when set to an absolute path\n",
     );
     buf.extend_from_slice(b".SH FILES\n.TP\n\\fI~/.ssh/config\\fR, \\fI/etc/ssh/ssh_config\\fR\nssh client configuration, read as OpenSSH reads it\n\
 .TP\n\\fI~/.ssh/known_hosts\\fR, \\fI/etc/ssh/ssh_known_hosts\\fR\nknown host keys\n\
-.TP\n\\fI$XDG_STATE_HOME/sqltun/PID.log\\fR, \\fI~/.local/state/sqltun/PID.log\\fR\nwhat a \\fB\\-\\-background\\fR tunnel says after it returned, unless \\fB\\-\\-log\\-file\\fR names another file (mode 0600, in a directory created with mode 0700)\n");
+.TP\n\\fI$XDG_STATE_HOME/sqltun/PID.log\\fR, \\fI~/.local/state/sqltun/PID.log\\fR\nwhat a \\fB\\-\\-background\\fR tunnel says after it returned, unless \\fB\\-\\-log\\-file\\fR names another file (mode 0600, in a directory created with mode 0700)\n\
+.TP\n\\fI$XDG_RUNTIME_DIR/sqltun/\\fR, else \\fI$XDG_STATE_HOME/sqltun/\\fR or \\fI~/.local/state/sqltun/\\fR\none \\fIPID\\-START\\fR.tunnel file per running background tunnel (mode 0600, in a directory of yours with mode 0700; anything else is refused), read by \\fBls\\fR and \\fBstop\\fR\n");
     buf.extend_from_slice(b".SH \"SEE ALSO\"\n\\fBssh\\fR(1), \\fBssh_config\\fR(5), \\fBssh\\-keygen\\fR(1)\n");
     let _ = man.render_version_section(&mut buf);
     buf

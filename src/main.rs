@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Command::Exec(args) => args.verbosity,
         Command::Check(args) => args.verbosity,
         Command::Config(args) => args.verbosity,
+        Command::Ls(args) => args.verbosity,
+        Command::Stop(args) => args.verbosity,
         Command::Completions(_) => sqltun::cli::Verbosity::default(),
     };
     sqltun::logging::init(verbosity.verbose, verbosity.quiet);

@@ -25,6 +25,8 @@ Examples:
   sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
   sqltun check --ssh prod-db --db db.internal:5432
   sqltun config prod-db
+  sqltun ls
+  sqltun stop prod
 
 'sqltun COMMAND -h' for a command's common options, '--help' for all of them.";
 
@@ -41,7 +43,8 @@ Environment:
   SSH_AUTH_SOCK              the SSH agent socket
   SQLTUN_LOG                 a tracing filter for stderr (e.g. sqltun=debug)
   NO_COLOR                   no colour and no spinner on stderr
-  XDG_STATE_HOME             where --background logs go (default ~/.local/state/sqltun/PID.log)";
+  XDG_STATE_HOME             where --background logs go (default ~/.local/state/sqltun/PID.log)
+  XDG_RUNTIME_DIR            where background tunnels register (sqltun ls, stop); else XDG_STATE_HOME";
 
 /// The exit statuses, as `--help` lists them (from the one table in `error`).
 pub fn exit_status_help() -> String {
@@ -107,9 +110,72 @@ pub enum Command {
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
+    /// List the background tunnels: name, pid, local address, target, state, uptime, open connections.
+    #[command(after_help = LS_EXAMPLES, after_long_help = LS_LONG_HELP)]
+    Ls(LsArgs),
+    /// Stop a background tunnel (by name or local port, or all of them) and wait for it to exit.
+    #[command(override_usage = STOP_USAGE, after_help = STOP_EXAMPLES, after_long_help = STOP_LONG_HELP)]
+    Stop(StopArgs),
     /// Print the shell completion script for SHELL on stdout.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
+}
+
+const LS_EXAMPLES: &str = "\
+Examples:
+  sqltun ls
+  sqltun ls --json | jq -r '.tunnels[] | select(.state != \"stopped\") | .name'";
+
+const LS_LONG_HELP: &str = "\
+Examples:
+  sqltun ls
+  sqltun ls --json | jq -r '.tunnels[] | select(.state != \"stopped\") | .name'
+
+Every tunnel started with --background is listed while it runs (state up or reconnecting), and every
+tunnel of the tunnels file that is not running (state stopped). --json prints one document:
+{\"tunnels\": [{\"name\", \"pid\", \"state\", \"started_at\", \"uptime_secs\", \"open_connections\",
+\"forwards\": [{\"local_addr\", \"local_host\", \"local_port\", \"local_socket\", \"target\"}], \"hops\",
+\"log_file\"}]} (null where a value does not apply: no pid for a stopped tunnel, no name for one given by
+flags alone).";
+
+const STOP_USAGE: &str = "sqltun stop [OPTIONS] <NAME|PORT>
+       sqltun stop [OPTIONS] --all";
+
+const STOP_EXAMPLES: &str = "\
+Examples:
+  sqltun stop prod
+  sqltun stop 5433
+  sqltun stop --all";
+
+const STOP_LONG_HELP: &str = "\
+Examples:
+  sqltun stop prod
+  sqltun stop 5433
+  sqltun stop --all
+
+Sends SIGTERM to each tunnel, waits up to 10 s for it to exit and says what it stopped on stderr. Exit
+status 12 when no running tunnel has that name or local port (--all with none running is not an
+error), 13 when one did not exit in time.";
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// One JSON document on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The tunnel's name, or a local port it listens on.
+    #[arg(value_name = "NAME|PORT", required_unless_present = "all", conflicts_with = "all")]
+    pub tunnel: Option<String>,
+    /// Stop every running background tunnel.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 const EXEC_EXAMPLES: &str = "\

@@ -1,9 +1,10 @@
 //! `sqltun connect`: open the tunnel, print the ready line, serve until a signal, the idle timeout or
-//! the lifetime ends it.
+//! the lifetime ends it. With `--background` the tunnel registers itself (see `registered`).
 
 use std::sync::Arc;
 
 use super::open::{self, Opened};
+use super::registered;
 use super::{Shutdown, Stop};
 use crate::background::LogFile;
 use crate::cli::ConnectArgs;
@@ -12,6 +13,7 @@ use crate::error::{EXIT_IDLE, EXIT_MAX_LIFETIME, Result};
 use crate::output::{self, Terminal};
 use crate::pid_file::PidFile;
 use crate::plan::TunnelPlan;
+use crate::registry::StateDir;
 use crate::resolve;
 use crate::ssh::Pins;
 use crate::tunnel::End;
@@ -23,8 +25,13 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
     if let Some(path) = &life.pid_file {
         PidFile::check(path)?;
     }
-    if life.background && !crate::background::is_child() {
-        return crate::background::launch(plan.output, plan.forwards.len()).await;
+    // Checked before dialling (and before the child starts): a state directory that cannot be used
+    // fails at once.
+    let state = life.background.then(|| StateDir::open(&ProcessEnv)).transpose()?;
+    if let Some(state) = &state
+        && !crate::background::is_child()
+    {
+        return registered::start(&plan, state, args.verbosity.quiet, &mut shutdown).await;
     }
     let log = life
         .background
@@ -48,6 +55,10 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
         Some(path) => Some(PidFile::create(path)?),
         None => None,
     };
+    let registration = match &state {
+        Some(state) => Some(registered::register(state, &plan, &opened, log.as_ref())?),
+        None => None,
+    };
     announce(&plan, &opened, log.as_ref(), quiet)?;
     let stopped = async {
         tokio::select! {
@@ -55,8 +66,10 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
             _ = until(deadline) => {},
         }
     };
-    let served = open::serve(&plan, opened, ui, pins, plan.output, quiet, stopped).await;
+    let observer = registration.clone().map(registered::observer);
+    let served = open::serve(&plan, opened, ui, pins, plan.output, quiet, observer, stopped).await;
     drop(pid_file);
+    drop(registration);
     // Which stop it was is read off the deadline.
     let lifetime_over = deadline.is_some_and(|at| tokio::time::Instant::now() >= at);
     closed(&plan, served, lifetime_over, quiet)
@@ -93,8 +106,12 @@ fn announce(plan: &TunnelPlan, opened: &Opened, log: Option<&LogFile>, quiet: bo
     match log {
         Some(log) => {
             let pid = std::process::id();
+            let stop = match &plan.name {
+                Some(name) => format!("sqltun stop {}", crate::text::printable(&crate::text::shell_word(name))),
+                None => format!("kill {pid}"),
+            };
             let running = format!(
-                "tunnel running in the background (pid {pid}): {} via {via}; log: {}; stop it with: kill {pid}",
+                "tunnel running in the background (pid {pid}): {} via {via}; log: {}; stop it with: {stop}",
                 routes.join(", "),
                 log.path.display()
             );

@@ -36,7 +36,7 @@ pub(super) async fn run(args: ExecArgs, mut shutdown: Shutdown) -> Result<u8> {
             let stopped = async {
                 let _ = stop_rx.await;
             };
-            open::serve(&plan, opened, ui, pins, OutputFormat::Port, quiet, stopped).await
+            open::serve(&plan, opened, ui, pins, OutputFormat::Port, quiet, None, stopped).await
         })
     };
     let status = run_command(&args, &plan, &ready, &mut shutdown).await;

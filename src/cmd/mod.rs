@@ -8,14 +8,20 @@
 //! | `check` | `sqltun check`: every stage once, each with its time |
 //! | `config` | `sqltun config`: what `ssh -G` would say, or the whole chain as JSON |
 //! | `completions` | `sqltun completions SHELL` |
+//! | `ls` | `sqltun ls`: the background tunnels, running and configured |
+//! | `stop` | `sqltun stop NAME\|PORT\|--all`: SIGTERM to a background tunnel, and wait for it to exit |
 //! | `open` | what connect and exec share: the chain and the listeners, and serving them |
+//! | `registered` | connect `--background` and the registry: one start per name, the tunnel's entry |
 
 mod check;
 mod completions;
 mod config;
 mod connect;
 mod exec;
+mod ls;
 mod open;
+mod registered;
+mod stop;
 
 use crate::cli::Command;
 use crate::error::Result;
@@ -57,5 +63,7 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<u8> {
         Command::Check(args) => check::run(args, shutdown).await,
         Command::Config(args) => config::run(args).map(|_| 0),
         Command::Completions(args) => completions::run(args).map(|_| 0),
+        Command::Ls(args) => ls::run(args).map(|_| 0),
+        Command::Stop(args) => stop::run(args).await,
     }
 }

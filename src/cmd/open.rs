@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Stop;
@@ -73,28 +73,40 @@ async fn bind_all(plan: &TunnelPlan) -> Result<(Vec<Listener>, Vec<Ready>, Optio
 
 /// What scripts are told about each bound TCP forward.
 fn ready_lines(plan: &TunnelPlan, listeners: &[Listener], hops: &[String]) -> Vec<Ready> {
-    listeners
+    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.sockets.first()?.tcp_addr()).collect();
+    ready_at(plan, &addrs, hops, std::process::id())
+}
+
+/// What scripts are told about the plan's forwards listening at `addrs` (in order) in process `pid`:
+/// for a fresh tunnel, and for one already running that `connect NAME --background` finds.
+pub(super) fn ready_at(plan: &TunnelPlan, addrs: &[SocketAddr], hops: &[String], pid: u32) -> Vec<Ready> {
+    addrs
         .iter()
         .zip(&plan.forwards)
-        .filter_map(|(l, f)| {
-            let addr = l.sockets.first()?.tcp_addr()?;
-            Some(Ready {
-                addr,
-                target: f.target.to_string(),
-                url: local_url(f, addr),
-                url_without_password: f.url.as_ref().map_or_else(
-                    || local_url(f, addr),
-                    |u| u.rewritten_without_password(&addr.ip().to_string(), addr.port()),
-                ),
-                hops: hops.to_vec(),
-                pid: std::process::id(),
-            })
+        .map(|(&addr, f)| Ready {
+            addr,
+            target: f.target.to_string(),
+            url: local_url(f, addr),
+            url_without_password: f.url.as_ref().map_or_else(
+                || local_url(f, addr),
+                |u| u.rewritten_without_password(&addr.ip().to_string(), addr.port()),
+            ),
+            hops: hops.to_vec(),
+            pid,
         })
         .collect()
 }
 
+/// Whoever else wants to hear the supervisor's events (a background tunnel's registry entry).
+pub(super) type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// Serve the opened tunnel under the plan's reconnect policy until `shutdown`, the idle timeout, or the
-/// chain dies for good. Events go to stderr, and as JSON events to stdout when `format` is JSON.
+/// chain dies for good. Events go to stderr, as JSON events to stdout when `format` is JSON, and to
+/// `observer` (which also gets the number of open connections as it changes).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the stages connect and exec hand over, each once"
+)]
 pub(super) async fn serve(
     plan: &TunnelPlan,
     opened: Opened,
@@ -102,6 +114,7 @@ pub(super) async fn serve(
     pins: Arc<Pins>,
     format: OutputFormat,
     quiet: bool,
+    observer: Option<Observer>,
     shutdown: impl Future<Output = ()>,
 ) -> End {
     let Some(last) = plan.hops.last() else {
@@ -111,9 +124,10 @@ pub(super) async fn serve(
         open_limit: last.connect_timeout,
         idle_timeout: plan.lifecycle.idle_timeout,
         reconnect: plan.lifecycle.reconnect,
+        report_connections: observer.is_some(),
     };
     let redial = Redialer::shared(plan, ui, pins);
-    let events = reporter(format, quiet);
+    let events = reporter(format, quiet, observer);
     tunnel::serve(opened.listeners, opened.chain, options, Some(redial), events, shutdown).await
 }
 
@@ -151,6 +165,23 @@ pub(super) fn ending(end: End) -> (Result<()>, &'static str) {
 
 /// `--unix-socket PATH`: the one forward on a Unix socket only this user can reach.
 fn bind_socket(plan: &TunnelPlan, path: &Path, hops: &[String]) -> Result<(Listener, SocketReady)> {
+    let (forward, postgres, port) = socket_forward(plan)?;
+    let socket = listen::unix_socket_path(path, postgres.then_some(port)).map_err(Error::usage)?;
+    let bound = listen::bind_unix(&socket).map_err(|e| Error::new(Kind::LocalBind, e))?;
+    let path = match &bound {
+        listen::LocalListener::Unix(_, file) => file.path.clone(),
+        listen::LocalListener::Tcp(_) => socket,
+    };
+    let ready = socket_ready_at(plan, path, hops, std::process::id())?;
+    let listener = Listener {
+        sockets: vec![bound],
+        target: forward.target.clone(),
+    };
+    Ok((listener, ready))
+}
+
+/// The one forward a Unix socket serves, whether it is PostgreSQL's, and the port its name carries.
+fn socket_forward(plan: &TunnelPlan) -> Result<(&Forward, bool, u16)> {
     let [forward] = plan.forwards.as_slice() else {
         return Err(Error::usage(format!(
             "--unix-socket serves one --db, and {} are given; run one sqltun per target",
@@ -167,12 +198,13 @@ fn bind_socket(plan: &TunnelPlan, path: &Path, hops: &[String]) -> Result<(Liste
     } else {
         forward.target.port
     };
-    let socket = listen::unix_socket_path(path, postgres.then_some(port)).map_err(Error::usage)?;
-    let bound = listen::bind_unix(&socket).map_err(|e| Error::new(Kind::LocalBind, e))?;
-    let path = match &bound {
-        listen::LocalListener::Unix(_, file) => file.path.clone(),
-        listen::LocalListener::Tcp(_) => socket,
-    };
+    Ok((forward, postgres, port))
+}
+
+/// What scripts are told about the plan's Unix socket bound at `path` in process `pid` (a fresh tunnel,
+/// or one already running).
+pub(super) fn socket_ready_at(plan: &TunnelPlan, path: PathBuf, hops: &[String], pid: u32) -> Result<SocketReady> {
+    let (forward, postgres, port) = socket_forward(plan)?;
     // libpq finds a server by directory and port only under this name.
     let pg_name = format!(".s.PGSQL.{port}");
     let directory = path
@@ -184,19 +216,14 @@ fn bind_socket(plan: &TunnelPlan, path: &Path, hops: &[String]) -> Result<(Liste
         (Some((dir, port)), None) => format!("postgresql://{}:{port}", percent_encoded(dir)),
         (None, _) => format!("unix://{}", path.display()),
     };
-    let ready = SocketReady {
+    Ok(SocketReady {
         path,
         postgres: directory,
         target: forward.target.to_string(),
         url,
         hops: hops.to_vec(),
-        pid: std::process::id(),
-    };
-    let listener = Listener {
-        sockets: vec![bound],
-        target: forward.target.clone(),
-    };
-    Ok((listener, ready))
+        pid,
+    })
 }
 
 /// A path as a URL's host: libpq takes a percent-encoded socket directory there.
@@ -247,9 +274,19 @@ impl Redial for Redialer {
     }
 }
 
-/// Supervisor events as stderr lines and `--output json` events.
-fn reporter(format: OutputFormat, quiet: bool) -> Arc<dyn Fn(Event) + Send + Sync> {
-    Arc::new(move |event: Event| match event {
+/// Supervisor events as stderr lines and `--output json` events, and to the observer.
+fn reporter(format: OutputFormat, quiet: bool, observer: Option<Observer>) -> Arc<dyn Fn(Event) + Send + Sync> {
+    Arc::new(move |event: Event| {
+        if let Some(observer) = &observer {
+            observer(&event);
+        }
+        report(format, quiet, event)
+    })
+}
+
+/// One supervisor event on stderr (and stdout, as JSON, with `--output json`).
+fn report(format: OutputFormat, quiet: bool, event: Event) {
+    match event {
         Event::Lost { reason } => {
             output::status(quiet, &format!("{reason}; the port stays open, reconnecting"));
             output::event(format, "lost", serde_json::json!({ "reason": reason }));
@@ -296,7 +333,8 @@ fn reporter(format: OutputFormat, quiet: bool) -> Arc<dyn Fn(Event) + Send + Syn
                 if chain_up { "up" } else { "down" }
             ),
         ),
-    })
+        Event::Connections { open } => tracing::debug!(open, "open connections"),
+    }
 }
 
 async fn bind(plan: &TunnelPlan) -> Result<Vec<Listener>> {

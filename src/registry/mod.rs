@@ -127,14 +127,14 @@ impl Entry {
         }
     }
 
-    /// The tunnel as a message names it: `prod (pid 1234, 127.0.0.1:5433)`, or `pid 1234 (…)` unnamed.
+    /// The tunnel as a message names it: `prod (pid 1234, 127.0.0.1:5433)`, or `pid 1234
+    /// (127.0.0.1:5433)` for one without a name.
     pub fn describe(&self) -> String {
         let locals: Vec<String> = self.listening.iter().map(Listening::local).collect();
-        let what = format!("pid {}, {}", self.pid, locals.join(", "));
-        let shown = crate::text::printable(&what);
+        let locals = crate::text::printable(&locals.join(", "));
         match &self.name {
-            Some(name) => format!("{} ({shown})", crate::text::printable(name)),
-            None => format!("the tunnel ({shown})"),
+            Some(name) => format!("{} (pid {}, {locals})", crate::text::printable(name), self.pid),
+            None => format!("pid {} ({locals})", self.pid),
         }
     }
 }
@@ -234,6 +234,7 @@ impl StateDir {
         Ok(StateDir { path, uid })
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -37,6 +37,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How often the supervisor looks at the chain (russh reports a dead session by closing its handle).
 const WATCH_EVERY: Duration = Duration::from_millis(200);
 
+/// How long changes to the number of open connections are gathered before one [`Event::Connections`]:
+/// a client opening a hundred connections at once makes one event, not a hundred.
+const CONNECTIONS_SETTLE: Duration = Duration::from_millis(500);
+
 /// How serving is bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
@@ -46,6 +50,8 @@ pub struct ServeOptions {
     pub idle_timeout: Option<Duration>,
     /// Re-dial a dead chain behind the same listeners; `None` ends serving with an error instead.
     pub reconnect: Option<Reconnect>,
+    /// Report changes to the number of open connections ([`Event::Connections`]).
+    pub report_connections: bool,
 }
 
 /// What the supervisor reports (stderr lines and `--output json` events are made from these).
@@ -61,6 +67,9 @@ pub enum Event {
     },
     /// The chain is back after being down for `down` (the listeners never went away).
     Reconnected { attempt: u32, down: Duration },
+    /// The number of open connections changed (at most one event per settling period, and only with
+    /// `ServeOptions::report_connections`).
+    Connections { open: usize },
     /// SIGUSR1 asked what the tunnel holds (for operators, and for the leak tests).
     Stats {
         open_connections: usize,
@@ -111,17 +120,34 @@ async fn current_chain(current: &Current, limit: Duration) -> Option<Arc<Chain>>
     }
 }
 
-/// Open connections and the last time one opened or closed, for the idle timeout.
+/// Open connections and the last time one opened or closed, for the idle timeout; `changed` wakes the
+/// connection count's reporter.
 #[derive(Debug)]
 struct Activity {
     open: AtomicUsize,
     last: std::sync::Mutex<Instant>,
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
     fn touch(&self) {
         if let Ok(mut last) = self.last.lock() {
             *last = Instant::now();
+        }
+        self.changed.notify_one();
+    }
+
+    /// An [`Event::Connections`] whenever the count settled at a new value. Never resolves.
+    async fn report_changes(&self, events: &(dyn Fn(Event) + Send + Sync)) {
+        let mut reported = 0;
+        loop {
+            self.changed.notified().await;
+            tokio::time::sleep(CONNECTIONS_SETTLE).await;
+            let open = self.open.load(Ordering::Acquire);
+            if open != reported {
+                reported = open;
+                events(Event::Connections { open });
+            }
         }
     }
 
@@ -158,6 +184,7 @@ pub async fn serve(
     let activity = Arc::new(Activity {
         open: AtomicUsize::new(0),
         last: std::sync::Mutex::new(Instant::now()),
+        changed: tokio::sync::Notify::new(),
     });
     let (chain_tx, chain_rx) = watch::channel(Some(Arc::new(chain)));
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -188,11 +215,18 @@ pub async fn serve(
     };
     let supervising = supervise(&chain_tx, options.reconnect, redial.as_deref(), events.as_ref());
     let stats = report_stats_on_sigusr1(&activity, &ids, &chain_rx, events.as_ref());
+    let connections_reported = async {
+        match options.report_connections {
+            true => activity.report_changes(events.as_ref()).await,
+            false => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
         _ = shutdown => End::Shutdown,
         _ = idle => End::Idle,
         ended = supervising => ended,
         _ = stats => End::Shutdown,
+        _ = connections_reported => End::Shutdown,
     };
 
     // Stop accepting, tell every connection to close its channel, give them a moment, then hang up.
