@@ -14,6 +14,7 @@ mod connect;
 mod faults;
 mod local;
 mod probe;
+mod registry;
 mod scripting;
 mod support;
 mod terminal;
