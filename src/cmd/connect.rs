@@ -22,16 +22,17 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
     let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     tracing::debug!(?plan, "resolved");
     let life = &plan.lifecycle;
-    if let Some(path) = &life.pid_file {
-        PidFile::check(path)?;
-    }
     // Checked before dialling (and before the child starts): a state directory that cannot be used
     // fails at once.
     let state = life.background.then(|| StateDir::open(&ProcessEnv)).transpose()?;
     if let Some(state) = &state
         && !crate::background::is_child()
     {
+        // The pid file is checked there, once it is clear that the tunnel is not running already.
         return registered::start(&plan, state, args.verbosity.quiet, &mut shutdown).await;
+    }
+    if let Some(path) = &life.pid_file {
+        PidFile::check(path)?;
     }
     let log = life
         .background

@@ -12,6 +12,7 @@ use super::{Shutdown, Stop};
 use crate::background::LogFile;
 use crate::error::{Error, Result};
 use crate::output;
+use crate::pid_file::PidFile;
 use crate::plan::TunnelPlan;
 use crate::registry::{Entry, Listening, Registration, State, StateDir, fingerprint, process};
 use crate::text::{printable, shell_word};
@@ -24,10 +25,11 @@ const NAME_LOCK_LIMIT: Duration = Duration::from_secs(120);
 /// `connect --background` in the process the user started: start the tunnel in a child, unless the
 /// plan's name already runs. The name is held from before the check until the child has registered
 /// (it does so before its ready output, which `launch` waits for) or failed, so two starts of one name
-/// never both start it.
+/// never both start it. A `--pid-file` is checked only for a tunnel about to start: the running one
+/// holds it.
 pub(super) async fn start(plan: &TunnelPlan, state: &StateDir, quiet: bool, shutdown: &mut Shutdown) -> Result<u8> {
     let Some(name) = &plan.name else {
-        return crate::background::launch(plan.output, plan.forwards.len()).await;
+        return launch(plan).await;
     };
     let _held = tokio::select! {
         held = state.lock(name, NAME_LOCK_LIMIT) => held?,
@@ -38,6 +40,14 @@ pub(super) async fn start(plan: &TunnelPlan, state: &StateDir, quiet: bool, shut
     };
     if let Some(running) = state.named(name).first() {
         return already_running(plan, name, running, quiet);
+    }
+    launch(plan).await
+}
+
+/// Check the pid file, then start the child and relay its ready output.
+async fn launch(plan: &TunnelPlan) -> Result<u8> {
+    if let Some(path) = &plan.lifecycle.pid_file {
+        PidFile::check(path)?;
     }
     crate::background::launch(plan.output, plan.forwards.len()).await
 }
