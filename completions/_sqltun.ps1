@@ -29,8 +29,8 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
-            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels: name, pid, local address, target, state, uptime, open connections')
-            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels, running (pid, port, state, connections) and configured')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop background tunnels by name, local port or --all, and wait for them to exit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -185,8 +185,8 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
-            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels: name, pid, local address, target, state, uptime, open connections')
-            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the background tunnels, running (pid, port, state, connections) and configured')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop background tunnels by name, local port or --all, and wait for them to exit')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break

@@ -26,8 +26,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-            cand ls 'List the background tunnels: name, pid, local address, target, state, uptime, open connections'
-            cand stop 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit'
+            cand ls 'List the background tunnels, running (pid, port, state, connections) and configured'
+            cand stop 'Stop background tunnels by name, local port or --all, and wait for them to exit'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -174,8 +174,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-            cand ls 'List the background tunnels: name, pid, local address, target, state, uptime, open connections'
-            cand stop 'Stop a background tunnel (by name or local port, or all of them) and wait for it to exit'
+            cand ls 'List the background tunnels, running (pid, port, state, connections) and configured'
+            cand stop 'Stop background tunnels by name, local port or --all, and wait for them to exit'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }

@@ -25,8 +25,6 @@ Examples:
   sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
   sqltun check --ssh prod-db --db db.internal:5432
   sqltun config prod-db
-  sqltun ls
-  sqltun stop prod
 
 'sqltun COMMAND -h' for a command's common options, '--help' for all of them.";
 
@@ -110,10 +108,10 @@ pub enum Command {
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
-    /// List the background tunnels: name, pid, local address, target, state, uptime, open connections.
+    /// List the background tunnels, running (pid, port, state, connections) and configured.
     #[command(after_help = LS_EXAMPLES, after_long_help = LS_LONG_HELP)]
     Ls(LsArgs),
-    /// Stop a background tunnel (by name or local port, or all of them) and wait for it to exit.
+    /// Stop background tunnels by name, local port or --all, and wait for them to exit.
     #[command(override_usage = STOP_USAGE, after_help = STOP_EXAMPLES, after_long_help = STOP_LONG_HELP)]
     Stop(StopArgs),
     /// Print the shell completion script for SHELL on stdout.
@@ -131,12 +129,14 @@ Examples:
   sqltun ls
   sqltun ls --json | jq -r '.tunnels[] | select(.state != \"stopped\") | .name'
 
-Every tunnel started with --background is listed while it runs (state up or reconnecting), and every
-tunnel of the tunnels file that is not running (state stopped). --json prints one document:
-{\"tunnels\": [{\"name\", \"pid\", \"state\", \"started_at\", \"uptime_secs\", \"open_connections\",
-\"forwards\": [{\"local_addr\", \"local_host\", \"local_port\", \"local_socket\", \"target\"}], \"hops\",
-\"log_file\"}]} (null where a value does not apply: no pid for a stopped tunnel, no name for one given by
-flags alone).";
+Every tunnel started with --background is listed while it runs (state up or reconnecting),
+and every tunnel of the tunnels file that is not running (state stopped). --json prints one
+document for scripts:
+  {\"tunnels\": [{\"name\", \"pid\", \"state\", \"started_at\", \"uptime_secs\", \"open_connections\",
+    \"forwards\": [{\"local_addr\", \"local_host\", \"local_port\", \"local_socket\", \"target\"}],
+    \"hops\", \"log_file\"}]}
+null where a value does not apply (no pid for a stopped tunnel, no name for one given by flags
+alone); started_at is in seconds since the Unix epoch.";
 
 const STOP_USAGE: &str = "sqltun stop [OPTIONS] <NAME|PORT>
        sqltun stop [OPTIONS] --all";
@@ -153,9 +153,9 @@ Examples:
   sqltun stop 5433
   sqltun stop --all
 
-Sends SIGTERM to each tunnel, waits up to 10 s for it to exit and says what it stopped on stderr. Exit
-status 12 when no running tunnel has that name or local port (--all with none running is not an
-error), 13 when one did not exit in time.";
+Sends SIGTERM to each tunnel, waits up to 10 s for it to exit and says what it stopped on
+stderr. Exit status 12 when no running tunnel has that name or local port (--all with none
+running is not an error), 13 when one did not exit in time.";
 
 #[derive(Debug, Args)]
 pub struct LsArgs {

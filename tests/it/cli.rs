@@ -30,7 +30,7 @@ fn short_help_fits_a_screen() {
         stdout.lines().count()
     );
     assert_eq!(stdout.matches("\n  sqltun ").count(), 4, "four examples:\n{stdout}");
-    for sub in ["connect", "exec", "check", "config", "completions"] {
+    for sub in ["connect", "exec", "check", "config", "ls", "stop", "completions"] {
         let (code, stdout, _) = run(&home, &[sub, "-h"]);
         assert_eq!(code, 0);
         assert!(
@@ -45,7 +45,7 @@ fn short_help_fits_a_screen() {
         );
     }
     let (_, long, _) = run(&home, &["--help"]);
-    for code in ["10 ", "11 ", "126 ", "127 ", "128+N ", "130 "] {
+    for code in ["10 ", "11 ", "12 ", "13 ", "126 ", "127 ", "128+N ", "130 "] {
         assert!(
             long.contains(&format!("\n  {code}")),
             "--help lacks exit status {code}:\n{long}"
