@@ -85,12 +85,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__check)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --json --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
@@ -151,7 +166,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,7 +180,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__config)
-            opts="-J -F -i -o -v -q -h -V --jump --ssh-config --identity --known-hosts --json --list-hosts --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --jump --ssh-config --identity --known-hosts --json --tunnels-file --list-hosts --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,6 +218,21 @@ _sqltun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -211,12 +241,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__connect)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --output --no-reconnect --reconnect-timeout --background --log-file --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --output --no-reconnect --reconnect-timeout --background --log-file --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
@@ -324,12 +369,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__exec)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --no-reconnect --reconnect-timeout --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
@@ -528,7 +588,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__ls)
-            opts="-v -q -h -V --json --verbose --quiet --help --version"
+            opts="-v -q -h --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -542,7 +602,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__stop)
-            opts="-v -q -h -V --all --verbose --quiet --help --version"
+            opts="-v -q -h --all --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
