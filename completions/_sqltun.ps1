@@ -146,6 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             break
         }
         'sqltun;ls' {
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON document on stdout instead of the table')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')

@@ -138,6 +138,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'sqltun;ls'= {
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
             cand --json 'One JSON document on stdout instead of the table'
             cand -v 'More detail on stderr (-v, -vv, -vvv)'
             cand --verbose 'More detail on stderr (-v, -vv, -vvv)'

@@ -112,6 +112,7 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand config" -l list-hosts -d '
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s v -l verbose -d 'More detail on stderr (-v, -vv, -vvv)'
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s q -l quiet -d 'Only errors on stderr'
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sqltun -n "__fish_sqltun_using_subcommand ls" -l tunnels-file -d 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent\'s) and ~/.config/sqltun/tunnels.toml' -r -F
 complete -c sqltun -n "__fish_sqltun_using_subcommand ls" -l json -d 'One JSON document on stdout instead of the table'
 complete -c sqltun -n "__fish_sqltun_using_subcommand ls" -s v -l verbose -d 'More detail on stderr (-v, -vv, -vvv)'
 complete -c sqltun -n "__fish_sqltun_using_subcommand ls" -s q -l quiet -d 'Only errors on stderr'

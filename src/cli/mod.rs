@@ -163,6 +163,8 @@ pub struct LsArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub tunnels_file: TunnelsFileArg,
+    #[command(flatten)]
     pub verbosity: Verbosity,
 }
 

@@ -2,15 +2,17 @@
 //! not (from the tunnels file), as an aligned table for people or one JSON document for scripts.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
-use crate::cli::LsArgs;
+use crate::cli::{DbArg, LsArgs};
 use crate::env::ProcessEnv;
 use crate::error::Result;
 use crate::output;
 use crate::registry::{Entry, StateDir};
+use crate::resolve::tunnels::{self, Saved};
 use crate::text::printable;
 
 pub(super) fn run(args: LsArgs) -> Result<()> {
@@ -22,7 +24,7 @@ pub(super) fn run(args: LsArgs) -> Result<()> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut rows: Vec<Row> = running.iter().map(|e| Row::running(e, now)).collect();
-    rows.extend(configured_not_running(&running)?);
+    rows.extend(configured_not_running(args.tunnels_file.path.as_deref(), &running)?);
     if args.json {
         let document = json!({ "tunnels": rows.iter().map(Row::json).collect::<Vec<_>>() });
         return output::json_line(&document);
@@ -34,12 +36,31 @@ pub(super) fn run(args: LsArgs) -> Result<()> {
     output::data(&table(&rows))
 }
 
-/// INTEGRATION POINT (tunnels file): the tunnels of the tunnels file that are not running, each as
-/// [`Row::stopped`] (a configured tunnel runs when some entry of `running` has its name). Until the
-/// tunnels file is read here there are none.
-fn configured_not_running(running: &[Entry]) -> Result<Vec<Row>> {
-    let _ = running;
-    Ok(Vec::new())
+/// The tunnels of the tunnels files that are not running (a tunnel runs when an entry has its name),
+/// file by file, by name within each; a name in two files is the first file's, as `connect NAME` takes it. A tunnels file
+/// that cannot be read does not hide the running tunnels: a warning, unless it was named with
+/// `--tunnels-file`.
+fn configured_not_running(explicit: Option<&Path>, running: &[Entry]) -> Result<Vec<Row>> {
+    let files = match tunnels::load_all(explicit, &ProcessEnv) {
+        Ok(files) => files,
+        Err(e) if explicit.is_none() => {
+            tracing::warn!("{}", e.message());
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut rows = Vec::new();
+    for saved in files.iter().flat_map(|f| &f.tunnels) {
+        if seen.contains(&saved.name.as_str()) {
+            continue;
+        }
+        seen.push(&saved.name);
+        if !running.iter().any(|e| e.name.as_deref() == Some(saved.name.as_str())) {
+            rows.push(Row::configured(saved));
+        }
+    }
+    Ok(rows)
 }
 
 /// Where one forward listens.
@@ -96,9 +117,36 @@ impl Row {
         }
     }
 
+    /// A tunnel of the tunnels file, not running: its targets with their local ports (paired in order,
+    /// as `--local-port` is), its hops as written (`jump` items, then `ssh`).
+    fn configured(saved: &Saved) -> Row {
+        let targets: Vec<String> = saved
+            .db
+            .iter()
+            .flat_map(|db| &db.value)
+            .map(|db| match db {
+                DbArg::Target(target) => target.to_string(),
+                DbArg::Url(url) => url.target().to_string(),
+            })
+            .collect();
+        let ports = saved.local_port.as_ref().map_or(&[][..], |p| p.value.as_slice());
+        let forwards = targets
+            .into_iter()
+            .enumerate()
+            .map(|(i, target)| (ports.get(i).copied(), target))
+            .collect();
+        let hops = saved
+            .jump
+            .iter()
+            .flat_map(|j| &j.value.0)
+            .chain(saved.ssh.as_ref().map(|s| &s.value))
+            .map(|d| d.original.clone())
+            .collect();
+        Row::stopped(&saved.name, forwards, hops)
+    }
+
     /// A configured tunnel that is not running: its name, each target with its configured local port
-    /// (if any), and its hops as configured (`-J` items, then `ssh`).
-    #[allow(dead_code, reason = "used once the tunnels file is read (configured_not_running)")]
+    /// (if any), and its hops.
     fn stopped(name: &str, forwards: Vec<(Option<u16>, String)>, hops: Vec<String>) -> Row {
         Row {
             name: Some(name.to_string()),
@@ -301,6 +349,34 @@ staging\\x1b[2J  -     :5434           db.staging:5432      stopped       -     
         assert_eq!(stopped["pid"], serde_json::Value::Null);
         assert_eq!(stopped["state"], "stopped");
         assert_eq!(stopped["forwards"][0]["local_port"], serde_json::Value::Null);
+    }
+
+    /// A saved tunnel is listed with its targets, the local ports paired with them in order, and its
+    /// hops as written (jump hosts first).
+    #[test]
+    fn configured_tunnels() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("sqltun-ls-configured-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("sqltun.toml");
+        std::fs::write(
+            &path,
+            "[tunnels.prod]\nssh = \"deploy@bastion\"\njump = \"ops@jump:2222\"\n\
+             db = [\"postgres://app@db.internal/app\", \"cache:6379\"]\nlocal_port = [5433]\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let files = tunnels::load_all(Some(&path), &crate::env::FakeEnv::default()).expect("load");
+        let _ = std::fs::remove_dir_all(&dir);
+        let row = Row::configured(&files[0].tunnels[0]);
+        assert_eq!(
+            row,
+            Row::stopped(
+                "prod",
+                vec![(Some(5433), "db.internal:5432".into()), (None, "cache:6379".into())],
+                vec!["ops@jump:2222".into(), "deploy@bastion".into()],
+            )
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::support::{
     Bastion, Completed, EXIT_TIMEOUT, Lab, MarkedProcesses, SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, Tripwire,
-    accepts_connections, account_ids, assert_error, connect, echo_on, echo_roundtrip, local, poll_until, send_signal,
-    wait_until,
+    accepts_connections, account_ids, assert_error, connect, echo_on, echo_roundtrip, free_local_port, local,
+    poll_until, send_signal, wait_until, write_file,
 };
 
 /// Bound on an entry reflecting a change (a connection opened or closed: half a second of settling; a
@@ -58,23 +58,28 @@ impl Registry {
         self.runtime.join("sqltun")
     }
 
-    /// `sqltun ARGS…` with this state directory.
+    /// `sqltun ARGS…` with this state directory, in the lab's empty HOME (so no `sqltun.toml` of a
+    /// directory above the test's is found).
     fn sqltun(&self, args: &[&str]) -> SqltunCommand {
         SqltunCommand::new(&self.home)
             .args(args)
             .env("XDG_RUNTIME_DIR", &self.runtime)
+            .current_dir(&self.home)
     }
 
     /// Runs `sqltun ARGS…` to its end: (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let mut sqltun = self.sqltun(args).spawn();
-        let code = sqltun.wait_exit(EXIT_TIMEOUT);
-        (code, sqltun.stdout(), sqltun.stderr())
+        run(self.sqltun(args))
     }
 
     /// `sqltun ls --json`, checked to succeed; the `tunnels` array.
     fn listed(&self) -> Vec<Value> {
-        let (code, stdout, stderr) = self.run(&["ls", "--json"]);
+        self.listed_in(&self.home)
+    }
+
+    /// `sqltun ls --json` run in `dir` (a project directory: its saved tunnels are listed too).
+    fn listed_in(&self, dir: &Path) -> Vec<Value> {
+        let (code, stdout, stderr) = run(self.sqltun(&["ls", "--json"]).current_dir(dir));
         assert_eq!(code, 0, "sqltun ls --json failed:\n{stderr}");
         let document: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("ls --json is not one JSON document ({e}):\n{stdout}"));
@@ -122,14 +127,56 @@ impl Registry {
 
     /// `command` as a background tunnel (`--output json`, a log file that marks it), run to its return.
     fn start_completed(&self, command: SqltunCommand) -> Completed {
+        self.background(command.args(["--output", "json"])).0
+    }
+
+    /// `command` with `--background` and a log file that marks it, run to its return; its stderr too.
+    fn background(&self, command: SqltunCommand) -> (Completed, String) {
+        let (command, stderr) = self.background_command(command);
+        let completed = command.run_with_stderr_file(&stderr, EXIT_TIMEOUT);
+        (completed, fs::read_to_string(&stderr).unwrap_or_default())
+    }
+
+    /// `command` with `--background` and a log file that marks it, and the file its stderr should go to.
+    fn background_command(&self, command: SqltunCommand) -> (SqltunCommand, PathBuf) {
         let n = self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = self.lab_dir.join(format!("{LOG_STEM}-{n}.log"));
-        command
+        let command = command
             .env("XDG_RUNTIME_DIR", &self.runtime)
-            .args(["--background", "--output", "json", "--log-file"])
-            .arg(&log)
-            .run_with_stderr_file(&self.lab_dir.join(format!("{LOG_STEM}-{n}.stderr")), EXIT_TIMEOUT)
+            .args(["--background", "--log-file"])
+            .arg(&log);
+        (command, self.lab_dir.join(format!("{LOG_STEM}-{n}.stderr")))
     }
+
+    /// A project directory whose `sqltun.toml` saves `prod` (the echo target through the bastion, with
+    /// its key and known_hosts) and `staging` (the sink target, never started).
+    fn project(&self, s: &Bastion) -> PathBuf {
+        let project = self.lab_dir.join("project");
+        fs::create_dir_all(&project).expect("mkdir project");
+        let text = format!(
+            "[tunnels.prod]\nssh = {ssh:?}\ndb = {echo:?}\nidentity = {key:?}\nknown_hosts = {known:?}\n\n\
+             [tunnels.staging]\nssh = {ssh:?}\ndb = {sink:?}\nlocal_port = 15999\n",
+            ssh = s.sshd.destination(),
+            echo = s.targets.echo.to_string(),
+            sink = s.targets.sink.to_string(),
+            key = s.key().private.display().to_string(),
+            known = s.known_hosts.display().to_string(),
+        );
+        write_file(&project.join("sqltun.toml"), &text, 0o644);
+        project
+    }
+
+    /// `sqltun connect -F none NAME` in `project`, registering here (the caller adds `--background`).
+    fn connect_named(&self, project: &Path, name: &str) -> SqltunCommand {
+        self.sqltun(&["connect", "-F", "none", name]).current_dir(project)
+    }
+}
+
+/// Runs `command` to its end: (exit code, stdout, stderr).
+fn run(command: SqltunCommand) -> (i32, String, String) {
+    let mut sqltun = command.spawn();
+    let code = sqltun.wait_exit(EXIT_TIMEOUT);
+    (code, sqltun.stdout(), sqltun.stderr())
 }
 
 /// The pid and local ports in `--output json` ready events (one line per target).
@@ -477,4 +524,140 @@ fn an_unsafe_state_directory_is_refused() {
 
 fn is_empty(dir: &Path) -> bool {
     fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Named tunnels: started once, listed with the configured ones, stopped by name
+
+/// `sqltun connect prod --background` from the project's directory starts `prod` once: run again with
+/// the same plan it prints the running tunnel's ready output, in whatever format is asked, and starts
+/// nothing (it does not even dial: it works with the bastion down); with another local port it is an
+/// error naming the running one and how to stop it. `ls` lists prod running and staging stopped;
+/// `stop prod` stops it and `ls` then shows it stopped.
+#[test]
+fn a_named_tunnel_starts_once_and_stops_by_name() {
+    let s = Bastion::start();
+    let registry = Registry::new(&s.lab);
+    let project = registry.project(&s);
+    let (pid, ports) = registry.start(registry.connect_named(&project, "prod"));
+    let port = ports[0];
+    echo_roundtrip(local(port), b"prod");
+
+    let (again, stderr) = registry.background(registry.connect_named(&project, "prod"));
+    assert_eq!((again.code, again.stdout.clone()), (0, format!("{port}\n")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("prod (pid {pid}, 127.0.0.1:{port}) is already running")),
+        "{stderr}"
+    );
+    let (addr, _) = registry.background(registry.connect_named(&project, "prod").args(["--output", "addr"]));
+    assert_eq!(addr.stdout, format!("127.0.0.1:{port}\n"));
+    let (json, _) = registry.background(registry.connect_named(&project, "prod").args(["--output", "json"]));
+    assert_eq!(ready_events(&json.stdout), (pid, vec![port]));
+    let (env, _) = registry.background(registry.connect_named(&project, "prod").args(["--output", "env"]));
+    assert!(
+        env.stdout.contains(&format!("SQLTUN_PORT='{port}'\n")),
+        "{}",
+        env.stdout
+    );
+
+    let listed = registry.listed_in(&project);
+    assert_eq!(listed.len(), 2, "prod running and staging stopped: {listed:#?}");
+    assert_eq!(listed[0]["name"], "prod");
+    assert_eq!(listed[0]["pid"], pid);
+    assert_eq!(listed[0]["state"], "up");
+    assert_eq!(listed[1]["name"], "staging");
+    assert_eq!(listed[1]["state"], "stopped");
+    assert_eq!(listed[1]["pid"], Value::Null);
+    assert_eq!(listed[1]["forwards"][0]["local_port"], 15999);
+    assert_eq!(listed[1]["forwards"][0]["target"], s.targets.sink.to_string());
+    assert_eq!(listed[1]["hops"], serde_json::json!([s.sshd.destination()]));
+
+    let other_port = free_local_port().to_string();
+    let (different, stderr) = registry.background(
+        registry
+            .connect_named(&project, "prod")
+            .args(["--local-port", &other_port]),
+    );
+    assert_error(
+        different.code,
+        &stderr,
+        2,
+        &[
+            &format!("prod (pid {pid}, 127.0.0.1:{port}) is already running with different settings"),
+            "sqltun stop prod",
+        ],
+    );
+    assert_eq!(different.stdout, "");
+    assert!(!accepts_connections(other_port.parse().expect("port")));
+
+    s.lab.kill_bastion(0);
+    let (offline, stderr) = registry.background(registry.connect_named(&project, "prod"));
+    assert_eq!(
+        (offline.code, offline.stdout),
+        (0, format!("{port}\n")),
+        "the running tunnel is answered without dialling: {stderr}"
+    );
+    assert_eq!(registry.entry_files().len(), 1, "a second tunnel registered");
+
+    let (code, _, stderr) = registry.run(&["stop", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stopped_lines(&stderr),
+        [format!("sqltun: stopped prod (pid {pid}, 127.0.0.1:{port})").as_str()],
+        "{stderr}"
+    );
+    assert!(process_gone(pid));
+    let (code, table, stderr) = run(registry.sqltun(&["ls"]).current_dir(&project));
+    assert_eq!(code, 0, "{stderr}");
+    let states: Vec<(String, String)> = table
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            (cells[0].to_string(), cells[4].to_string())
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("prod".to_string(), "stopped".to_string()),
+            ("staging".to_string(), "stopped".to_string())
+        ],
+        "{table}"
+    );
+    let (code, _, stderr) = registry.run(&["stop", "prod"]);
+    assert_error(code, &stderr, 12, &["no running tunnel is named prod"]);
+}
+
+/// Two `connect prod --background` started at the same moment do not both start prod: one starts it,
+/// the other waits for it and prints the same port; one tunnel runs.
+#[test]
+fn concurrent_starts_of_one_name_start_one_tunnel() {
+    let s = Bastion::start();
+    let registry = Registry::new(&s.lab);
+    let project = registry.project(&s);
+    let starts: Vec<std::thread::JoinHandle<(Completed, String)>> = (0..2)
+        .map(|_| {
+            let (command, stderr) = registry.background_command(registry.connect_named(&project, "prod"));
+            std::thread::spawn(move || {
+                let completed = command.run_with_stderr_file(&stderr, EXIT_TIMEOUT);
+                (completed, fs::read_to_string(&stderr).unwrap_or_default())
+            })
+        })
+        .collect();
+    let results: Vec<(Completed, String)> = starts.into_iter().map(|t| t.join().expect("start thread")).collect();
+    for (completed, stderr) in &results {
+        assert_eq!(completed.code, 0, "{stderr}");
+    }
+    assert_eq!(
+        results[0].0.stdout, results[1].0.stdout,
+        "both print the one tunnel's port"
+    );
+    let listed = registry.listed();
+    let running: Vec<&Value> = listed.iter().filter(|t| t["state"] == "up").collect();
+    assert_eq!(running.len(), 1, "{listed:#?}");
+    let port: u16 = results[0].0.stdout.trim().parse().expect("a port");
+    echo_roundtrip(local(port), b"one prod");
+    let (code, _, stderr) = registry.run(&["stop", "--all"]);
+    assert_eq!(code, 0, "{stderr}");
 }
