@@ -661,3 +661,79 @@ fn concurrent_starts_of_one_name_start_one_tunnel() {
     let (code, _, stderr) = registry.run(&["stop", "--all"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// A named tunnel on a Unix socket is found again too: the second start prints the same socket path,
+/// and `ls` shows the socket where a TCP tunnel shows its address.
+#[test]
+fn a_named_unix_socket_tunnel_is_found_again() {
+    let s = Bastion::start();
+    let registry = Registry::new(&s.lab);
+    let project = registry.project(&s);
+    let socket = s.lab.fresh_path("sockets", "").join("prod.sock");
+    let start = || {
+        registry.background(
+            registry
+                .connect_named(&project, "prod")
+                .arg("--unix-socket")
+                .arg(&socket),
+        )
+    };
+    let (first, stderr) = start();
+    assert_eq!(
+        (first.code, first.stdout.as_str()),
+        (0, format!("{}\n", socket.display()).as_str()),
+        "{stderr}"
+    );
+    let (again, stderr) = start();
+    assert_eq!(again.stdout, first.stdout, "{stderr}");
+    let listed = registry.listed();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["forwards"][0]["local_socket"], socket.display().to_string());
+    assert_eq!(listed[0]["forwards"][0]["local_addr"], Value::Null);
+    let (code, _, stderr) = registry.run(&["stop", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!socket.exists(), "the socket outlived its tunnel");
+}
+
+/// A tunnel that does not exit within the bound after SIGTERM is reported with its pid and the way to
+/// end it, exit 13, rather than waited for without end. (Here a process of ours that ignores SIGTERM,
+/// registered by hand with its true start time.)
+#[test]
+fn a_tunnel_that_ignores_sigterm_is_reported() {
+    let lab = Lab::new();
+    let registry = Registry::new(&lab);
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(registry.state_dir())
+        .expect("create the state directory");
+    let stubborn = lab.spawn(
+        "sh ignoring SIGTERM",
+        Command::new("setpriv").args(["--pdeathsig", "KILL", "--", "sh", "-c", "trap '' TERM; exec sleep 600"]),
+        Signal::Kill,
+    );
+    wait_until("sleep to run", EXIT_TIMEOUT, || {
+        fs::read_to_string(format!("/proc/{stubborn}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"))
+            .then_some(())
+    });
+    let start = start_time(stubborn);
+    let entry = serde_json::json!({
+        "name": "stubborn", "pid": stubborn, "start_time": start, "started_at": 1_700_000_000u64,
+        "listening": [{"local_addr": "127.0.0.1:5433", "local_socket": null, "target": "db:5432"}],
+        "hops": ["deploy@bastion:22"], "state": "up", "open_connections": 0,
+        "fingerprint": "0", "log_file": null,
+    });
+    let path = registry.state_dir().join(format!("{stubborn}-{start}.tunnel"));
+    write_file(&path, &entry.to_string(), 0o600);
+    let (code, _, stderr) = registry.run(&["stop", "stubborn"]);
+    assert_error(
+        code,
+        &stderr,
+        13,
+        &[
+            &format!("stubborn (pid {stubborn}, 127.0.0.1:5433) did not exit within 10s of SIGTERM"),
+            &format!("kill -KILL {stubborn}"),
+        ],
+    );
+    assert!(!process_gone(stubborn));
+}
