@@ -149,7 +149,10 @@ pub fn mask_userinfo_password(input: &str) -> String {
         Some(i) => input.split_at(i + 3),
         None => ("", input),
     };
-    match after.rfind('@').and_then(|at| after[..at].find(':').map(|colon| (colon, at))) {
+    match after
+        .rfind('@')
+        .and_then(|at| after[..at].find(':').map(|colon| (colon, at)))
+    {
         Some((colon, at)) => format!("{head}{}***{}", &after[..=colon], &after[at..]),
         None => input.to_string(),
     }
