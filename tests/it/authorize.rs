@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::support::{
     Bastion, Chain, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, OpenSsh, SqltunCommand, SshdOptions, TEST_USER, TempHome,
     accepts_connections, assert_error, connect, echo_roundtrip, free_local_port, local, poll_until, run, set_mode,
-    wait_until,
+    wait_until, write_file,
 };
 
 /// What the line's forced command prints, so a person who tries a shell learns why.
@@ -382,4 +382,40 @@ fn identity_public_halves() {
         !home.path().join(".ssh/sqltun_ed25519").exists(),
         "a key was written for a refused line"
     );
+}
+
+/// A saved tunnel by NAME (`sqltun authorize prod`, as `connect prod`): the line's comment and the new
+/// key's default path carry the name, and stderr names the `identity = "…"` to add to the tunnel's table.
+/// With the line installed and that added, `sqltun connect prod` works with no flag at all.
+#[test]
+fn a_saved_tunnel_by_name() {
+    let lab = Lab::new();
+    let authorized_keys = lab.fresh_path("authorized_keys", "");
+    let b = Bastion::without_key(lab, |_, _| SshdOptions {
+        authorized_keys: Some(authorized_keys.clone()),
+        ..SshdOptions::default()
+    });
+    let tunnels = b.lab.fresh_path("sqltun", ".toml");
+    let table = format!(
+        "[tunnels.prod]\nssh = \"{}\"\ndb = \"{}\"\nknown_hosts = \"{}\"\n",
+        b.sshd.destination(),
+        b.targets.echo,
+        b.known_hosts.display()
+    );
+    write_file(&tunnels, &table, 0o644);
+    let named = |subcommand: &str| b.lab.sqltun(subcommand).arg("prod").arg("--tunnels-file").arg(&tunnels);
+    let (lines, stderr) = authorize(named("authorize").arg("--new-key"));
+    let key = b.lab.home().join(".ssh/sqltun_prod_ed25519");
+    assert!(key.exists(), "no key at {}:\n{stderr}", key.display());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("permitopen=\"{}\"", b.targets.echo)) && lines[0].ends_with(" sqltun:prod"),
+        "{lines:?}"
+    );
+    let advice = format!("identity = \"{}\" in [tunnels.prod]", key.display());
+    assert!(stderr.contains(&advice), "stderr lacks {advice:?}:\n{stderr}");
+
+    fs::write(&authorized_keys, format!("{}\n", lines[0])).expect("write authorized_keys");
+    write_file(&tunnels, &format!("{table}identity = \"{}\"\n", key.display()), 0o644);
+    named("connect").spawn_and_echo(b"through the saved tunnel's own key");
 }

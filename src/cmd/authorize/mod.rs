@@ -234,7 +234,7 @@ fn explain(plan: &TunnelPlan, permits: &[Vec<String>], keys: &Keys, name: Option
                 "line {}{key}: add it to ~{}/.ssh/authorized_keys on {}; it lets the key forward to {} and nothing else",
                 i + 1,
                 printable(&hop.user),
-                HopLabel::new(plan, i),
+                printable(&HopLabel::new(plan, i).to_string()),
                 allowed.join(", ")
             ),
         );
@@ -244,7 +244,7 @@ fn explain(plan: &TunnelPlan, permits: &[Vec<String>], keys: &Keys, name: Option
         let file_entry = match name {
             Some(name) => format!(
                 ", or identity = {} in [tunnels.{name}] of the tunnels file",
-                serde_json::Value::from(path.display().to_string())
+                printable(&serde_json::Value::from(path.display().to_string()).to_string())
             ),
             None => String::new(),
         };
@@ -252,7 +252,7 @@ fn explain(plan: &TunnelPlan, permits: &[Vec<String>], keys: &Keys, name: Option
             false,
             &format!(
                 "new key {shown} (mode 0600, public half in {shown}.pub); connect with -i {}{file_entry}",
-                shell_word(&path.display().to_string())
+                printable(&shell_word(&path.display().to_string()))
             ),
         );
     }
