@@ -29,7 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
-            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key do nothing but forward to its targets')
+            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key only forward to its targets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -179,7 +179,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
-            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key do nothing but forward to its targets')
+            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key only forward to its targets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break

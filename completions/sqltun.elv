@@ -26,7 +26,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-            cand authorize 'Print authorized_keys lines that let the tunnel''s key do nothing but forward to its targets'
+            cand authorize 'Print authorized_keys lines that let the tunnel''s key only forward to its targets'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -169,7 +169,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-            cand authorize 'Print authorized_keys lines that let the tunnel''s key do nothing but forward to its targets'
+            cand authorize 'Print authorized_keys lines that let the tunnel''s key only forward to its targets'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }

@@ -30,7 +30,7 @@ complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "connect" -d 'Open the
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "exec" -d 'Open the tunnel, run a command with it, and exit with the command\'s status'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "check" -d 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "config" -d 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key do nothing but forward to its targets'
+complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key only forward to its targets'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL on stdout'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l tunnels-file -d 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent\'s) and ~/.config/sqltun/tunnels.toml' -r -F
@@ -132,6 +132,6 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_
 complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "exec" -d 'Open the tunnel, run a command with it, and exit with the command\'s status'
 complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "check" -d 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
 complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "config" -d 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key do nothing but forward to its targets'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key only forward to its targets'
 complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "completions" -d 'Print the shell completion script for SHELL on stdout'
 complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

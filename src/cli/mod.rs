@@ -25,7 +25,6 @@ Examples:
   sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
   sqltun check --ssh prod-db --db db.internal:5432
   sqltun config prod-db
-  sqltun authorize --ssh bastion --db db.internal:5432 --new-key
 
 'sqltun COMMAND -h' for a command's common options, '--help' for all of them.";
 
@@ -110,7 +109,7 @@ pub enum Command {
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
-    /// Print authorized_keys lines that let the tunnel's key do nothing but forward to its targets.
+    /// Print authorized_keys lines that let the tunnel's key only forward to its targets.
     #[command(override_usage = AUTHORIZE_USAGE, after_help = AUTHORIZE_EXAMPLES, after_long_help = AUTHORIZE_LONG_HELP)]
     Authorize(AuthorizeArgs),
     /// Print the shell completion script for SHELL on stdout.
