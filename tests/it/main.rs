@@ -15,6 +15,7 @@ mod connect;
 mod faults;
 mod local;
 mod probe;
+mod saved;
 mod scripting;
 mod support;
 mod terminal;
