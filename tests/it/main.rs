@@ -8,6 +8,7 @@
 
 mod auth;
 mod auth_methods;
+mod authorize;
 mod chain;
 mod cli;
 mod connect;
