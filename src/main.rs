@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Config(args) => args.verbosity,
         Command::Ls(args) => args.verbosity,
         Command::Stop(args) => args.verbosity,
+        Command::Authorize(args) => args.verbosity,
         Command::Completions(_) => sqltun::cli::Verbosity::default(),
     };
     sqltun::logging::init(verbosity.verbose, verbosity.quiet);

@@ -4,6 +4,7 @@
 use clap::error::ErrorKind;
 
 use super::{Cli, command};
+use crate::text::edit_distance;
 
 /// Why parsing argv did not give a command to run.
 #[derive(Debug)]
@@ -16,7 +17,13 @@ pub enum Stop {
 
 /// Parse `argv` (program name first). Usage errors come back in sqltun's voice: prefixed, with an
 /// ssh habit pointed to the sqltun way, and with whatever in argv could be a secret masked.
-pub fn parse(argv: Vec<std::ffi::OsString>) -> Result<Cli, Stop> {
+pub fn parse(mut argv: Vec<std::ffi::OsString>) -> Result<Cli, Stop> {
+    // `sqltun help [COMMAND]` is `sqltun [COMMAND] --help` (clap's help subcommand would take a line of
+    // the short help, which must fit a screen).
+    if argv.get(1).is_some_and(|a| a == "help") {
+        argv.remove(1);
+        argv.push("--help".into());
+    }
     let error = match <Cli as clap::Parser>::try_parse_from(&argv) {
         Ok(cli) => return Ok(cli),
         Err(e) => e,
@@ -117,22 +124,6 @@ pub(super) fn closest_long_flag(arg: &str, argv: &[String]) -> Option<String> {
         .filter(|long| long.starts_with(typed))
         .min_by_key(|long| long.len());
     typo.or(prefix).map(|long| format!("--{long}"))
-}
-
-/// Levenshtein distance: insertions, deletions and substitutions of one character.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(above + 1).min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// `text` with every argument that may hold a secret masked (a URL's password, a secret parameter),

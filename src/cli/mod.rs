@@ -80,12 +80,16 @@ const EXEC_USAGE: &str = "sqltun exec [OPTIONS] --ssh <DEST> --db <TARGET>... --
        sqltun exec [OPTIONS] <NAME|SSH_URL> -- <COMMAND>...";
 const CHECK_USAGE: &str = "sqltun check [OPTIONS] --ssh <DEST> --db <TARGET>...
        sqltun check [OPTIONS] <NAME|SSH_URL>";
+const AUTHORIZE_USAGE: &str = "sqltun authorize [OPTIONS] --ssh <DEST> --db <TARGET>... [--new-key[=PATH]]
+       sqltun authorize [OPTIONS] <NAME|SSH_URL> [--new-key[=PATH]]";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "sqltun",
     version,
     about = ABOUT,
+    // `sqltun help [COMMAND]` still works (see `errors::parse`), without a line in the short help.
+    disable_help_subcommand = true,
     after_help = EXAMPLES,
     after_long_help = long_help()
 )]
@@ -114,6 +118,9 @@ pub enum Command {
     /// Stop background tunnels by name, local port or --all, and wait for them to exit.
     #[command(override_usage = STOP_USAGE, after_help = STOP_EXAMPLES, after_long_help = STOP_LONG_HELP)]
     Stop(StopArgs),
+    /// Print authorized_keys lines that let the tunnel's key only forward to its targets.
+    #[command(override_usage = AUTHORIZE_USAGE, after_help = AUTHORIZE_EXAMPLES, after_long_help = AUTHORIZE_LONG_HELP)]
+    Authorize(AuthorizeArgs),
     /// Print the shell completion script for SHELL on stdout.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -206,6 +213,26 @@ Examples:
 
 The exit status is the one of the first stage that failed (see sqltun --help).";
 
+const AUTHORIZE_EXAMPLES: &str = "\
+Examples:
+  sqltun authorize --ssh deploy@bastion --db db.internal:5432 --new-key
+  sqltun authorize --ssh db-bastion -J jump1 --db db.internal:5432 -i ~/.ssh/id_ed25519";
+
+const AUTHORIZE_LONG_HELP: &str = "\
+Examples:
+  sqltun authorize --ssh deploy@bastion --db db.internal:5432 --new-key
+  sqltun authorize --ssh db-bastion -J jump1 --db db.internal:5432 -i ~/.ssh/id_ed25519
+
+stdout gets one line per hop, for that hop's ~/.ssh/authorized_keys, e.g.:
+  restrict,port-forwarding,permitopen=\"db.internal:5432\",permitlisten=\"NO-LISTEN:1\",command=\"echo ...; exit 1\" ssh-ed25519 AAAA... sqltun
+With it the key can open forwards to the hop's next destination and nothing else: to the next hop (as
+sqltun connects to it through this one), or on the last hop to every --db target. No shell, no command,
+no other forward, no remote forward (ssh -R), no agent or X11 forwarding. stderr says which line goes
+where. The key is the first identity sqltun offers (-i, IdentityFile, the default files), or, with
+--new-key, a new ed25519 key (never over an existing file). No authorized_keys option stops listening on
+a Unix socket on the server (ssh -R /path:...): set AllowStreamLocalForwarding no in its sshd_config.
+Nothing is dialled.";
+
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
   sqltun completions bash > /usr/local/share/bash-completion/completions/sqltun
@@ -247,6 +274,32 @@ pub struct CheckArgs {
 
 impl CheckArgs {
     /// What `resolve` needs; check binds no listener and never reconnects, so those are the defaults.
+    pub fn tunnel(&self) -> TunnelArgs {
+        TunnelArgs::new(
+            &self.route,
+            &ListenArgs::default(),
+            &ReconnectArgs::default(),
+            Some(OutputFormat::Port),
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuthorizeArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+    /// Create a new ed25519 key for the tunnel and print the lines for it.
+    ///
+    /// Written to PATH (mode 0600) and PATH.pub; default ~/.ssh/sqltun_NAME_ed25519 (sqltun_ed25519 for a
+    /// tunnel without a name). An existing file is an error, never overwritten.
+    #[arg(long = "new-key", value_name = "PATH", num_args = 0..=1, require_equals = true, value_hint = ValueHint::FilePath)]
+    pub new_key: Option<Option<PathBuf>>,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AuthorizeArgs {
+    /// What `resolve` needs: the route only (nothing is dialled or bound).
     pub fn tunnel(&self) -> TunnelArgs {
         TunnelArgs::new(
             &self.route,
@@ -778,6 +831,25 @@ mod tests {
         }
         for help in ["--help", "-h", "--version", "-V"] {
             assert!(matches!(parse(vec!["sqltun".into(), help.into()]), Err(Stop::Display(e)) if e.exit_code() == 0));
+        }
+    }
+
+    /// `sqltun help [COMMAND]` shows the help as `--help` does, though no `help` line takes room in
+    /// the short help.
+    #[test]
+    fn help_as_a_word() {
+        for (args, wanted) in [
+            (&["help"][..], "Usage: sqltun <COMMAND>"),
+            (&["help", "stop"], "Usage: sqltun stop"),
+        ] {
+            let argv = std::iter::once(&"sqltun").chain(args).map(Into::into).collect();
+            match parse(argv) {
+                Err(Stop::Display(e)) => {
+                    assert_eq!(e.exit_code(), 0);
+                    assert!(e.render().to_string().contains(wanted), "{args:?}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
         }
     }
 

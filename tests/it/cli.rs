@@ -30,7 +30,16 @@ fn short_help_fits_a_screen() {
         stdout.lines().count()
     );
     assert_eq!(stdout.matches("\n  sqltun ").count(), 4, "four examples:\n{stdout}");
-    for sub in ["connect", "exec", "check", "config", "ls", "stop", "completions"] {
+    for sub in [
+        "connect",
+        "exec",
+        "check",
+        "config",
+        "authorize",
+        "ls",
+        "stop",
+        "completions",
+    ] {
         let (code, stdout, _) = run(&home, &[sub, "-h"]);
         assert_eq!(code, 0);
         assert!(

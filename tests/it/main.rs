@@ -8,6 +8,7 @@
 
 mod auth;
 mod auth_methods;
+mod authorize;
 mod chain;
 mod cli;
 mod connect;
@@ -15,6 +16,7 @@ mod faults;
 mod local;
 mod probe;
 mod registry;
+mod saved;
 mod scripting;
 mod support;
 mod terminal;

@@ -36,8 +36,8 @@ pub struct SqltunCommand {
     logs: Vec<(String, PathBuf)>,
     /// The `-F` value given right after the subcommand, if any (see `subcommand`).
     ssh_config: Option<OsString>,
-    /// The working directory sqltun runs in (where it looks for `sqltun.toml`), if not the test's.
-    current_dir: Option<PathBuf>,
+    /// The working directory (where `sqltun.toml` is looked for); the test's own when unset.
+    cwd: Option<PathBuf>,
 }
 
 impl SqltunCommand {
@@ -49,8 +49,14 @@ impl SqltunCommand {
             home: home.into(),
             logs: Vec::new(),
             ssh_config: None,
-            current_dir: None,
+            cwd: None,
         }
+    }
+
+    /// Runs sqltun in `dir` (where it looks for `sqltun.toml` first).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> SqltunCommand {
+        self.cwd = Some(dir.into());
+        self
     }
 
     /// `sqltun SUBCOMMAND -F none …`: the machine's /etc/ssh/ssh_config (and any ~/.ssh/config) never
@@ -84,12 +90,6 @@ impl SqltunCommand {
 
     pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> SqltunCommand {
         self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
-        self
-    }
-
-    /// Runs sqltun in `dir` (a project directory with a `sqltun.toml`).
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> SqltunCommand {
-        self.current_dir = Some(dir.into());
         self
     }
 
@@ -256,7 +256,7 @@ impl SqltunCommand {
             }
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        if let Some(dir) = &self.current_dir {
+        if let Some(dir) = &self.cwd {
             command.current_dir(dir);
         }
         command
