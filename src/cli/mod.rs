@@ -421,6 +421,12 @@ pub struct TunnelArgs {
     pub password_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub totp_secret_file: Option<PathBuf>,
+    /// `password_command`, `passphrase_command`, `totp_command` of the tunnels file (no flags: a
+    /// command line is no place for them): a program and its arguments whose first line of output is
+    /// the secret, run only when it is needed. The file options and variables above win over them.
+    pub password_command: Option<Vec<String>>,
+    pub passphrase_command: Option<Vec<String>>,
+    pub totp_command: Option<Vec<String>>,
     pub batch: bool,
     pub output: OutputFormat,
     pub no_reconnect: bool,
@@ -450,6 +456,9 @@ impl TunnelArgs {
             password_file: route.password_file,
             passphrase_file: route.passphrase_file,
             totp_secret_file: route.totp_secret_file,
+            password_command: None,
+            passphrase_command: None,
+            totp_command: None,
             batch: route.batch,
             output,
             no_reconnect: reconnect.no_reconnect,

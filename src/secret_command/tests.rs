@@ -41,7 +41,9 @@ async fn first_line_is_the_secret() {
 /// A tool that prints a lot after the secret is not cut off by a closed pipe (it would die of SIGPIPE).
 #[tokio::test]
 async fn output_after_the_first_line_is_drained() {
-    let secret = run(&["sh", "-c", "echo ok; head -c 3000000 /dev/zero"]).await.expect("the secret");
+    let secret = run(&["sh", "-c", "echo ok; head -c 3000000 /dev/zero"])
+        .await
+        .expect("the secret");
     assert_eq!(secret.expose(), "ok");
 }
 
@@ -54,14 +56,20 @@ async fn first_line_is_bounded() {
     let e = run(&["sh", "-c", &line(MAX_LINE + 1)]).await.unwrap_err();
     assert_eq!(e.kind(), Kind::Auth);
     assert!(e.message().contains("longer than 64 KiB"), "{e}");
-    let e = run(&["sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' a"]).await.unwrap_err();
+    let e = run(&["sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' a"])
+        .await
+        .unwrap_err();
     assert!(e.message().contains("longer than 64 KiB"), "{e}");
 }
 
 /// An empty first line or output that is not text is an error naming the command, not an empty secret.
 #[tokio::test]
 async fn empty_or_binary_output_is_an_error() {
-    for argv in [&["true"][..], &["printf", "\\nsecret on the second line\\n"], &["printf", "\\r\\n"]] {
+    for argv in [
+        &["true"][..],
+        &["printf", "\\nsecret on the second line\\n"],
+        &["printf", "\\r\\n"],
+    ] {
         let e = run(argv).await.unwrap_err();
         assert_eq!(e.kind(), Kind::Auth);
         assert!(e.message().contains("printed nothing on its first line"), "{e}");
@@ -142,7 +150,10 @@ async fn command_past_its_time_limit_is_killed() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), Kind::Auth);
-    assert_eq!(e.message(), "password_command `sh`: no answer within 3 s; it was stopped");
+    assert_eq!(
+        e.message(),
+        "password_command `sh`: no answer within 3 s; it was stopped"
+    );
     let pid = pid_in(&pid_file).expect("the command wrote its pid");
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
@@ -165,7 +176,11 @@ fn debug_shows_the_program_only() {
 fn in_own_process(test: &str, vars: &[(&str, &str)]) {
     let exe = std::env::current_exe().expect("the test binary");
     let status = std::process::Command::new(exe)
-        .args([&format!("secret_command::tests::{test}"), "--exact", "--include-ignored"])
+        .args([
+            &format!("secret_command::tests::{test}"),
+            "--exact",
+            "--include-ignored",
+        ])
         .args(["--test-threads", "1", "--nocapture"])
         .env("SQLTUN_SECRET_COMMAND_CHILD", "1")
         .envs(vars.iter().copied())
@@ -239,6 +254,9 @@ async fn interrupted_in_child() {
     };
     assert_eq!(e.kind(), Kind::Interrupted);
     let pid = pid_in(&pid_file).expect("the command wrote its pid");
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still exists");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} still exists"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -5,6 +5,7 @@ use russh::MethodKind;
 use russh::client::AuthResult;
 
 use super::Attempt;
+use super::lazy::OneTime;
 use crate::error::{Error, Kind, Result};
 use crate::text;
 
@@ -147,15 +148,25 @@ impl Attempt<'_> {
         ]
         .iter()
         .any(|w| lower.contains(w));
-        if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
+        let hop = self.hop;
+        if asks_code && let Some((source, from)) = &hop.auth.totp {
             self.automatic_answer(&quoted)?;
-            return self.one_time_code(totp, from, &quoted).await.map(Some);
+            return match self.plan_one_time(source).await? {
+                OneTime::Secret(totp) => self.one_time_code(&totp, from, &quoted).await.map(Some),
+                OneTime::Code(code) => {
+                    tracing::info!(hop = %self.label, "answering \"{quoted}\" with the one-time code from {from}");
+                    self.codes_sent += 1;
+                    self.used_totp = true;
+                    Ok(Some(code.expose().to_string()))
+                }
+            };
         }
         let password_like = !prompt.echo && lower.contains("password");
-        if password_like && let Some(p) = &self.hop.auth.password_secret {
-            let p = p.clone();
+        if password_like && hop.auth.password_secret.is_some() {
             self.automatic_answer(&quoted)?;
-            return Ok(Some(p.expose().to_string()));
+            if let Some(p) = self.plan_password().await? {
+                return Ok(Some(p.expose().to_string()));
+            }
         }
         if self.interactive {
             // The server's own question, escaped, after `(user@host)` as OpenSSH shows it.
