@@ -7,6 +7,7 @@ use russh::client::AuthResult;
 use super::Attempt;
 use super::lazy::OneTime;
 use crate::error::{Error, Kind, Result};
+use crate::plan::Lazy;
 use crate::text;
 
 /// keyboard-interactive requests one hop may send: PAM conversations take one to three (a password, a
@@ -151,6 +152,17 @@ impl Attempt<'_> {
         let hop = self.hop;
         if asks_code && let Some((source, from)) = &hop.auth.totp {
             self.automatic_answer(&quoted)?;
+            if self.codes_sent > 0 && matches!(source, Lazy::Command(_)) {
+                // As with a TOTP secret (one code per step per hop): a server that asks again on the
+                // same connection gets no second code to collect.
+                return Err(Error::new(
+                    Kind::Auth,
+                    format!(
+                        "{}: the server asks \"{quoted}\" again and no one-time code was sent: this hop already had one from {from} on this connection",
+                        self.label
+                    ),
+                ));
+            }
             return match self.plan_one_time(source).await? {
                 OneTime::Secret(totp) => self.one_time_code(&totp, from, &quoted).await.map(Some),
                 OneTime::Code(code) => {
