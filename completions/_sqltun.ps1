@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             break
         }
         'sqltun;connect' {
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
             [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias or [user@]host[:port]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or a database URL. Repeatable')
             [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...]')
@@ -48,8 +49,8 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
             [CompletionResult]::new('--totp-secret-file', '--totp-secret-file', [CompletionResultType]::ParameterName, 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code')
             [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS)')
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on; the default also takes ::1 on the same port')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'What stdout carries once the tunnel is ready')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on (default 127.0.0.1, which also takes ::1 on the same port)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Ready output: port (default), addr, url, env or json')
             [CompletionResult]::new('--reconnect-timeout', '--reconnect-timeout', [CompletionResultType]::ParameterName, 'Give up re-dialling a dead chain after this long (exit code 9); default 10m')
             [CompletionResult]::new('--log-file', '--log-file', [CompletionResultType]::ParameterName, 'Where a background tunnel writes its messages once it has returned (appended, mode 0600, never through a symbolic link)')
             [CompletionResult]::new('--pid-file', '--pid-file', [CompletionResultType]::ParameterName, 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)')
@@ -66,11 +67,10 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'sqltun;exec' {
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
             [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias or [user@]host[:port]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or a database URL. Repeatable')
             [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...]')
@@ -85,7 +85,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
             [CompletionResult]::new('--totp-secret-file', '--totp-secret-file', [CompletionResultType]::ParameterName, 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code')
             [CompletionResult]::new('--local-port', '--local-port', [CompletionResultType]::ParameterName, 'Fixed local port (default: chosen by the OS)')
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on; the default also takes ::1 on the same port')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Local address to listen on (default 127.0.0.1, which also takes ::1 on the same port)')
             [CompletionResult]::new('--reconnect-timeout', '--reconnect-timeout', [CompletionResultType]::ParameterName, 'Give up re-dialling a dead chain after this long (exit code 9); default 10m')
             [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error')
             [CompletionResult]::new('--expose-to-network', '--expose-to-network', [CompletionResultType]::ParameterName, 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database')
@@ -96,11 +96,10 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'sqltun;check' {
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
             [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias or [user@]host[:port]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or a database URL. Repeatable')
             [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...]')
@@ -122,8 +121,6 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'sqltun;config' {
@@ -135,6 +132,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with ssh -o')
             [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the whole chain as JSON')
             [CompletionResult]::new('--list-hosts', '--list-hosts', [CompletionResultType]::ParameterName, 'List the Host aliases of the ssh config, one per line')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
@@ -143,15 +141,11 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'sqltun;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'sqltun;help' {

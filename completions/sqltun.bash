@@ -73,12 +73,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__check)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --json --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --json --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
@@ -139,7 +154,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,7 +168,7 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__config)
-            opts="-J -F -i -o -v -q -h -V --jump --ssh-config --identity --known-hosts --json --list-hosts --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --jump --ssh-config --identity --known-hosts --json --tunnels-file --list-hosts --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +206,21 @@ _sqltun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -199,12 +229,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__connect)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --output --no-reconnect --reconnect-timeout --background --log-file --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --output --no-reconnect --reconnect-timeout --background --log-file --pid-file --max-lifetime --idle-timeout --unix-socket --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0
@@ -312,12 +357,27 @@ _sqltun() {
             return 0
             ;;
         sqltun__subcmd__exec)
-            opts="-J -F -i -o -v -q -h -V --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --no-reconnect --reconnect-timeout --verbose --quiet --help --version"
+            opts="-J -F -i -o -v -q -h --tunnels-file --ssh --db --jump --ssh-config --identity --known-hosts --password-file --passphrase-file --totp-secret-file --batch --local-port --bind --expose-to-network --no-reconnect --reconnect-timeout --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tunnels-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --ssh)
                     COMPREPLY=($(compgen -W "$(sqltun config --list-hosts 2>/dev/null)" -- "${cur}"))
                     return 0

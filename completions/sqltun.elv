@@ -30,6 +30,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sqltun;connect'= {
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
             cand --ssh 'SSH destination: an ssh_config alias or [user@]host[:port]'
             cand --db 'Target as seen from the last hop: host:port or a database URL. Repeatable'
             cand -J 'Jump hosts, like ssh -J: HOP[,HOP...]'
@@ -44,8 +45,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
             cand --totp-secret-file 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code'
             cand --local-port 'Fixed local port (default: chosen by the OS)'
-            cand --bind 'Local address to listen on; the default also takes ::1 on the same port'
-            cand --output 'What stdout carries once the tunnel is ready'
+            cand --bind 'Local address to listen on (default 127.0.0.1, which also takes ::1 on the same port)'
+            cand --output 'Ready output: port (default), addr, url, env or json'
             cand --reconnect-timeout 'Give up re-dialling a dead chain after this long (exit code 9); default 10m'
             cand --log-file 'Where a background tunnel writes its messages once it has returned (appended, mode 0600, never through a symbolic link)'
             cand --pid-file 'Write the tunnel''s pid to FILE once it is ready (removed when it stops)'
@@ -62,10 +63,9 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'sqltun;exec'= {
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
             cand --ssh 'SSH destination: an ssh_config alias or [user@]host[:port]'
             cand --db 'Target as seen from the last hop: host:port or a database URL. Repeatable'
             cand -J 'Jump hosts, like ssh -J: HOP[,HOP...]'
@@ -80,7 +80,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
             cand --totp-secret-file 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code'
             cand --local-port 'Fixed local port (default: chosen by the OS)'
-            cand --bind 'Local address to listen on; the default also takes ::1 on the same port'
+            cand --bind 'Local address to listen on (default 127.0.0.1, which also takes ::1 on the same port)'
             cand --reconnect-timeout 'Give up re-dialling a dead chain after this long (exit code 9); default 10m'
             cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
             cand --expose-to-network 'Allow --bind to a non-loopback address: anyone who can reach it reaches the database'
@@ -91,10 +91,9 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'sqltun;check'= {
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
             cand --ssh 'SSH destination: an ssh_config alias or [user@]host[:port]'
             cand --db 'Target as seen from the last hop: host:port or a database URL. Repeatable'
             cand -J 'Jump hosts, like ssh -J: HOP[,HOP...]'
@@ -116,8 +115,6 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'sqltun;config'= {
             cand -J 'Jump hosts, like ssh -J: HOP[,HOP...]'
@@ -128,6 +125,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --identity 'Identity (private key) file; repeatable'
             cand -o 'An ssh_config directive, as with ssh -o'
             cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
             cand --json 'Print the whole chain as JSON'
             cand --list-hosts 'List the Host aliases of the ssh config, one per line'
             cand -v 'More detail on stderr (-v, -vv, -vvv)'
@@ -136,14 +134,10 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'sqltun;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'sqltun;help'= {
             cand connect 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'

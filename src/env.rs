@@ -20,6 +20,8 @@ pub trait Environment {
     fn local_user(&self) -> String;
     fn local_hostname(&self) -> String;
     fn uid(&self) -> u32;
+    /// The working directory, where the tunnels file is looked for first.
+    fn current_dir(&self) -> Option<PathBuf>;
 }
 
 /// The real process environment.
@@ -71,6 +73,9 @@ impl Environment for ProcessEnv {
     fn uid(&self) -> u32 {
         nix::unistd::getuid().as_raw()
     }
+    fn current_dir(&self) -> Option<PathBuf> {
+        std::env::current_dir().ok()
+    }
 }
 
 /// A fixed environment for tests.
@@ -81,6 +86,7 @@ pub struct FakeEnv {
     pub terminal: bool,
     pub files: Vec<(PathBuf, String)>,
     pub user: String,
+    pub cwd: Option<PathBuf>,
 }
 
 impl Environment for FakeEnv {
@@ -112,6 +118,9 @@ impl Environment for FakeEnv {
     }
     fn uid(&self) -> u32 {
         1000
+    }
+    fn current_dir(&self) -> Option<PathBuf> {
+        self.cwd.clone()
     }
 }
 

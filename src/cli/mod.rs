@@ -13,8 +13,8 @@ mod errors;
 mod values;
 
 pub use errors::{Stop, parse};
-pub use values::parse_duration;
-use values::{Checked, parse_bind, parse_db, parse_local_port, parse_option};
+use values::Checked;
+pub use values::{parse_bind, parse_db, parse_duration, parse_local_port, parse_option};
 
 const ABOUT: &str = "Open a tunnel to a private database through SSH bastions and print the local port.";
 
@@ -55,12 +55,13 @@ pub fn exit_status_help() -> String {
 const CONNECT_EXAMPLES: &str = "\
 Examples:
   sqltun connect --ssh deploy@bastion.example.com --db 10.0.12.7:5432
-  PORT=$(sqltun connect --background --pid-file /tmp/db.pid --ssh bastion --db db.internal:5432)
-  sqltun connect 'postgres+ssh://deploy@bastion:22/app@db.internal:5432/appdb'";
+  sqltun connect prod                    # [tunnels.prod] of ./sqltun.toml
+  PORT=$(sqltun connect prod --background)";
 
 fn connect_long_help() -> String {
     format!(
         "{CONNECT_EXAMPLES}
+  sqltun connect 'postgres+ssh://deploy@bastion:22/app@db.internal:5432/appdb'
   sqltun connect --ssh ssh://deploy@[2001:db8::1]:2222 --db db.internal:3306 --local-port 13306
   SQLTUN_SSH_PASSWORD=... sqltun connect --batch --ssh deploy@bastion --db 10.0.0.5:6379
 
@@ -73,18 +74,17 @@ progress goes to stderr.
 }
 
 const CONNECT_USAGE: &str = "sqltun connect [OPTIONS] --ssh <DEST> --db <TARGET>...
-       sqltun connect [OPTIONS] <SSH_URL>";
+       sqltun connect [OPTIONS] <NAME|SSH_URL>";
 const EXEC_USAGE: &str = "sqltun exec [OPTIONS] --ssh <DEST> --db <TARGET>... -- <COMMAND>...
-       sqltun exec [OPTIONS] <SSH_URL> -- <COMMAND>...";
+       sqltun exec [OPTIONS] <NAME|SSH_URL> -- <COMMAND>...";
 const CHECK_USAGE: &str = "sqltun check [OPTIONS] --ssh <DEST> --db <TARGET>...
-       sqltun check [OPTIONS] <SSH_URL>";
+       sqltun check [OPTIONS] <NAME|SSH_URL>";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "sqltun",
     version,
     about = ABOUT,
-    propagate_version = true,
     after_help = EXAMPLES,
     after_long_help = long_help()
 )]
@@ -162,7 +162,7 @@ pub struct ExecArgs {
 impl ExecArgs {
     /// What `resolve` needs (the ready output is not printed: the command gets the environment).
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, OutputFormat::Port)
+        TunnelArgs::new(&self.route, &self.listen, &self.reconnect, Some(OutputFormat::Port))
     }
 }
 
@@ -184,7 +184,7 @@ impl CheckArgs {
             &self.route,
             &ListenArgs::default(),
             &ReconnectArgs::default(),
-            OutputFormat::Port,
+            Some(OutputFormat::Port),
         )
     }
 }
@@ -201,6 +201,9 @@ pub struct ConfigArgs {
     /// SSH destination: an ssh_config alias or [user@]host[:port].
     ///
     /// Also ssh://[user@]host[:port]; IPv6 literals in brackets ([2001:db8::1]:22).
+    ///
+    /// A tunnel NAME from the tunnels file shows that tunnel (with --json: every value and where it
+    /// came from).
     #[arg(value_name = "DEST", value_hint = ValueHint::Hostname, value_parser = Checked::new("DEST", parse_destination), required_unless_present = "list_hosts")]
     pub destination: Option<Destination>,
     #[command(flatten)]
@@ -210,6 +213,8 @@ pub struct ConfigArgs {
     /// Every hop in order, its settings and where each came from.
     #[arg(long, conflicts_with = "list_hosts")]
     pub json: bool,
+    #[command(flatten)]
+    pub tunnels_file: TunnelsFileArg,
     /// List the Host aliases of the ssh config, one per line.
     ///
     /// Every Host name without a wildcard, Included files too; shell completion uses it.
@@ -227,7 +232,7 @@ pub struct CompletionsArgs {
 }
 
 /// How SSH destinations resolve: shared by every subcommand.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct SshArgs {
     /// Jump hosts, like ssh -J: HOP[,HOP...].
     ///
@@ -264,9 +269,15 @@ pub struct ConnectArgs {
     pub route: RouteArgs,
     #[command(flatten)]
     pub listen: ListenArgs,
-    /// What stdout carries once the tunnel is ready.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Port)]
-    pub output: OutputFormat,
+    /// Ready output: port (default), addr, url, env or json.
+    ///
+    /// port: the local port, one line per target (the default, unless the tunnels file says otherwise).
+    /// addr: host:port of the local listener, one line per target. url: the target's URL rewritten to the
+    /// local end (tcp://host:port for a plain host:port target). env: SQLTUN_HOST=... lines for a shell's
+    /// eval (indexed with _1, _2, ... for several targets). json: one JSON object per line, a `ready` event
+    /// per target, then `closed` (and reconnect events).
+    #[arg(long, value_enum, value_name = "FORMAT", hide_possible_values = true)]
+    pub output: Option<OutputFormat>,
     #[command(flatten)]
     pub reconnect: ReconnectArgs,
     /// Go to the background once the tunnel is ready (like ssh -f).
@@ -317,19 +328,24 @@ impl ConnectArgs {
 }
 
 /// Where the tunnel goes and how to get in: every subcommand that opens one (connect, exec, check).
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct RouteArgs {
-    /// A complete tunnel as one URL, instead of --ssh and --db.
+    /// A saved tunnel's NAME from the tunnels file, or a complete tunnel as one URL.
     ///
-    /// The form TablePlus and TablePro write:
-    /// postgres+ssh://ssh_user@ssh_host:22/db_user@db_host:5432/db_name.
-    #[arg(value_name = "SSH_URL", conflicts_with_all = ["ssh", "db"], hide_short_help = true)]
-    pub ssh_url: Option<String>,
+    /// NAME: a [tunnels.NAME] table of sqltun.toml (this directory or a parent) or of
+    /// ~/.config/sqltun/tunnels.toml; flags given here override its values. SSH_URL: the form
+    /// TablePlus and TablePro write, postgres+ssh://ssh_user@ssh_host:22/db_user@db_host:5432/db_name,
+    /// instead of --ssh and --db.
+    #[arg(value_name = "NAME|SSH_URL")]
+    pub tunnel: Option<String>,
+
+    #[command(flatten)]
+    pub tunnels_file: TunnelsFileArg,
 
     /// SSH destination: an ssh_config alias or [user@]host[:port].
     ///
     /// Also ssh://[user@]host[:port]; IPv6 literals in brackets ([2001:db8::1]:22).
-    #[arg(long = "ssh", value_name = "DEST", value_hint = ValueHint::Hostname, value_parser = Checked::new("--ssh", parse_destination), required_unless_present = "ssh_url")]
+    #[arg(long = "ssh", value_name = "DEST", value_hint = ValueHint::Hostname, value_parser = Checked::new("--ssh", parse_destination), required_unless_present = "tunnel")]
     pub ssh: Option<Destination>,
 
     /// Target as seen from the last hop: host:port or a database URL. Repeatable.
@@ -337,7 +353,7 @@ pub struct RouteArgs {
     /// host:port, [v6addr]:port, or a database URL (postgres://, postgresql://, mysql://, mariadb://,
     /// redis://, rediss://, mongodb://, sqlserver://, clickhouse://; the port defaults by scheme). One
     /// local listener each.
-    #[arg(long = "db", value_name = "TARGET", required_unless_present = "ssh_url", value_parser = Checked::new("--db", parse_db))]
+    #[arg(long = "db", value_name = "TARGET", required_unless_present = "tunnel", value_parser = Checked::new("--db", parse_db))]
     pub db: Vec<DbArg>,
 
     #[command(flatten)]
@@ -362,7 +378,7 @@ pub struct RouteArgs {
 }
 
 /// The local end of the tunnel: connect and exec.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ListenArgs {
     /// Fixed local port (default: chosen by the OS).
     ///
@@ -370,27 +386,25 @@ pub struct ListenArgs {
     #[arg(long = "local-port", value_name = "PORT", value_parser = Checked::new("--local-port", parse_local_port))]
     pub local_port: Vec<u16>,
 
-    /// Local address to listen on; the default also takes ::1 on the same port.
+    /// Local address to listen on (default 127.0.0.1, which also takes ::1 on the same port).
     ///
     /// Anything but loopback also needs --expose-to-network.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_BIND, value_parser = Checked::new("--bind", parse_bind), hide_short_help = true)]
-    pub bind: IpAddr,
+    #[arg(long, value_name = "ADDR", value_parser = Checked::new("--bind", parse_bind), hide_short_help = true)]
+    pub bind: Option<IpAddr>,
 
     /// Allow --bind to a non-loopback address: anyone who can reach it reaches the database.
     #[arg(long = "expose-to-network", hide_short_help = true)]
     pub expose_to_network: bool,
 }
 
-const DEFAULT_BIND: &str = "127.0.0.1";
-
-impl Default for ListenArgs {
-    fn default() -> Self {
-        ListenArgs {
-            local_port: Vec::new(),
-            bind: IpAddr::from([127, 0, 0, 1]),
-            expose_to_network: false,
-        }
-    }
+/// `--tunnels-file`: the one tunnels file to read instead of looking for sqltun.toml and
+/// ~/.config/sqltun/tunnels.toml.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TunnelsFileArg {
+    /// The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent's) and
+    /// ~/.config/sqltun/tunnels.toml.
+    #[arg(long = "tunnels-file", value_name = "FILE", env = "SQLTUN_TUNNELS_FILE", value_hint = ValueHint::FilePath, hide_short_help = true, hide_env_values = true)]
+    pub path: Option<PathBuf>,
 }
 
 /// What happens when the SSH chain dies under an open tunnel: connect and exec.
@@ -411,24 +425,22 @@ pub struct ReconnectArgs {
 pub struct TunnelArgs {
     /// The tunnel named on the command line, looked up in the tunnels file.
     pub name: Option<String>,
+    /// `--tunnels-file`.
+    pub tunnels_file: Option<PathBuf>,
     pub ssh_url: Option<String>,
     pub ssh: Option<Destination>,
     pub db: Vec<DbArg>,
     pub local_port: Vec<u16>,
-    pub bind: IpAddr,
+    /// None: the tunnels file's, else 127.0.0.1.
+    pub bind: Option<IpAddr>,
     pub expose_to_network: bool,
     pub ssh_args: SshArgs,
     pub password_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub totp_secret_file: Option<PathBuf>,
-    /// `password_command`, `passphrase_command`, `totp_command` of the tunnels file (no flags: a
-    /// command line is no place for them): a program and its arguments whose first line of output is
-    /// the secret, run only when it is needed. The file options and variables above win over them.
-    pub password_command: Option<Vec<String>>,
-    pub passphrase_command: Option<Vec<String>>,
-    pub totp_command: Option<Vec<String>>,
     pub batch: bool,
-    pub output: OutputFormat,
+    /// None: the tunnels file's, else the port.
+    pub output: Option<OutputFormat>,
     pub no_reconnect: bool,
     pub reconnect_timeout: Option<std::time::Duration>,
     /// connect's lifecycle flags (unset for exec and check).
@@ -438,15 +450,32 @@ pub struct TunnelArgs {
     pub background: bool,
     pub log_file: Option<PathBuf>,
     pub unix_socket: Option<PathBuf>,
+    /// `password_command`, `passphrase_command`, `totp_command` of the tunnels file (no flags: a
+    /// command line is no place for them): a program and its arguments (no shell) whose first line of
+    /// output is the secret, run only when it is needed. The file options and variables win over them.
+    pub password_command: Option<Vec<String>>,
+    pub passphrase_command: Option<Vec<String>>,
+    pub totp_command: Option<Vec<String>>,
 }
 
 impl TunnelArgs {
-    pub fn new(route: &RouteArgs, listen: &ListenArgs, reconnect: &ReconnectArgs, output: OutputFormat) -> TunnelArgs {
+    pub fn new(
+        route: &RouteArgs,
+        listen: &ListenArgs,
+        reconnect: &ReconnectArgs,
+        output: Option<OutputFormat>,
+    ) -> TunnelArgs {
         let route = route.clone();
         let listen = listen.clone();
+        // The positional is a URL when it has a scheme, else a tunnel's name.
+        let (ssh_url, name) = match route.tunnel {
+            Some(t) if t.contains("://") => (Some(t), None),
+            other => (None, other),
+        };
         TunnelArgs {
-            name: None,
-            ssh_url: route.ssh_url,
+            name,
+            tunnels_file: route.tunnels_file.path,
+            ssh_url,
             ssh: route.ssh,
             db: route.db,
             local_port: listen.local_port,
@@ -456,9 +485,6 @@ impl TunnelArgs {
             password_file: route.password_file,
             passphrase_file: route.passphrase_file,
             totp_secret_file: route.totp_secret_file,
-            password_command: None,
-            passphrase_command: None,
-            totp_command: None,
             batch: route.batch,
             output,
             no_reconnect: reconnect.no_reconnect,
@@ -469,6 +495,9 @@ impl TunnelArgs {
             background: false,
             log_file: None,
             unix_socket: None,
+            password_command: None,
+            passphrase_command: None,
+            totp_command: None,
         }
     }
 }

@@ -61,18 +61,18 @@ pub(super) fn printable_message(message: &str) -> String {
 }
 
 /// `--local-port`: 0 lets the OS choose, as when it is not given.
-pub(super) fn parse_local_port(s: &str) -> Result<u16, String> {
+pub fn parse_local_port(s: &str) -> Result<u16, String> {
     s.parse()
         .map_err(|_| format!("`{}` is not a port number (0-65535)", printable(s)))
 }
 
 /// `--bind`: an IPv4 or IPv6 address, without brackets or port.
-pub(super) fn parse_bind(s: &str) -> Result<IpAddr, String> {
+pub fn parse_bind(s: &str) -> Result<IpAddr, String> {
     s.parse()
         .map_err(|_| format!("`{}` is not an IP address (e.g. 127.0.0.1 or ::1)", printable(s)))
 }
 
-pub(super) fn parse_db(s: &str) -> Result<DbArg, String> {
+pub fn parse_db(s: &str) -> Result<DbArg, String> {
     if crate::db::looks_like_url(s) {
         crate::db::parse_db_url(s).map(DbArg::Url)
     } else {
@@ -131,7 +131,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// `-o Key=Value` or `-o "Key Value"`, as ssh accepts both.
-pub(super) fn parse_option(s: &str) -> Result<(String, String), String> {
+pub fn parse_option(s: &str) -> Result<(String, String), String> {
     let s = s.trim();
     let split = s.find(|c: char| c == '=' || c.is_whitespace());
     match split {

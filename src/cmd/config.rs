@@ -1,23 +1,71 @@
 //! `sqltun config`: what `ssh -G` would say about the destination, the whole chain as JSON, or the
-//! `Host` aliases of the ssh config.
+//! `Host` aliases of the ssh config. A saved tunnel's NAME shows that tunnel.
 
-use crate::cli::ConfigArgs;
-use crate::env::ProcessEnv;
+use crate::cli::{ConfigArgs, ListenArgs, ReconnectArgs, RouteArgs, TunnelArgs};
+use crate::env::{Environment, ProcessEnv};
 use crate::error::{Error, Result};
 use crate::output;
-use crate::resolve::{self, ResolvedHop};
+use crate::resolve::{self, ResolvedHop, tunnels};
 
 pub(super) fn run(args: ConfigArgs) -> Result<()> {
+    let env = &ProcessEnv;
     let Some(destination) = &args.destination else {
-        let aliases = resolve::host_aliases(&args.ssh, &ProcessEnv)?;
+        let aliases = resolve::host_aliases(&args.ssh, env)?;
         return output::data(&aliases.iter().map(|a| format!("{a}\n")).collect::<String>());
     };
-    let hops = resolve::resolve_chain(destination, &args.ssh, &ProcessEnv, &resolve::NoSecrets)?;
+    // A name in the tunnels file is that tunnel; anything else is an SSH destination, as `ssh -G` takes it.
+    let saved = saved_named(&args, env)?;
+    let (hops, tunnel) = match &saved {
+        Some(saved) => {
+            let flags = TunnelArgs::new(
+                &RouteArgs {
+                    ssh_args: args.ssh.clone(),
+                    ..RouteArgs::default()
+                },
+                &ListenArgs::default(),
+                &ReconnectArgs::default(),
+                None,
+            );
+            let dest = saved.ssh.as_ref().map(|s| s.value.clone()).ok_or_else(|| {
+                Error::usage(format!(
+                    "tunnel {} ({}:{}) has no ssh destination: add ssh = \"[user@]host\" to it",
+                    saved.name,
+                    saved.file.display(),
+                    saved.line
+                ))
+            })?;
+            let hops = resolve::resolve_chain(&dest, &args.ssh, Some(saved), env, &resolve::NoSecrets)?;
+            (hops, Some(resolve::tunnel_json(&flags, saved)))
+        }
+        None => (
+            resolve::resolve_chain(destination, &args.ssh, None, env, &resolve::NoSecrets)?,
+            None,
+        ),
+    };
     hops.iter().for_each(ResolvedHop::log_unused);
     if args.json {
-        output::json_line(&resolve::chain_json(&hops))
+        let mut json = resolve::chain_json(&hops);
+        if let Some(tunnel) = tunnel {
+            json["tunnel"] = tunnel;
+        }
+        output::json_line(&json)
     } else {
         let last = hops.last().ok_or_else(|| Error::internal("the chain has no hops"))?;
         output::data(&last.to_ssh_g())
     }
+}
+
+/// The saved tunnel the positional names: a bare name (no user, no port) found in a tunnels file.
+fn saved_named(args: &ConfigArgs, env: &dyn Environment) -> Result<Option<tunnels::Saved>> {
+    let Some(destination) = &args.destination else {
+        return Ok(None);
+    };
+    if destination.user.is_some() || destination.port.is_some() || destination.original.contains("://") {
+        return Ok(None);
+    }
+    let files = tunnels::load_all(args.tunnels_file.path.as_deref(), env)?;
+    Ok(files
+        .into_iter()
+        .flat_map(|f| f.tunnels)
+        .find(|t| t.name == destination.original))
 }

@@ -44,6 +44,9 @@ impl Environment for CorpusEnv<'_> {
     fn uid(&self) -> u32 {
         self.reference.local.uid
     }
+    fn current_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// The `config` path: what `sqltun config -F FILE ARGS` prints, as text and as JSON.
@@ -54,7 +57,7 @@ fn config_output(argv: &[String], env: &dyn Environment) -> std::result::Result<
         Err(e) => return Err(format!("command line: {}", e.kind())),
     };
     let destination = args.destination.as_ref().expect("config has a destination");
-    let hops = resolve_chain(destination, &args.ssh, env, &NoSecrets).map_err(|e| e.message().to_string())?;
+    let hops = resolve_chain(destination, &args.ssh, None, env, &NoSecrets).map_err(|e| e.message().to_string())?;
     let last = hops.last().expect("a chain has a hop");
     Ok((last.to_ssh_g(), crate::resolve::chain_json(&hops)))
 }

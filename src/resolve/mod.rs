@@ -10,6 +10,7 @@
 pub mod chain;
 mod report;
 pub mod ssh_config;
+pub mod tunnels;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,14 +20,15 @@ use crate::dest::Destination;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lazy, Lifecycle, Reconnect,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lazy, Lifecycle, OutputFormat, Reconnect,
     StrictHostKeyChecking, Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
 use crate::secret_command::SecretCommand;
 use chain::Role;
-pub use report::chain_json;
-use ssh_config::{Origin, Resolved, Setting};
+pub use report::{chain_json, tunnel_json};
+use ssh_config::{Directive, Origin, Resolved, Setting};
+use tunnels::Saved;
 
 /// ConnectTimeout when none is given: long enough for a slow bastion, short enough for CI.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,13 +106,27 @@ struct Secrets {
     totp: Option<HopSecret>,
 }
 
+/// The loopback address tunnels listen on when neither a flag nor the tunnels file says otherwise.
+pub const DEFAULT_BIND: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// Build the plan for `connect`. Reads only what `env` offers (variables, files, the home dir).
 pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
-    if !args.bind.is_loopback() && !args.expose_to_network {
+    let saved = saved_tunnel(args, env)?;
+    let args = &with_saved(args, saved.as_ref());
+    let bind = args.bind.unwrap_or(DEFAULT_BIND);
+    if !bind.is_loopback() && !args.expose_to_network {
+        let from = match (&saved, args.bind) {
+            (Some(s), Some(_)) if s.bind.is_some() => format!("bind = \"{bind}\" ({})", s.file.display()),
+            _ => format!("--bind {bind}"),
+        };
         return Err(Error::usage(format!(
-            "--bind {} is not a loopback address: anyone who can reach it reaches the database; add --expose-to-network if that is what you want",
-            args.bind
+            "{from} is not a loopback address: anyone who can reach it reaches the database; add --expose-to-network if that is what you want"
         )));
+    }
+    if args.ssh_url.is_some() && (args.ssh.is_some() || !args.db.is_empty()) {
+        return Err(Error::usage(
+            "the URL says where to go by itself: give either the URL or --ssh and --db, not both",
+        ));
     }
     // A `+ssh` URL stands for --ssh and one --db, and may say how to authenticate.
     let ssh_url = match &args.ssh_url {
@@ -121,27 +137,87 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         (Some(u), _) => (u.ssh.clone(), vec![DbArg::Url(u.db.clone())]),
         (None, Some(dest)) => (dest.clone(), args.db.clone()),
         (None, None) => {
-            return Err(Error::usage(
-                "give --ssh DEST and --db TARGET, or one postgres+ssh:// style URL",
-            ));
+            return Err(Error::usage(match &saved {
+                Some(s) => format!(
+                    "tunnel {} ({}:{}) has no ssh destination: add ssh = \"[user@]host\" to it, or give --ssh",
+                    s.name,
+                    s.file.display(),
+                    s.line
+                ),
+                None => {
+                    "give --ssh DEST and --db TARGET, a saved tunnel's NAME, or one postgres+ssh:// style URL".into()
+                }
+            }));
         }
     };
+    if dbs.is_empty() {
+        return Err(Error::usage(match &saved {
+            Some(s) => format!(
+                "tunnel {} ({}:{}) has no database target: add db = \"host:port\" to it, or give --db",
+                s.name,
+                s.file.display(),
+                s.line
+            ),
+            None => "give at least one --db TARGET".into(),
+        }));
+    }
     let forwards = forwards(&dbs, &args.local_port)?;
     warn_about_urls(ssh_url.as_ref(), &dbs);
     let ssh_args = with_url_switches(&args.ssh_args, ssh_url.as_ref());
     let secrets = secrets(args, env)?;
-    let hops = resolve_chain(&dest, &ssh_args, env, &secrets)?;
+    let hops = resolve_chain(&dest, &ssh_args, saved.as_ref(), env, &secrets)?;
     hops.iter().for_each(ResolvedHop::log_unused);
     let batch = args.batch || hops.last().is_some_and(|h| h.resolved.get("batchmode") == Some("yes"));
     Ok(TunnelPlan {
         name: args.name.clone(),
         hops: hops.into_iter().map(|h| h.hop).collect(),
         forwards,
-        bind: args.bind,
-        output: args.output,
+        bind,
+        output: args.output.unwrap_or(OutputFormat::Port),
         interactive: !batch && env.is_terminal(),
         lifecycle: lifecycle(args),
     })
+}
+
+/// The saved tunnel the command line names, if it names one.
+pub fn saved_tunnel(args: &TunnelArgs, env: &dyn Environment) -> Result<Option<Saved>> {
+    match &args.name {
+        Some(name) => tunnels::find(name, args.tunnels_file.as_deref(), env).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The command line over the saved tunnel: a flag given wins, the file fills in what no flag says.
+/// `local_port` pairs with `db`, so the file's ports apply only with the file's targets. The SSH settings
+/// (`jump`, `identity`, `options`, `known_hosts`, `ssh_config`) are merged where each hop is resolved
+/// ([`resolve_chain`]), so their origins are kept.
+fn with_saved(args: &TunnelArgs, saved: Option<&Saved>) -> TunnelArgs {
+    let Some(saved) = saved else {
+        return args.clone();
+    };
+    let mut merged = args.clone();
+    if merged.ssh.is_none() {
+        merged.ssh = saved.ssh.as_ref().map(|s| s.value.clone());
+    }
+    if merged.db.is_empty()
+        && let Some(db) = &saved.db
+    {
+        merged.db = db.value.clone();
+        if merged.local_port.is_empty() {
+            merged.local_port = saved.local_port.as_ref().map(|p| p.value.clone()).unwrap_or_default();
+        }
+    }
+    merged.bind = merged.bind.or(saved.bind.as_ref().map(|b| b.value));
+    merged.output = merged.output.or(saved.output.as_ref().map(|o| o.value));
+    merged.idle_timeout = merged.idle_timeout.or(saved.idle_timeout.as_ref().map(|d| d.value));
+    merged.max_lifetime = merged.max_lifetime.or(saved.max_lifetime.as_ref().map(|d| d.value));
+    let command = |ours: &Option<Vec<String>>, file: &Option<tunnels::Sourced<Vec<String>>>| {
+        ours.clone().or_else(|| file.as_ref().map(|c| c.value.clone()))
+    };
+    merged.password_command = command(&args.password_command, &saved.password_command);
+    merged.passphrase_command = command(&args.passphrase_command, &saved.passphrase_command);
+    merged.totp_command = command(&args.totp_command, &saved.totp_command);
+    merged
 }
 
 /// One forward per --db, each with its --local-port (given in the same order; 0 lets the OS choose).
@@ -289,13 +365,42 @@ fn lifecycle(args: &TunnelArgs) -> Lifecycle {
 pub fn resolve_chain(
     dest: &Destination,
     ssh: &SshArgs,
+    saved: Option<&Saved>,
     env: &dyn Environment,
     secrets_in: &impl SecretsSource,
 ) -> Result<Vec<ResolvedHop>> {
     let home = env.home();
     let local = local_facts(env, home.clone());
+    let from_file = |line: usize| -> Origin {
+        Origin::File {
+            path: saved.map(|s| s.file.clone()).unwrap_or_default(),
+            line,
+        }
+    };
+    // A flag wins over the saved tunnel's value, keeping the origin of the one taken.
+    let mut ssh = ssh.clone();
+    let mut jump_origin = Origin::CommandLine;
+    let mut known_hosts_origin = Origin::CommandLine;
+    if let Some(saved) = saved {
+        if ssh.jump.is_none()
+            && let Some(j) = &saved.jump
+        {
+            ssh.jump = Some(j.value.clone());
+            jump_origin = from_file(j.line);
+        }
+        if ssh.known_hosts.is_none()
+            && let Some(k) = &saved.known_hosts
+        {
+            ssh.known_hosts = Some(k.value.clone());
+            known_hosts_origin = from_file(k.line);
+        }
+        if ssh.ssh_config.is_none() {
+            ssh.ssh_config = saved.ssh_config.as_ref().map(|c| c.value.clone());
+        }
+    }
+    let ssh = &ssh;
     let choice = config_choice(ssh);
-    let (for_destination, for_jumps) = command_line_directives(ssh);
+    let (for_destination, for_jumps) = command_line_directives(ssh, saved);
     let known_hosts = ssh.known_hosts.as_deref().map(|f| expand_tilde(f, home.as_deref()));
     let lookup = |d: &Destination, role: Role, jumps: Option<&[Destination]>| -> Result<Resolved> {
         let mut options = match role {
@@ -305,8 +410,8 @@ pub fn resolve_chain(
         if jumps.is_some() {
             // As `ssh -J`: a jump list given from outside replaces ProxyJump and turns ProxyCommand off,
             // so neither is taken from anywhere else.
-            options.insert(0, ("ProxyJump".to_string(), "none".to_string()));
-            options.insert(1, ("ProxyCommand".to_string(), "none".to_string()));
+            options.insert(0, Directive::flag("ProxyJump", "none"));
+            options.insert(1, Directive::flag("ProxyCommand", "none"));
         }
         let query = ssh_config::Query {
             host: &d.host,
@@ -322,14 +427,14 @@ pub fn resolve_chain(
             let text = jumps.iter().map(|j| j.original.as_str()).collect::<Vec<_>>().join(",");
             resolved
                 .settings
-                .insert("proxyjump".into(), Setting::new(vec![text], Origin::CommandLine));
+                .insert("proxyjump".into(), Setting::new(vec![text], jump_origin.clone()));
         }
         if let Some(file) = &known_hosts {
             // --known-hosts is the one file to read and record keys in, whatever the config says.
             let file = file.display().to_string();
             resolved.settings.insert(
                 "userknownhostsfile".into(),
-                Setting::new(vec![file], Origin::CommandLine),
+                Setting::new(vec![file], known_hosts_origin.clone()),
             );
         }
         Ok(resolved)
@@ -365,23 +470,43 @@ fn config_choice(ssh: &SshArgs) -> ssh_config::ConfigChoice<'_> {
     }
 }
 
-/// `(keyword, value)` pairs as `-o` gives them.
-type Directives = Vec<(String, String)>;
+type Directives = Vec<Directive>;
 
-/// `-i` and `-o` as directives, for the destination and for the jump hosts. `-i` and the `-o` directives
-/// that say how to connect apply to every hop (OpenSSH hands none of them to the jump hosts; for a tunnel
-/// through bastions the same key and policy are nearly always meant for the whole chain). Those that say
-/// where to connect apply to the destination only, as in ssh.
-fn command_line_directives(ssh: &SshArgs) -> (Directives, Directives) {
+/// `-i` and `-o` (then the saved tunnel's `identity` and `options`) as directives, for the destination
+/// and for the jump hosts. Flags come first, so they win (the first value obtained is kept); `-i` replaces
+/// the file's `identity` rather than adding to it. Identities and the directives that say how to connect
+/// apply to every hop (OpenSSH hands none of them to the jump hosts; for a tunnel through bastions the same
+/// key and policy are nearly always meant for the whole chain). Those that say where to connect apply to
+/// the destination only, as in ssh.
+fn command_line_directives(ssh: &SshArgs, saved: Option<&Saved>) -> (Directives, Directives) {
+    let file_origin = |line: usize| Origin::File {
+        path: saved.map(|s| s.file.clone()).unwrap_or_default(),
+        line,
+    };
     let mut for_destination: Directives = ssh
         .identity
         .iter()
-        .map(|p| ("IdentityFile".to_string(), p.display().to_string()))
+        .map(|p| Directive::flag("IdentityFile", &p.display().to_string()))
         .collect();
-    for_destination.extend(ssh.options.iter().cloned());
+    if let Some(identity) = saved
+        .and_then(|s| s.identity.as_ref())
+        .filter(|_| ssh.identity.is_empty())
+    {
+        for_destination.extend(identity.value.iter().map(|p| Directive {
+            keyword: "IdentityFile".into(),
+            value: p.display().to_string(),
+            origin: file_origin(identity.line),
+        }));
+    }
+    for_destination.extend(ssh.options.iter().map(|(k, v)| Directive::flag(k, v)));
+    for_destination.extend(saved.iter().flat_map(|s| &s.options).map(|o| Directive {
+        keyword: o.value.0.clone(),
+        value: o.value.1.clone(),
+        origin: file_origin(o.line),
+    }));
     let for_jumps = for_destination
         .iter()
-        .filter(|(key, _)| !says_where(key))
+        .filter(|d| !says_where(&d.keyword))
         .cloned()
         .collect();
     (for_destination, for_jumps)

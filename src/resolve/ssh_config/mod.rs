@@ -189,9 +189,28 @@ pub struct Query<'a> {
     pub user: Option<&'a str>,
     /// From `host:port`.
     pub port: Option<u16>,
-    /// `-o KEY=VALUE`, in order.
-    pub options: &'a [(String, String)],
+    /// `-o KEY=VALUE` (and the tunnels file's options), in order: the first value obtained wins.
+    pub options: &'a [Directive],
     pub config: ConfigChoice<'a>,
+}
+
+/// One directive given outside the config files (`-o`, `-i`, the tunnels file), and where from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub keyword: String,
+    pub value: String,
+    pub origin: Origin,
+}
+
+impl Directive {
+    /// A directive from the command line.
+    pub fn flag(keyword: &str, value: &str) -> Directive {
+        Directive {
+            keyword: keyword.to_string(),
+            value: value.to_string(),
+            origin: Origin::CommandLine,
+        }
+    }
 }
 
 /// Local facts the tokens and defaults need (so tests can inject them).
@@ -298,10 +317,10 @@ fn resolve_with_system_config(query: &Query, local: &Local, env: &EnvLookup, sys
         ));
     }
     let mut reader = Reader::new(query.host, local, env, system_config);
-    for (key, value) in query.options {
-        let line = format!("{key}={value}");
+    for directive in query.options {
+        let line = format!("{}={}", directive.keyword, directive.value);
         let mut active = true;
-        reader.line(&line, &Origin::CommandLine, Flags::COMMAND_LINE, 0, &mut active)?;
+        reader.line(&line, &directive.origin, Flags::COMMAND_LINE, 0, &mut active)?;
     }
     if let Some(user) = query.user {
         reader.set_first(Key::User, user.to_string(), &Origin::CommandLine, true);

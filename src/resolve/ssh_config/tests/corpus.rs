@@ -361,7 +361,11 @@ fn run_corpus() -> Tally {
                 host: &parsed.host,
                 user: parsed.user.as_deref(),
                 port: parsed.port,
-                options: &parsed.options,
+                options: &parsed
+                    .options
+                    .iter()
+                    .map(|(k, v)| Directive::flag(k, v))
+                    .collect::<Vec<_>>(),
                 config: ConfigChoice::File(&case.path),
             };
             let ours = resolve_with_env(&q, local, &lookup);

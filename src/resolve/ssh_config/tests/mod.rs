@@ -289,7 +289,7 @@ fn proxy_command_tokens_cannot_inject() {
         ("User", "x|>m", "-o User: the SSH user name `x|>m` contains `|`"),
         ("HostName", "h&>m", "-o HostName: the SSH host name `h&>m` contains `&`"),
     ] {
-        let options = [(key.to_string(), value.to_string())];
+        let options = [Directive::flag(key, value)];
         let q = Query {
             host: "h",
             user: None,
