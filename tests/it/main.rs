@@ -15,5 +15,6 @@ mod faults;
 mod local;
 mod probe;
 mod scripting;
+mod secret_commands;
 mod support;
 mod terminal;
