@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
+            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key only forward to its targets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -143,6 +144,31 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'sqltun;authorize' {
+            [CompletionResult]::new('--tunnels-file', '--tunnels-file', [CompletionResultType]::ParameterName, 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml')
+            [CompletionResult]::new('--ssh', '--ssh', [CompletionResultType]::ParameterName, 'SSH destination: an ssh_config alias or [user@]host[:port]')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Target as seen from the last hop: host:port or a database URL. Repeatable')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...]')
+            [CompletionResult]::new('--jump', '--jump', [CompletionResultType]::ParameterName, 'Jump hosts, like ssh -J: HOP[,HOP...]')
+            [CompletionResult]::new('-F', '-F ', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file; repeatable')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'An ssh_config directive, as with ssh -o')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt')
+            [CompletionResult]::new('--totp-secret-file', '--totp-secret-file', [CompletionResultType]::ParameterName, 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code')
+            [CompletionResult]::new('--new-key', '--new-key', [CompletionResultType]::ParameterName, 'Create a new ed25519 key for the tunnel and print the lines for it')
+            [CompletionResult]::new('--batch', '--batch', [CompletionResultType]::ParameterName, 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v, -vv, -vvv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'sqltun;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -153,6 +179,7 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Open the tunnel, run a command with it, and exit with the command''s status')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)')
+            [CompletionResult]::new('authorize', 'authorize', [CompletionResultType]::ParameterValue, 'Print authorized_keys lines that let the tunnel''s key only forward to its targets')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for SHELL on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -167,6 +194,9 @@ Register-ArgumentCompleter -Native -CommandName 'sqltun' -ScriptBlock {
             break
         }
         'sqltun;help;config' {
+            break
+        }
+        'sqltun;help;authorize' {
             break
         }
         'sqltun;help;completions' {

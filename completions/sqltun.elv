@@ -26,6 +26,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+            cand authorize 'Print authorized_keys lines that let the tunnel''s key only forward to its targets'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -135,6 +136,30 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'sqltun;authorize'= {
+            cand --tunnels-file 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent''s) and ~/.config/sqltun/tunnels.toml'
+            cand --ssh 'SSH destination: an ssh_config alias or [user@]host[:port]'
+            cand --db 'Target as seen from the last hop: host:port or a database URL. Repeatable'
+            cand -J 'Jump hosts, like ssh -J: HOP[,HOP...]'
+            cand --jump 'Jump hosts, like ssh -J: HOP[,HOP...]'
+            cand -F 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand --ssh-config 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none'
+            cand -i 'Identity (private key) file; repeatable'
+            cand --identity 'Identity (private key) file; repeatable'
+            cand -o 'An ssh_config directive, as with ssh -o'
+            cand --known-hosts 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)'
+            cand --password-file 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt'
+            cand --passphrase-file 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt'
+            cand --totp-secret-file 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code'
+            cand --new-key 'Create a new ed25519 key for the tunnel and print the lines for it'
+            cand --batch 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+            cand -v 'More detail on stderr (-v, -vv, -vvv)'
+            cand --verbose 'More detail on stderr (-v, -vv, -vvv)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'sqltun;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -144,6 +169,7 @@ set edit:completion:arg-completer[sqltun] = {|@words|
             cand exec 'Open the tunnel, run a command with it, and exit with the command''s status'
             cand check 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
             cand config 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+            cand authorize 'Print authorized_keys lines that let the tunnel''s key only forward to its targets'
             cand completions 'Print the shell completion script for SHELL on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -154,6 +180,8 @@ set edit:completion:arg-completer[sqltun] = {|@words|
         &'sqltun;help;check'= {
         }
         &'sqltun;help;config'= {
+        }
+        &'sqltun;help;authorize'= {
         }
         &'sqltun;help;completions'= {
         }

@@ -30,6 +30,7 @@ complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "connect" -d 'Open the
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "exec" -d 'Open the tunnel, run a command with it, and exit with the command\'s status'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "check" -d 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "config" -d 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key only forward to its targets'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "completions" -d 'Print the shell completion script for SHELL on stdout'
 complete -c sqltun -n "__fish_sqltun_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sqltun -n "__fish_sqltun_using_subcommand connect" -l tunnels-file -d 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent\'s) and ~/.config/sqltun/tunnels.toml' -r -F
@@ -110,10 +111,27 @@ complete -c sqltun -n "__fish_sqltun_using_subcommand config" -l list-hosts -d '
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s v -l verbose -d 'More detail on stderr (-v, -vv, -vvv)'
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s q -l quiet -d 'Only errors on stderr'
 complete -c sqltun -n "__fish_sqltun_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l tunnels-file -d 'The tunnels file to read NAME from, instead of ./sqltun.toml (or a parent\'s) and ~/.config/sqltun/tunnels.toml' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l ssh -d 'SSH destination: an ssh_config alias or [user@]host[:port]' -r -f -a "(sqltun config --list-hosts 2>/dev/null)"
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l db -d 'Target as seen from the last hop: host:port or a database URL. Repeatable' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s J -l jump -d 'Jump hosts, like ssh -J: HOP[,HOP...]' -r -f -a "(sqltun config --list-hosts 2>/dev/null)"
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s F -l ssh-config -d 'ssh config file (default ~/.ssh/config, then /etc/ssh/ssh_config); `none` reads none' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s i -l identity -d 'Identity (private key) file; repeatable' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s o -d 'An ssh_config directive, as with ssh -o' -r
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l known-hosts -d 'known_hosts file to read and record keys in, for every hop (default: UserKnownHostsFile, as OpenSSH)' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l password-file -d 'Read the SSH password from FILE (first line) instead of SQLTUN_SSH_PASSWORD or a prompt' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l passphrase-file -d 'Read the identity passphrase from FILE (first line) instead of SQLTUN_SSH_PASSPHRASE or a prompt' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l totp-secret-file -d 'Read the TOTP secret (base32, or an otpauth://totp/ URI) from FILE instead of SQLTUN_TOTP_SECRET; sqltun answers "Verification code" prompts with the current code' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l new-key -d 'Create a new ed25519 key for the tunnel and print the lines for it' -r -F
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -l batch -d 'Never prompt (implied when no terminal is attached): a missing secret or an unknown host key is an error'
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s v -l verbose -d 'More detail on stderr (-v, -vv, -vvv)'
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s q -l quiet -d 'Only errors on stderr'
+complete -c sqltun -n "__fish_sqltun_using_subcommand authorize" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sqltun -n "__fish_sqltun_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "connect" -d 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "exec" -d 'Open the tunnel, run a command with it, and exit with the command\'s status'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "check" -d 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "config" -d 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "completions" -d 'Print the shell completion script for SHELL on stdout'
-complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "connect" -d 'Open the tunnel, print the local port on stdout, and forward until Ctrl-C or SIGTERM'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "exec" -d 'Open the tunnel, run a command with it, and exit with the command\'s status'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "check" -d 'Diagnose every stage (resolution, each hop, the forward, what answers there) and exit'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "config" -d 'Print what a destination resolves to (ssh -G format, or the whole chain with --json)'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "authorize" -d 'Print authorized_keys lines that let the tunnel\'s key only forward to its targets'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "completions" -d 'Print the shell completion script for SHELL on stdout'
+complete -c sqltun -n "__fish_sqltun_using_subcommand help; and not __fish_seen_subcommand_from connect exec check config authorize completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -52,8 +52,8 @@ mod tests {
             let text = script(shell);
             assert!(text.contains(LIST_HOSTS), "{shell}: no alias completion:\n{text}");
             if shell == Shell::Bash {
-                // --ssh and --jump in connect, exec and check; --jump in config.
-                assert_eq!(text.matches(LIST_HOSTS).count(), 3 * 3 + 2, "{text}");
+                // --ssh and --jump in connect, exec, check and authorize; --jump in config.
+                assert_eq!(text.matches(LIST_HOSTS).count(), 4 * 3 + 2, "{text}");
             }
             for left in [":_hosts'", "__fish_print_hostnames"] {
                 assert!(!text.contains(left), "{shell}: still completes with {left}");

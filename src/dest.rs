@@ -8,18 +8,7 @@ pub use crate::text::printable;
 /// A destination for a message: printable, and with a `user:password@` part masked (ssh would take
 /// `user:password` as the user name, but it is almost certainly a password).
 fn shown(input: &str) -> String {
-    let (scheme, rest) = match input.strip_prefix("ssh://") {
-        Some(rest) => ("ssh://", rest),
-        None => ("", input),
-    };
-    let masked = match rest.rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(colon) => format!("{}***{}", &rest[..=colon], &rest[at..]),
-            None => rest.to_string(),
-        },
-        None => rest.to_string(),
-    };
-    printable(&format!("{scheme}{masked}"))
+    printable(&crate::text::mask_userinfo_password(input))
 }
 
 /// An SSH destination as typed: `[user@]host[:port]` or `ssh://[user@]host[:port]`.

@@ -5,7 +5,7 @@
 //! ```text
 //! argv ─► cli (clap, validates only) ─► resolve (flags + ssh_config + env ─► TunnelPlan: plain data)
 //!                                                    │
-//! main: signals ─► Shutdown (Stop::Interrupt / Stop::Terminate) ─► cmd::{connect, exec, check, config}
+//! main: signals ─► Shutdown (Stop::Interrupt / Stop::Terminate) ─► cmd::{connect, exec, check, config, authorize}
 //!                                                    │
 //! cmd::open: ssh::Chain (hop by hop, host keys, auth) ─► bind listener(s) ─► output: ready line
 //!                                                    │

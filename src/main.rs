@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => args.verbosity,
         Command::Check(args) => args.verbosity,
         Command::Config(args) => args.verbosity,
+        Command::Authorize(args) => args.verbosity,
         Command::Completions(_) => sqltun::cli::Verbosity::default(),
     };
     sqltun::logging::init(verbosity.verbose, verbosity.quiet);

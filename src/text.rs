@@ -142,6 +142,38 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// `scheme://user:***@rest` for `scheme://user:password@rest` (also without a scheme): the password of
+/// a URL's or destination's user info masked, everything else as it is (not yet escaped).
+pub fn mask_userinfo_password(input: &str) -> String {
+    let (head, after) = match input.find("://") {
+        Some(i) => input.split_at(i + 3),
+        None => ("", input),
+    };
+    match after
+        .rfind('@')
+        .and_then(|at| after[..at].find(':').map(|colon| (colon, at)))
+    {
+        Some((colon, at)) => format!("{head}{}***{}", &after[..=colon], &after[at..]),
+        None => input.to_string(),
+    }
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of one character.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use clap::error::ErrorKind;
 
 use super::{Cli, command};
+use crate::text::edit_distance;
 
 /// Why parsing argv did not give a command to run.
 #[derive(Debug)]
@@ -117,22 +118,6 @@ pub(super) fn closest_long_flag(arg: &str, argv: &[String]) -> Option<String> {
         .filter(|long| long.starts_with(typed))
         .min_by_key(|long| long.len());
     typo.or(prefix).map(|long| format!("--{long}"))
-}
-
-/// Levenshtein distance: insertions, deletions and substitutions of one character.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(above + 1).min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// `text` with every argument that may hold a secret masked (a URL's password, a secret parameter),

@@ -79,6 +79,8 @@ const EXEC_USAGE: &str = "sqltun exec [OPTIONS] --ssh <DEST> --db <TARGET>... --
        sqltun exec [OPTIONS] <NAME|SSH_URL> -- <COMMAND>...";
 const CHECK_USAGE: &str = "sqltun check [OPTIONS] --ssh <DEST> --db <TARGET>...
        sqltun check [OPTIONS] <NAME|SSH_URL>";
+const AUTHORIZE_USAGE: &str = "sqltun authorize [OPTIONS] --ssh <DEST> --db <TARGET>... [--new-key[=PATH]]
+       sqltun authorize [OPTIONS] <NAME|SSH_URL> [--new-key[=PATH]]";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,6 +109,9 @@ pub enum Command {
     /// Print what a destination resolves to (ssh -G format, or the whole chain with --json).
     #[command(after_help = CONFIG_EXAMPLES)]
     Config(ConfigArgs),
+    /// Print authorized_keys lines that let the tunnel's key only forward to its targets.
+    #[command(override_usage = AUTHORIZE_USAGE, after_help = AUTHORIZE_EXAMPLES, after_long_help = AUTHORIZE_LONG_HELP)]
+    Authorize(AuthorizeArgs),
     /// Print the shell completion script for SHELL on stdout.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions(CompletionsArgs),
@@ -137,6 +142,26 @@ Examples:
   sqltun check --ssh bastion -J jump1 --db mysql://db.internal --json
 
 The exit status is the one of the first stage that failed (see sqltun --help).";
+
+const AUTHORIZE_EXAMPLES: &str = "\
+Examples:
+  sqltun authorize --ssh deploy@bastion --db db.internal:5432 --new-key
+  sqltun authorize --ssh db-bastion -J jump1 --db db.internal:5432 -i ~/.ssh/id_ed25519";
+
+const AUTHORIZE_LONG_HELP: &str = "\
+Examples:
+  sqltun authorize --ssh deploy@bastion --db db.internal:5432 --new-key
+  sqltun authorize --ssh db-bastion -J jump1 --db db.internal:5432 -i ~/.ssh/id_ed25519
+
+stdout gets one line per hop, for that hop's ~/.ssh/authorized_keys, e.g.:
+  restrict,port-forwarding,permitopen=\"db.internal:5432\",permitlisten=\"NO-LISTEN:1\",command=\"echo ...; exit 1\" ssh-ed25519 AAAA... sqltun
+With it the key can open forwards to the hop's next destination and nothing else: to the next hop (as
+sqltun connects to it through this one), or on the last hop to every --db target. No shell, no command,
+no other forward, no remote forward (ssh -R), no agent or X11 forwarding. stderr says which line goes
+where. The key is the first identity sqltun offers (-i, IdentityFile, the default files), or, with
+--new-key, a new ed25519 key (never over an existing file). No authorized_keys option stops listening on
+a Unix socket on the server (ssh -R /path:...): set AllowStreamLocalForwarding no in its sshd_config.
+Nothing is dialled.";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
@@ -179,6 +204,32 @@ pub struct CheckArgs {
 
 impl CheckArgs {
     /// What `resolve` needs; check binds no listener and never reconnects, so those are the defaults.
+    pub fn tunnel(&self) -> TunnelArgs {
+        TunnelArgs::new(
+            &self.route,
+            &ListenArgs::default(),
+            &ReconnectArgs::default(),
+            Some(OutputFormat::Port),
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuthorizeArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+    /// Create a new ed25519 key for the tunnel and print the lines for it.
+    ///
+    /// Written to PATH (mode 0600) and PATH.pub; default ~/.ssh/sqltun_NAME_ed25519 (sqltun_ed25519 for a
+    /// tunnel without a name). An existing file is an error, never overwritten.
+    #[arg(long = "new-key", value_name = "PATH", num_args = 0..=1, require_equals = true, value_hint = ValueHint::FilePath)]
+    pub new_key: Option<Option<PathBuf>>,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AuthorizeArgs {
+    /// What `resolve` needs: the route only (nothing is dialled or bound).
     pub fn tunnel(&self) -> TunnelArgs {
         TunnelArgs::new(
             &self.route,

@@ -28,10 +28,8 @@ pub(super) fn run(args: ConfigArgs) -> Result<()> {
             );
             let dest = saved.ssh.as_ref().map(|s| s.value.clone()).ok_or_else(|| {
                 Error::usage(format!(
-                    "tunnel {} ({}:{}) has no ssh destination: add ssh = \"[user@]host\" to it",
-                    saved.name,
-                    saved.file.display(),
-                    saved.line
+                    "{} has no ssh destination: add ssh = \"[user@]host\" to it",
+                    saved.describe()
                 ))
             })?;
             let hops = resolve::resolve_chain(&dest, &args.ssh, Some(saved), env, &resolve::NoSecrets)?;

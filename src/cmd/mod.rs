@@ -7,9 +7,11 @@
 //! | `exec` | `sqltun exec -- COMMAND`: open, run the command with the tunnel, exit with its status |
 //! | `check` | `sqltun check`: every stage once, each with its time |
 //! | `config` | `sqltun config`: what `ssh -G` would say, or the whole chain as JSON |
+//! | `authorize` | `sqltun authorize`: authorized_keys lines that let the key only forward to the targets |
 //! | `completions` | `sqltun completions SHELL` |
 //! | `open` | what connect and exec share: the chain and the listeners, and serving them |
 
+mod authorize;
 mod check;
 mod completions;
 mod config;
@@ -56,6 +58,7 @@ pub async fn run(command: Command, shutdown: Shutdown) -> Result<u8> {
         Command::Exec(args) => exec::run(args, shutdown).await,
         Command::Check(args) => check::run(args, shutdown).await,
         Command::Config(args) => config::run(args).map(|_| 0),
+        Command::Authorize(args) => authorize::run(args),
         Command::Completions(args) => completions::run(args).map(|_| 0),
     }
 }

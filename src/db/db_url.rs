@@ -473,15 +473,7 @@ fn bracketed(host: &str) -> String {
 /// beats one that leaks. Secret parameters are masked too, and the result is [`printable`]: control
 /// characters escaped (before `://` as well), long input cut short.
 pub(crate) fn redact_input(input: &str) -> String {
-    let (head, after) = match input.find("://") {
-        Some(i) => input.split_at(i + 3),
-        None => ("", input),
-    };
-    let masked = match (after.find(':'), after.rfind('@')) {
-        (Some(colon), Some(at)) if colon < at => format!("{}***{}", &after[..=colon], &after[at..]),
-        _ => after.to_string(),
-    };
-    printable(&format!("{head}{}", redact_params(&masked)))
+    printable(&redact_params(&crate::text::mask_userinfo_password(input)))
 }
 
 /// `text` with the value of every secret parameter (`password=…`, `pwd=…`, also percent-encoded keys)

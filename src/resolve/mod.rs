@@ -139,10 +139,8 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
         (None, None) => {
             return Err(Error::usage(match &saved {
                 Some(s) => format!(
-                    "tunnel {} ({}:{}) has no ssh destination: add ssh = \"[user@]host\" to it, or give --ssh",
-                    s.name,
-                    s.file.display(),
-                    s.line
+                    "{} has no ssh destination: add ssh = \"[user@]host\" to it, or give --ssh",
+                    s.describe()
                 ),
                 None => {
                     "give --ssh DEST and --db TARGET, a saved tunnel's NAME, or one postgres+ssh:// style URL".into()
@@ -153,10 +151,8 @@ pub fn plan(args: &TunnelArgs, env: &dyn Environment) -> Result<TunnelPlan> {
     if dbs.is_empty() {
         return Err(Error::usage(match &saved {
             Some(s) => format!(
-                "tunnel {} ({}:{}) has no database target: add db = \"host:port\" to it, or give --db",
-                s.name,
-                s.file.display(),
-                s.line
+                "{} has no database target: add db = \"host:port\" to it, or give --db",
+                s.describe()
             ),
             None => "give at least one --db TARGET".into(),
         }));

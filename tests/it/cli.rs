@@ -30,7 +30,7 @@ fn short_help_fits_a_screen() {
         stdout.lines().count()
     );
     assert_eq!(stdout.matches("\n  sqltun ").count(), 4, "four examples:\n{stdout}");
-    for sub in ["connect", "exec", "check", "config", "completions"] {
+    for sub in ["connect", "exec", "check", "config", "authorize", "completions"] {
         let (code, stdout, _) = run(&home, &[sub, "-h"]);
         assert_eq!(code, 0);
         assert!(

@@ -8,12 +8,14 @@
 
 mod auth;
 mod auth_methods;
+mod authorize;
 mod chain;
 mod cli;
 mod connect;
 mod faults;
 mod local;
 mod probe;
+mod saved;
 mod scripting;
 mod secret_commands;
 mod support;

@@ -107,26 +107,11 @@ pub fn find(name: &str, explicit: Option<&Path>, env: &dyn Environment) -> Resul
 
 /// A known name one or two edits away (a typo), if there is exactly one such.
 fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    let mut near = known.iter().filter(|k| edit_distance(name, k) <= 2);
+    let mut near = known.iter().filter(|k| crate::text::edit_distance(name, k) <= 2);
     match (near.next(), near.next()) {
         (Some(one), None) => Some(one),
         _ => None,
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// Read and check one file; `None` when it does not exist and need not.

@@ -47,6 +47,13 @@ pub struct Saved {
     pub totp_command: Option<Sourced<Vec<String>>>,
 }
 
+impl Saved {
+    /// `tunnel prod (/path/sqltun.toml:3)`, to start a message about the tunnel as a whole.
+    pub fn describe(&self) -> String {
+        format!("tunnel {} ({}:{})", self.name, self.file.display(), self.line)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {

@@ -60,6 +60,7 @@ use crate::secret::Secret;
 mod analysis;
 mod analyze;
 mod armour;
+mod create;
 mod describe;
 mod ec;
 mod openssh;
@@ -73,6 +74,7 @@ mod tests;
 
 use analysis::Analysis;
 use analyze::{analyze, parse_public_line};
+pub use create::{CreateError, create_ed25519, public_path};
 pub use describe::KeyError;
 #[cfg(test)]
 use describe::shell_quote;
@@ -406,6 +408,36 @@ pub fn public_key_for(path: &Path) -> Option<PublicKey> {
     pub_path.push(".pub");
     let text = read_key_text(Path::new(&pub_path)).ok()?;
     parse_public_line(&text)
+}
+
+/// The public half of an identity, for `sqltun authorize`: as [`public_key_for`] finds it (the file's
+/// own public section, the key itself when unencrypted, else `FILE.pub`), with the reason when there is
+/// none. An encrypted key that keeps its public half only in `FILE.pub` (PEM, PKCS#8) without that
+/// file is [`KeyError::NeedsPassphrase`]: no passphrase is asked for here.
+pub fn public_key_of(path: &Path) -> Result<PublicKey, KeyError> {
+    let text = read_key_text(path)?;
+    let a = analyze(&text);
+    if let Some(public) = a.public {
+        return Ok(public);
+    }
+    let decoded = if a.encrypted {
+        Err(KeyError::NeedsPassphrase { format: a.format })
+    } else {
+        decode_identity(&text, None).map(|key| key.public_key().clone())
+    };
+    let Err(e) = decoded else {
+        return decoded;
+    };
+    let mut pub_path = path.as_os_str().to_os_string();
+    pub_path.push(".pub");
+    match read_key_text(Path::new(&pub_path)) {
+        Ok(text) => parse_public_line(&text).ok_or(KeyError::Corrupt {
+            format: KeyFormat::PublicKey,
+            detail: format!("{} holds no public key line", Path::new(&pub_path).display()),
+        }),
+        Err(KeyError::NotFound) => Err(e),
+        Err(other) => Err(other),
+    }
 }
 
 /// OpenSSH's default identity files, in the order `ssh -G` lists them

@@ -1,9 +1,9 @@
 //! Fixtures for the integration tests: a network lab of namespaces (`lab`), real servers inside it
 //! (OpenSSH's sshd in `sshd`, PostgreSQL in `postgres`, MariaDB in `mariadb`, Redis in `redis`, the
 //! echo/sink/source targets in `targets`, ssh-agent in `agent`), the setups most tests start from (one
-//! bastion or a chain of them, in `bastion`), the runner for the sqltun binary (`sqltun`), and throwaway
-//! database servers on loopback for the probe tests (`probe_servers`, no lab), and a terminal to run
-//! sqltun on (`pty`).
+//! bastion or a chain of them, in `bastion`), OpenSSH's own client (`openssh`), the runner for the sqltun
+//! binary (`sqltun`), and throwaway database servers on loopback for the probe tests (`probe_servers`, no
+//! lab), and a terminal to run sqltun on (`pty`).
 //!
 //! ```text
 //!   root namespace: tests, sqltun, ssh-agent, psql, mysql, redis-cli
@@ -21,6 +21,7 @@ mod bastion;
 mod faults;
 mod lab;
 mod mariadb;
+mod openssh;
 mod postgres;
 mod probe_servers;
 mod process;
@@ -36,6 +37,7 @@ pub use bastion::{Bastion, Chain};
 pub use faults::{proc_stats, tunnel_stats};
 pub use lab::{Lab, set_mode, write_file};
 pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
+pub use openssh::OpenSsh;
 pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
 pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};

@@ -36,6 +36,8 @@ pub struct SqltunCommand {
     logs: Vec<(String, PathBuf)>,
     /// The `-F` value given right after the subcommand, if any (see `subcommand`).
     ssh_config: Option<OsString>,
+    /// The working directory (where `sqltun.toml` is looked for); the test's own when unset.
+    cwd: Option<PathBuf>,
 }
 
 impl SqltunCommand {
@@ -47,7 +49,14 @@ impl SqltunCommand {
             home: home.into(),
             logs: Vec::new(),
             ssh_config: None,
+            cwd: None,
         }
+    }
+
+    /// Runs sqltun in `dir` (where it looks for `sqltun.toml` first).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> SqltunCommand {
+        self.cwd = Some(dir.into());
+        self
     }
 
     /// `sqltun SUBCOMMAND -F none …`: the machine's /etc/ssh/ssh_config (and any ~/.ssh/config) never
@@ -247,6 +256,9 @@ impl SqltunCommand {
             }
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
         command
     }
 }

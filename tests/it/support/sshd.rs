@@ -140,6 +140,9 @@ pub struct SshdOptions {
     pub permit_open: Option<String>,
     /// More sshd_config lines, appended last.
     pub extra_config: Vec<String>,
+    /// `AllowStreamLocalForwarding yes` (Debian's default) instead of the fixture's `no`: forwards to and
+    /// from Unix sockets on the bastion.
+    pub stream_local_forwarding: bool,
     /// sshd's `AuthorizedKeysFile`: `None` is the lab-wide file every sshd reads (see `Lab::authorize`);
     /// `Some` gives this sshd its own (see `Lab::authorized_keys_file`).
     pub authorized_keys: Option<PathBuf>,
@@ -167,6 +170,7 @@ impl Default for SshdOptions {
             host_keys: vec![KeyKind::Ed25519],
             permit_open: None,
             extra_config: Vec::new(),
+            stream_local_forwarding: false,
             authorized_keys: None,
             pam: None,
         }
@@ -362,7 +366,11 @@ impl Lab {
             options.permit_open.as_deref().unwrap_or("any")
         ));
         line("AllowAgentForwarding no");
-        line("AllowStreamLocalForwarding no");
+        line(if options.stream_local_forwarding {
+            "AllowStreamLocalForwarding yes"
+        } else {
+            "AllowStreamLocalForwarding no"
+        });
         line("X11Forwarding no");
         line("PermitTunnel no");
         line("UseDNS no");
