@@ -15,7 +15,8 @@
 //!
 //! The rule of the layers: a module uses only modules on a lower line, never one above it or beside
 //! it on its own line; the bottom two lines use nothing above them and, without a cycle, each other
-//! (`db` uses `dest`, `env` uses `safe_file`, `safe_file` uses `text`). From the top:
+//! (`db` uses `dest`, `env` uses `safe_file`, `safe_file` uses `text`, `secret_command` uses `secret`).
+//! From the top:
 //!
 //! ```text
 //! main
@@ -27,7 +28,7 @@
 //! ssh
 //! plan                                            plain data
 //! dest  target  db  secret  text  pattern  totp   domain types: no IO, no stage
-//! error  env  safe_file                           error classes; the seams to the environment and to files
+//! error  env  safe_file  secret_command           error classes; the seams to the environment, files, secret commands
 //! ```
 //!
 //! A trait defined below and implemented above (`ssh::Interaction`, implemented by `output::Terminal`)
@@ -57,6 +58,7 @@
 //! - `text`: quoting and escaping text for messages and the shell.
 //! - `pattern`: OpenSSH's host patterns (ssh_config and known_hosts).
 //! - `safe_file`: the one reader of files a user names (regular files only, bounded, never blocking).
+//! - `secret_command`: `password_command` and its kin: a program whose first line of output is a secret.
 
 pub(crate) mod background;
 pub mod cli;
@@ -76,6 +78,7 @@ pub(crate) mod registry;
 pub mod resolve;
 pub(crate) mod safe_file;
 pub mod secret;
+pub mod secret_command;
 pub mod ssh;
 pub(crate) mod target;
 pub(crate) mod text;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::error::{Error, Kind, Result};
 use crate::plan::OutputFormat;
 use crate::secret::Secret;
+use crate::secret_command::SecretCommand;
 use crate::ssh::{Asked, HopLabel, Interaction, Stage};
 use crate::text::{Quoting, shell_word_with};
 
@@ -367,6 +368,8 @@ pub struct Terminal {
     typed: std::sync::Mutex<Vec<(Typed, Secret)>>,
     /// The question on the terminal right now, if any.
     question: prompt::Current,
+    /// A secret command is running and may be using the terminal: no spinner is drawn meanwhile.
+    command_running: std::sync::atomic::AtomicBool,
     /// The hop being connected and when its first step started (for its finished line).
     hop_started: std::sync::Mutex<Option<(usize, std::time::Instant)>>,
 }
@@ -396,6 +399,7 @@ impl Terminal {
             quiet,
             typed: std::sync::Mutex::new(Vec::new()),
             question: prompt::Current::default(),
+            command_running: std::sync::atomic::AtomicBool::new(false),
             hop_started: std::sync::Mutex::new(None),
         }
     }
@@ -409,7 +413,7 @@ impl Terminal {
 
     /// Show `step` on the spinner, starting one if none is showing.
     fn spin(&self, step: String) {
-        if !self.draws || self.question.is_open() {
+        if !self.draws || self.question.is_open() || self.command_running.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let Ok(mut slot) = SPINNER.lock() else { return };
@@ -483,6 +487,25 @@ impl Interaction for Terminal {
                 typed.push((key, secret.clone()));
             }
             Ok(answer)
+        })
+    }
+
+    /// The spinner is taken off the screen and kept off while the command runs: it may ask on the
+    /// terminal (a password manager's unlock prompt) and must not be drawn over.
+    fn run_command<'a>(&'a self, _hop: &'a HopLabel, command: &'a SecretCommand) -> Asked<'a, Secret> {
+        Box::pin(async move {
+            use std::sync::atomic::Ordering;
+            /// Lets the spinner draw again however the command ends (the future may be dropped).
+            struct Running<'t>(&'t std::sync::atomic::AtomicBool);
+            impl Drop for Running<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Relaxed);
+                }
+            }
+            self.command_running.store(true, Ordering::Relaxed);
+            let _running = Running(&self.command_running);
+            clear_spinner();
+            command.run().await
         })
     }
 

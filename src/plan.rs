@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::secret_command::SecretCommand;
 use crate::target::Target;
 
 /// Everything needed to open the tunnel.
@@ -136,9 +137,10 @@ pub struct AuthSettings {
     pub agent: AgentSource,
     pub pubkey: bool,
     pub password: bool,
-    /// A password obtained up front (environment or file); otherwise prompted for when needed.
-    pub password_secret: Option<Secret>,
-    /// Where the password would come from, for error messages (`SQLTUN_SSH_PASSWORD`, a file).
+    /// The password from the environment, a file or `password_command` (run only when a password is
+    /// asked for); `None`: prompted for when needed.
+    pub password_secret: Option<Lazy<Secret>>,
+    /// Where the password would come from, for error messages (`SQLTUN_SSH_PASSWORD`, a file, a command).
     pub password_source: Option<String>,
     /// Try keyboard-interactive (answering password prompts with the password).
     pub keyboard_interactive: bool,
@@ -149,12 +151,24 @@ pub struct AuthSettings {
     pub preferred: Option<Vec<String>>,
     /// OpenSSH certificates to present with the identities (`CertificateFile`).
     pub certificates: Vec<PathBuf>,
-    /// Passphrase for encrypted identity files (`SQLTUN_SSH_PASSPHRASE`).
-    pub passphrase: Option<Secret>,
+    /// Passphrase for encrypted identity files (`SQLTUN_SSH_PASSPHRASE`, a file, or `passphrase_command`,
+    /// run only when an encrypted key is to be opened).
+    pub passphrase: Option<Lazy<Secret>>,
     /// Where the passphrase came from, for error messages.
     pub passphrase_source: Option<String>,
-    /// One-time codes for keyboard-interactive verification prompts, and where the secret came from.
-    pub totp: Option<(crate::totp::Totp, String)>,
+    /// One-time codes for keyboard-interactive verification prompts (from a TOTP secret, or from
+    /// `totp_command`, run when a code is asked for), and where they come from.
+    pub totp: Option<(Lazy<crate::totp::Totp>, String)>,
+}
+
+/// A secret the plan holds, or the command that yields it the moment it is needed: each run serves
+/// one need of one hop on one connection and is never kept for another.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lazy<T> {
+    /// Obtained up front (environment, file); its `Debug` prints no secret.
+    Ready(T),
+    /// Run when the secret is needed; its `Debug` names the program only.
+    Command(SecretCommand),
 }
 
 /// Where agent keys come from.

@@ -571,7 +571,9 @@ pub struct TunnelArgs {
     pub background: bool,
     pub log_file: Option<PathBuf>,
     pub unix_socket: Option<PathBuf>,
-    /// Commands that print a secret (argv, no shell), from the tunnels file.
+    /// `password_command`, `passphrase_command`, `totp_command` of the tunnels file (no flags: a
+    /// command line is no place for them): a program and its arguments (no shell) whose first line of
+    /// output is the secret, run only when it is needed. The file options and variables win over them.
     pub password_command: Option<Vec<String>>,
     pub passphrase_command: Option<Vec<String>>,
     pub totp_command: Option<Vec<String>>,

@@ -18,6 +18,7 @@ use crate::plan::{Forward, TunnelPlan};
 use crate::probe::{self, ProbeKind};
 use crate::resolve;
 use crate::secret::Secret;
+use crate::secret_command::SecretCommand;
 use crate::ssh::hostkey::Acceptance;
 use crate::ssh::{Asked, Chain, HopLabel, Interaction, Stage};
 
@@ -49,6 +50,9 @@ impl Interaction for Recorder {
     }
     fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>> {
         self.terminal.secret(hop, prompt)
+    }
+    fn run_command<'a>(&'a self, hop: &'a HopLabel, command: &'a SecretCommand) -> Asked<'a, Secret> {
+        self.terminal.run_command(hop, command)
     }
     fn tell(&self, hop: &HopLabel, text: &str) {
         self.terminal.tell(hop, text);

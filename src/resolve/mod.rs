@@ -20,10 +20,11 @@ use crate::dest::Destination;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lifecycle, OutputFormat, Reconnect,
+    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lazy, Lifecycle, OutputFormat, Reconnect,
     StrictHostKeyChecking, Transport, TunnelPlan,
 };
 use crate::secret::{self, Secret};
+use crate::secret_command::SecretCommand;
 use chain::Role;
 pub use report::{chain_json, tunnel_json};
 use ssh_config::{Directive, Origin, Resolved, Setting};
@@ -93,12 +94,16 @@ pub fn host_aliases(ssh: &SshArgs, env: &dyn Environment) -> Result<Vec<String>>
     Ok(aliases)
 }
 
-/// Secrets that apply to hops, resolved once: per-hop variables win over the shared ones.
+/// A secret for a hop, or the command that yields it, with where it comes from (for messages).
+pub type HopSecret = (Lazy<Secret>, String);
+
+/// Secrets that apply to hops, resolved once: per-hop variables win over the shared ones, which are a
+/// file option, else a variable, else a command of the tunnels file.
 #[derive(Debug, Clone, Default)]
 struct Secrets {
-    password: Option<(Secret, String)>,
-    passphrase: Option<(Secret, String)>,
-    totp: Option<(Secret, String)>,
+    password: Option<HopSecret>,
+    passphrase: Option<HopSecret>,
+    totp: Option<HopSecret>,
 }
 
 /// The loopback address tunnels listen on when neither a flag nor the tunnels file says otherwise.
@@ -278,28 +283,62 @@ fn with_url_switches(ssh_args: &SshArgs, ssh_url: Option<&crate::db::SshUrl>) ->
     ssh_args
 }
 
-/// The secrets from their file options or environment variables, read once.
+/// The secrets from their file options or environment variables, read once, else the commands that
+/// will yield them when needed (not run here).
 fn secrets(args: &TunnelArgs, env: &dyn Environment) -> Result<Secrets> {
+    let either = |read: Option<(Secret, String)>, setting: &'static str, argv: &Option<Vec<String>>| {
+        Ok::<_, Error>(match (read, argv) {
+            (Some((secret, from)), _) => Some((Lazy::Ready(secret), from)),
+            (None, Some(argv)) => {
+                let command = secret_command(setting, argv)?;
+                let from = command.describe();
+                Some((Lazy::Command(command), from))
+            }
+            (None, None) => None,
+        })
+    };
     Ok(Secrets {
-        password: secret_from(
-            env,
-            args.password_file.as_deref(),
-            secret::PASSWORD_VAR,
-            "--password-file",
+        password: either(
+            secret_from(
+                env,
+                args.password_file.as_deref(),
+                secret::PASSWORD_VAR,
+                "--password-file",
+            )?,
+            "password_command",
+            &args.password_command,
         )?,
-        passphrase: secret_from(
-            env,
-            args.passphrase_file.as_deref(),
-            secret::PASSPHRASE_VAR,
-            "--passphrase-file",
+        passphrase: either(
+            secret_from(
+                env,
+                args.passphrase_file.as_deref(),
+                secret::PASSPHRASE_VAR,
+                "--passphrase-file",
+            )?,
+            "passphrase_command",
+            &args.passphrase_command,
         )?,
-        totp: secret_from(
-            env,
-            args.totp_secret_file.as_deref(),
-            secret::TOTP_VAR,
-            "--totp-secret-file",
+        totp: either(
+            secret_from(
+                env,
+                args.totp_secret_file.as_deref(),
+                secret::TOTP_VAR,
+                "--totp-secret-file",
+            )?,
+            "totp_command",
+            &args.totp_command,
         )?,
     })
+}
+
+/// A command setting as the plan holds it; an empty list (or program name) is refused now.
+fn secret_command(setting: &'static str, argv: &[String]) -> Result<SecretCommand> {
+    if argv.first().is_none_or(|program| program.is_empty()) {
+        return Err(Error::usage(format!(
+            "{setting}: give the program and its arguments as a list, e.g. [\"op\", \"read\", \"op://vault/item/field\"]"
+        )));
+    }
+    Ok(SecretCommand::new(setting, argv.to_vec()))
 }
 
 /// The lifecycle policy the flags ask for.
@@ -488,20 +527,24 @@ fn says_where(key: &str) -> bool {
 /// or a server accepted with accept-new, never receives what was meant for the database's bastion. The
 /// passphrase unlocks a local key file and never leaves the machine, so the unnumbered one serves every
 /// hop (the key it opens is what each hop sees, as with ssh-agent).
+///
+/// The commands of the tunnels file follow the same rule: `password_command` and `totp_command` serve
+/// the destination only, `passphrase_command` every hop; each runs anew for every hop and connection
+/// that needs it, so no result reaches a hop it was not obtained for.
 pub trait SecretsSource {
-    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
-    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)>;
+    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
+    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
 }
 
 impl SecretsSource for Secrets {
-    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
+    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret> {
         per_hop(env, secret::PASSWORD_VAR, hop_number).or_else(|| self.password.clone().filter(|_| hop_number == count))
     }
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<(Secret, String)> {
+    fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<HopSecret> {
         per_hop(env, secret::PASSPHRASE_VAR, hop_number).or_else(|| self.passphrase.clone())
     }
-    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<(Secret, String)> {
+    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret> {
         per_hop(env, secret::TOTP_VAR, hop_number).or_else(|| self.totp.clone().filter(|_| hop_number == count))
     }
 }
@@ -511,22 +554,22 @@ impl SecretsSource for Secrets {
 pub struct NoSecrets;
 
 impl SecretsSource for NoSecrets {
-    fn password(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
+    fn password(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
         None
     }
-    fn passphrase(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
+    fn passphrase(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
         None
     }
-    fn totp(&self, _: &dyn Environment, _: usize, _: usize) -> Option<(Secret, String)> {
+    fn totp(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
         None
     }
 }
 
 /// `SQLTUN_SSH_PASSWORD_2` is hop 2's password (hops count from 1, in dialling order).
-fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<(Secret, String)> {
+fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<HopSecret> {
     debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
     let name = format!("{var}_{hop_number}");
-    env.var(&name).map(|v| (Secret::new(v), name))
+    env.var(&name).map(|v| (Lazy::Ready(Secret::new(v)), name))
 }
 
 /// One hop from its resolved settings. The resolution already applied the one precedence rule (see the
@@ -608,10 +651,11 @@ fn auth_settings(
     let password = secrets.password(env, hop_number, count);
     let passphrase = secrets.passphrase(env, hop_number, count);
     let totp = match secrets.totp(env, hop_number, count) {
-        Some((secret, from)) => Some((
-            crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?,
+        Some((Lazy::Ready(secret), from)) => Some((
+            Lazy::Ready(crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?),
             from,
         )),
+        Some((Lazy::Command(command), from)) => Some((Lazy::Command(command), from)),
         None => None,
     };
     let paths = |key: &str| -> Vec<PathBuf> { r.all(key).iter().map(|p| expand_tilde(Path::new(p), home)).collect() };

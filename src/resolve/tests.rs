@@ -243,7 +243,11 @@ fn secrets() {
     env.vars.push(("SQLTUN_SSH_PASSWORD_1".into(), "hop-one".into()));
     env.files.push(("/run/pw".into(), "from-file\nignored\n".into()));
     let p = plan(&args(&["--ssh", "b", "--db", "d:1", "-J", "j"]), &env).unwrap();
-    let pw = |p: &TunnelPlan, i: usize| p.hops[i].auth.password_secret.as_ref().map(|s| s.expose().to_string());
+    let pw = |p: &TunnelPlan, i: usize| match &p.hops[i].auth.password_secret {
+        Some(Lazy::Ready(s)) => Some(s.expose().to_string()),
+        Some(Lazy::Command(c)) => panic!("a command: {c:?}"),
+        None => None,
+    };
     assert_eq!(pw(&p, 0).as_deref(), Some("hop-one"));
     assert_eq!(pw(&p, 1).as_deref(), Some("from-env"));
     let p = plan(
@@ -283,6 +287,67 @@ fn secrets() {
     assert!(e.message().contains("/nope"));
     let debug = format!("{p:?}{p2:?}");
     assert!(!debug.contains("from-file") && !debug.contains("hop-one") && !debug.contains("from-env"));
+}
+
+/// The commands of the tunnels file: a file option or a variable wins over them, `password_command` and
+/// `totp_command` serve the destination only and `passphrase_command` every hop, per-hop variables still
+/// win for their hop, nothing runs while planning, an empty list is refused, and `Debug` shows no
+/// argument.
+#[test]
+fn secret_commands() {
+    let marker = std::env::temp_dir().join(format!("sqltun-resolve-command-ran-{}", std::process::id()));
+    let touch = |setting: &'static str| {
+        Some(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("touch {}; echo {setting}-hunter2", marker.display()),
+        ])
+    };
+    let mut with_commands = args(&["--ssh", "b", "--db", "d:1", "-J", "j"]);
+    with_commands.password_command = touch("password");
+    with_commands.passphrase_command = touch("passphrase");
+    with_commands.totp_command = touch("totp");
+    let kind = |lazy: Option<&Lazy<Secret>>| match lazy {
+        Some(Lazy::Ready(s)) => format!("ready {}", s.expose()),
+        Some(Lazy::Command(c)) => format!("command {}", c.setting),
+        None => "none".into(),
+    };
+    let p = plan(&with_commands, &home_env()).unwrap();
+    let (jump, dest) = (&p.hops[0].auth, &p.hops[1].auth);
+    assert_eq!(kind(jump.password_secret.as_ref()), "none");
+    assert_eq!(kind(dest.password_secret.as_ref()), "command password_command");
+    assert_eq!(dest.password_source.as_deref(), Some("password_command `sh`"));
+    assert_eq!(kind(jump.passphrase.as_ref()), "command passphrase_command");
+    assert_eq!(kind(dest.passphrase.as_ref()), "command passphrase_command");
+    assert!(jump.totp.is_none());
+    assert!(
+        matches!(&dest.totp, Some((Lazy::Command(c), from)) if c.setting == "totp_command" && from == "totp_command `sh`")
+    );
+    assert!(!marker.exists(), "a command ran while planning");
+    let debug = format!("{p:?}");
+    assert!(!debug.contains("hunter2") && !debug.contains("touch"), "{debug}");
+
+    // Variables (plain and per hop) and file options win over the commands.
+    let mut env = home_env();
+    env.vars.push(("SQLTUN_SSH_PASSWORD".into(), "from-env".into()));
+    env.vars.push(("SQLTUN_SSH_PASSPHRASE_1".into(), "hop-one".into()));
+    env.files.push(("/run/totp".into(), "GEZDGNBVGY3TQOJQ\n".into()));
+    let mut overridden = with_commands.clone();
+    overridden.totp_secret_file = Some("/run/totp".into());
+    let p = plan(&overridden, &env).unwrap();
+    let (jump, dest) = (&p.hops[0].auth, &p.hops[1].auth);
+    assert_eq!(kind(dest.password_secret.as_ref()), "ready from-env");
+    assert_eq!(kind(jump.passphrase.as_ref()), "ready hop-one");
+    assert_eq!(kind(dest.passphrase.as_ref()), "command passphrase_command");
+    assert!(matches!(&dest.totp, Some((Lazy::Ready(_), from)) if from == "--totp-secret-file /run/totp"));
+
+    for empty in [vec![], vec![String::new(), "read".into()]] {
+        let mut bad = with_commands.clone();
+        bad.password_command = Some(empty);
+        let e = plan(&bad, &home_env()).unwrap_err();
+        assert_eq!(e.kind(), crate::error::Kind::Usage);
+        assert!(e.message().starts_with("password_command: give the program"), "{e}");
+    }
 }
 
 /// IdentityAgent none/path and SSH_AUTH_SOCK all pick the right socket.

@@ -10,6 +10,7 @@ use super::known_hosts;
 use crate::error::Result;
 use crate::plan::TunnelPlan;
 use crate::secret::Secret;
+use crate::secret_command::SecretCommand;
 
 /// A question being put to a person: the answer, or [`crate::error::Kind::Interrupted`] on Ctrl-C.
 pub type Asked<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
@@ -24,6 +25,12 @@ pub trait Interaction: Send + Sync {
     /// Ask for a secret for `hop` (typed hidden); only called when the plan is interactive. `Ok(None)`
     /// if the person gave none. `prompt` is already safe to show (server text in it is escaped).
     fn secret<'a>(&'a self, hop: &'a HopLabel, prompt: &'a str) -> Asked<'a, Option<Secret>>;
+    /// Run a command that yields a secret (`password_command`, …). It may ask a person on the terminal
+    /// itself, so whatever progress is drawn is taken off the screen while it runs. Never kept for a
+    /// reconnect or another hop: every call runs it anew.
+    fn run_command<'a>(&'a self, _hop: &'a HopLabel, command: &'a SecretCommand) -> Asked<'a, Secret> {
+        Box::pin(command.run())
+    }
     /// A line of the conversation with a person, between prompts (`Permission denied, please try
     /// again.`); shown as is, where the prompts are.
     fn tell(&self, hop: &HopLabel, text: &str) {

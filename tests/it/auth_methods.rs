@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{
     Bastion, Chain, EXIT_TIMEOUT, KeyKind, KeyPair, Lab, Pam, SqltunCommand, Sshd, SshdOptions, TEST_USER, Targets,
-    account_ids, agent_listing, assert_error, assert_logged, error_line, only_methods, run, set_mode, write_file,
+    account_ids, agent_listing, assert_error, assert_logged, error_line, only_methods, run, set_mode, toml_words,
+    write_file,
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -238,6 +239,52 @@ fn totp_secret_file_with_an_otpauth_uri() {
         .arg("--totp-secret-file")
         .arg(&file)
         .spawn_and_echo(b"code from an otpauth URI");
+    assert_logged(&tunnel, &bastion.sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
+}
+
+/// Computes the current code (SHA1, 6 digits, 30 s, as the module checks) from the base32 secret in the
+/// file named by its argument, as an authenticator tool would.
+const TOTP_SCRIPT: &str = "import base64, hmac, struct, sys, time\n\
+key = base64.b32decode(open(sys.argv[1]).read().strip())\n\
+mac = hmac.new(key, struct.pack('>Q', int(time.time()) // 30), 'sha1').digest()\n\
+at = mac[-1] & 15\n\
+print('%06d' % ((struct.unpack('>I', mac[at:at + 4])[0] & 0x7fffffff) % 1000000))\n";
+
+/// `sqltun connect t --tunnels-file FILE` where tunnel `t` has `totp_command = COMMAND` and the
+/// bastion's address, known_hosts and echo target come from the flags.
+fn connect_with_totp_command(bastion: &Bastion, command: &[&str]) -> SqltunCommand {
+    let file = bastion
+        .lab
+        .tunnels_file(&format!("[tunnels.t]\ntotp_command = {}\n", toml_words(command)));
+    bastion.connect_to_echo().arg("t").arg("--tunnels-file").arg(file)
+}
+
+/// Why: `totp_command` lets an authenticator tool (`op item get … --otp`, `oathtool`, a hardware token's
+/// CLI) answer "Verification code:" without the secret ever reaching sqltun's environment. A command
+/// that prints the current code gets in as it is; sshd logs keyboard-interactive through PAM as what
+/// accepted it, with no SQLTUN_TOTP_SECRET set.
+#[test]
+fn totp_command_printing_the_code_answers_the_prompt() {
+    let totp = TotpBastion::start("keyboard-interactive");
+    let bastion = &totp.bastion;
+    let secret = bastion.lab.fresh_path("totp", ".secret");
+    write_file(&secret, &format!("{}\n", totp.ga.base32), 0o600);
+    let secret = secret.display().to_string();
+    let (tunnel, _) = connect_with_totp_command(bastion, &["/usr/bin/python3", "-c", TOTP_SCRIPT, &secret])
+        .spawn_and_echo(b"code printed by a command");
+    assert_logged(&tunnel, &bastion.sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
+}
+
+/// A `totp_command` may instead print the TOTP secret (a keychain entry, `pass show`): sqltun computes
+/// the code from it as it does from SQLTUN_TOTP_SECRET, and gets in.
+#[test]
+fn totp_command_printing_the_secret_answers_the_prompt() {
+    let totp = TotpBastion::start("keyboard-interactive");
+    let bastion = &totp.bastion;
+    let secret = bastion.lab.fresh_path("totp", ".secret");
+    write_file(&secret, &format!("{}\n", totp.ga.base32), 0o600);
+    let (tunnel, _) = connect_with_totp_command(bastion, &["/bin/cat", &secret.display().to_string()])
+        .spawn_and_echo(b"code from a secret printed by a command");
     assert_logged(&tunnel, &bastion.sshd, &[&format!("{ACCEPTED_CODE} {TEST_USER}")]);
 }
 

@@ -18,5 +18,6 @@ mod probe;
 mod registry;
 mod saved;
 mod scripting;
+mod secret_commands;
 mod support;
 mod terminal;

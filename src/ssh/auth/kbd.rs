@@ -5,7 +5,9 @@ use russh::MethodKind;
 use russh::client::AuthResult;
 
 use super::Attempt;
+use super::lazy::OneTime;
 use crate::error::{Error, Kind, Result};
+use crate::plan::Lazy;
 use crate::text;
 
 /// keyboard-interactive requests one hop may send: PAM conversations take one to three (a password, a
@@ -147,15 +149,36 @@ impl Attempt<'_> {
         ]
         .iter()
         .any(|w| lower.contains(w));
-        if asks_code && let Some((totp, from)) = &self.hop.auth.totp {
+        let hop = self.hop;
+        if asks_code && let Some((source, from)) = &hop.auth.totp {
             self.automatic_answer(&quoted)?;
-            return self.one_time_code(totp, from, &quoted).await.map(Some);
+            if self.codes_sent > 0 && matches!(source, Lazy::Command(_)) {
+                // As with a TOTP secret (one code per step per hop): a server that asks again on the
+                // same connection gets no second code to collect.
+                return Err(Error::new(
+                    Kind::Auth,
+                    format!(
+                        "{}: the server asks \"{quoted}\" again and no one-time code was sent: this hop already had one from {from} on this connection",
+                        self.label
+                    ),
+                ));
+            }
+            return match self.plan_one_time(source).await? {
+                OneTime::Secret(totp) => self.one_time_code(&totp, from, &quoted).await.map(Some),
+                OneTime::Code(code) => {
+                    tracing::info!(hop = %self.label, "answering \"{quoted}\" with the one-time code from {from}");
+                    self.codes_sent += 1;
+                    self.used_totp = true;
+                    Ok(Some(code.expose().to_string()))
+                }
+            };
         }
         let password_like = !prompt.echo && lower.contains("password");
-        if password_like && let Some(p) = &self.hop.auth.password_secret {
-            let p = p.clone();
+        if password_like && hop.auth.password_secret.is_some() {
             self.automatic_answer(&quoted)?;
-            return Ok(Some(p.expose().to_string()));
+            if let Some(p) = self.plan_password().await? {
+                return Ok(Some(p.expose().to_string()));
+            }
         }
         if self.interactive {
             // The server's own question, escaped, after `(user@host)` as OpenSSH shows it.

@@ -1,5 +1,6 @@
 //! Authentication on one hop, in OpenSSH's order: agent keys, identity files, then password.
-//! Secrets come from the plan (environment or files) or, when a person is there, a prompt.
+//! Secrets come from the plan (environment, files, or a command run when the secret is needed; see
+//! `lazy`) or, when a person is there, a prompt.
 //!
 //! Here: the order of methods, the final error, and passwords; `publickey` (agent keys, identity files,
 //! certificates) and `kbd` (keyboard-interactive) hold the other methods.
@@ -19,6 +20,7 @@ use crate::secret::Secret;
 use crate::text;
 
 mod kbd;
+mod lazy;
 mod publickey;
 
 struct Attempt<'a> {
@@ -46,6 +48,8 @@ struct Attempt<'a> {
     kbd_rounds: u32,
     automatic_answers: u32,
     codes_sent: u32,
+    /// What the plan's secret commands yielded on this connection.
+    obtained: lazy::Obtained,
 }
 
 /// Check the identity files the user named, before any dialling: a damaged or unsupported key, or an
@@ -115,6 +119,7 @@ pub(crate) async fn authenticate(
         kbd_rounds: 0,
         automatic_answers: 0,
         codes_sent: 0,
+        obtained: lazy::Obtained::default(),
     };
     ui.progress(label, "authenticating");
     // "none" first, as OpenSSH does: it tells which methods the server accepts.
@@ -305,8 +310,8 @@ impl Attempt<'_> {
     /// The hop's password: from the plan, one already typed, or a prompt. `Ok(None)` when there is none
     /// and keys were already tried (the failure is then an authentication failure, not a usage error).
     async fn password(&mut self) -> Result<Option<Secret>> {
-        if let Some(p) = &self.hop.auth.password_secret {
-            return Ok(Some(p.clone()));
+        if let Some(p) = self.plan_password().await? {
+            return Ok(Some(p));
         }
         if self.interactive {
             let prompt = format!("{}@{}'s password: ", self.hop.user, self.hop.host);

@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 
 use super::{Attempt, selects_agent_key};
 use crate::error::{Error, Kind, Result};
-use crate::plan::AgentSource;
+use crate::plan::{AgentSource, Lazy};
 use crate::ssh::certificate;
 use crate::ssh::keys::{self, KeyError};
 
@@ -198,12 +198,23 @@ impl Attempt<'_> {
     /// Like OpenSSH, a person gets NumberOfPasswordPrompts tries at a passphrase; after that, or an
     /// empty answer, the key is skipped and authentication goes on with the next key or method.
     async fn load_key(&mut self, path: &Path) -> Result<Option<russh::keys::PrivateKey>> {
-        let mut passphrase = self.hop.auth.passphrase.clone();
-        let from_plan = passphrase.is_some();
+        // A passphrase the plan holds is tried at once; a command for one runs only for a key that
+        // turns out to be encrypted.
+        let mut passphrase = match &self.hop.auth.passphrase {
+            Some(Lazy::Ready(secret)) => Some(secret.clone()),
+            _ => None,
+        };
+        let mut from_plan = passphrase.is_some();
         let mut prompts = 0;
         loop {
             match keys::load_identity(path, passphrase.as_ref()) {
                 Ok(key) => return Ok(Some(key)),
+                Err(KeyError::NeedsPassphrase { .. })
+                    if !from_plan && matches!(self.hop.auth.passphrase, Some(Lazy::Command(_))) =>
+                {
+                    passphrase = self.plan_passphrase().await?;
+                    from_plan = true;
+                }
                 Err(KeyError::NeedsPassphrase { .. }) if !self.interactive => {
                     return Err(Error::usage(format!(
                         "{}: {} is encrypted and no passphrase is available: set SQLTUN_SSH_PASSPHRASE or --passphrase-file (no terminal to ask)",

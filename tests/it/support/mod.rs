@@ -44,7 +44,7 @@ pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_si
 pub use pty::TerminalSession;
 pub use sqltun::{
     Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire,
-    accepts_connections, assert_error, assert_hop_failed, error_line, free_local_port, local,
+    accepts_connections, assert_error, assert_hop_failed, error_line, free_local_port, local, toml_words,
 };
 pub use sshd::{KeyKind, KeyPair, Pam, Sshd, SshdOptions, TEST_PASSWORD, TEST_USER, assert_logged, only_methods};
 pub use targets::{

@@ -281,6 +281,34 @@ impl Lab {
         write_file(&path, text, 0o644);
         path
     }
+
+    /// A tunnels file (a fresh path in the lab directory, mode 0600) with `text`, for `--tunnels-file`.
+    pub fn tunnels_file(&self, text: &str) -> PathBuf {
+        let path = self.fresh_path("tunnels", ".toml");
+        write_file(&path, text, 0o600);
+        path
+    }
+}
+
+/// `words` as a TOML array of basic strings (`["op", "read", "op://…"]`), for a tunnels file's command
+/// settings.
+pub fn toml_words(words: &[&str]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let escaped: String = w
+                .chars()
+                .map(|c| match c {
+                    '"' => "\\\"".to_string(),
+                    '\\' => "\\\\".to_string(),
+                    '\n' => "\\n".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            format!("\"{escaped}\"")
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// A sqltun run that went to completion (see `SqltunCommand::run_with_stderr_file`).
