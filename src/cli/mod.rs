@@ -24,7 +24,7 @@ Examples:
   sqltun connect --ssh deploy@bastion.example.com --db 10.0.12.7:5432
   sqltun exec --ssh bastion --db postgres://app@db.internal/appdb -- psql
   sqltun check --ssh prod-db --db db.internal:5432
-  sqltun config prod-db
+  sqltun connect prod          # a tunnel saved in sqltun.toml; see also: sqltun ls, sqltun stop
 
 'sqltun COMMAND -h' for a command's common options, '--help' for all of them.";
 
