@@ -136,7 +136,7 @@ Examples:
   sqltun ls
   sqltun ls --json | jq -r '.tunnels[] | select(.state != \"stopped\") | .name'
 
-Every tunnel started with --background is listed while it runs (state up or reconnecting),
+Every tunnel started with --background or by NAME is listed while it runs (up or reconnecting),
 and every tunnel of the tunnels file that is not running (state stopped). --json prints one
 document for scripts:
   {\"tunnels\": [{\"name\", \"pid\", \"state\", \"started_at\", \"uptime_secs\", \"open_connections\",

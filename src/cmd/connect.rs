@@ -1,5 +1,5 @@
 //! `sqltun connect`: open the tunnel, print the ready line, serve until a signal, the idle timeout or
-//! the lifetime ends it. With `--background` the tunnel registers itself (see `registered`).
+//! the lifetime ends it. A tunnel with `--background`, or with a name, registers itself (see `registered`).
 
 use std::sync::Arc;
 
@@ -23,9 +23,19 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
     tracing::debug!(?plan, "resolved");
     let life = &plan.lifecycle;
     // Checked before dialling (and before the child starts): a state directory that cannot be used
-    // fails at once.
-    let state = life.background.then(|| StateDir::open(&ProcessEnv)).transpose()?;
+    // fails a background tunnel at once. A named tunnel in the foreground registers too, so `sqltun ls`
+    // shows it and `sqltun stop NAME` ends it; without a usable state directory it still runs, unlisted.
+    let state = if life.background {
+        Some(StateDir::open(&ProcessEnv)?)
+    } else if plan.name.is_some() {
+        StateDir::open(&ProcessEnv)
+            .inspect_err(|e| tracing::warn!("this tunnel will not be listed by sqltun ls: {}", e.message()))
+            .ok()
+    } else {
+        None
+    };
     if let Some(state) = &state
+        && life.background
         && !crate::background::is_child()
     {
         // The pid file is checked there, once it is clear that the tunnel is not running already.

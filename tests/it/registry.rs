@@ -737,3 +737,29 @@ fn a_tunnel_that_ignores_sigterm_is_reported() {
     );
     assert!(!process_gone(stubborn));
 }
+
+/// Why: "sqltun connect prod" in one terminal, then "sqltun ls" and "sqltun stop prod" in another: a
+/// named tunnel in the foreground registers too, so it is listed, a background start of the same name
+/// answers with its port instead of opening a second tunnel, and stop ends it (exit 0, entry gone).
+#[test]
+fn a_named_tunnel_in_the_foreground_is_listed_and_stopped() {
+    let s = Bastion::start();
+    let registry = Registry::new(&s.lab);
+    let project = registry.project(&s);
+    let mut foreground = registry.connect_named(&project, "prod").spawn();
+    let port = foreground.wait_ready();
+    let entry = registry.wait_for_entry(foreground.pid(), "the foreground tunnel", |t| t["name"] == "prod");
+    assert_eq!(entry["state"], "up", "{entry:#}");
+
+    let (again, stderr) = registry.background(registry.connect_named(&project, "prod"));
+    assert_eq!((again.code, again.stdout), (0, format!("{port}\n")), "{stderr}");
+
+    let (code, _, stderr) = registry.run(&["stop", "prod"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("stopped prod (pid {}", foreground.pid())),
+        "{stderr}"
+    );
+    assert_eq!(foreground.wait_exit(EXIT_TIMEOUT), 0);
+    assert!(registry.entry_files().is_empty(), "{:?}", registry.entry_files());
+}
