@@ -17,6 +17,8 @@ const ROWS: u16 = 40;
 const COLS: u16 = 200;
 /// How often the pty is read while waiting for text to appear or for sqltun to exit.
 const READ_INTERVAL: Duration = Duration::from_millis(20);
+/// Bound on reading the rest of the output once sqltun has exited (see `drain_after_exit`).
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// sqltun on a pseudo-terminal of its own, with the screen it has drawn so far.
 pub struct TerminalSession {
@@ -100,6 +102,17 @@ impl TerminalSession {
         }
     }
 
+    /// Read what sqltun wrote before it exited. The kernel hands a pty's output to the reading side
+    /// through a work queue, so its last line (`sqltun: interrupted`) may not be readable yet at the
+    /// moment the exit is seen: read until the pty reports the end of output (its last holder has
+    /// closed it), bounded in case something sqltun started still holds it.
+    fn drain_after_exit(&mut self) {
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        while !self.pump() && Instant::now() < deadline {
+            std::thread::sleep(READ_INTERVAL);
+        }
+    }
+
     /// Wait (at most `timeout`) until the screen shows `text` (trailing blanks aside: a screen has none).
     pub fn wait_for(&mut self, text: &str, timeout: Duration) {
         let text = text.trim_end();
@@ -149,7 +162,7 @@ impl TerminalSession {
             self.pump();
             match self.session.get_process().status() {
                 Ok(WaitStatus::Exited(_, code)) => {
-                    self.pump();
+                    self.drain_after_exit();
                     self.exit = Some(code);
                     return code;
                 }
