@@ -26,28 +26,33 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            sqltun::output::error(&sqltun::error::Error::internal(format!(
+            return ExitCode::from(failed(&sqltun::error::Error::internal(format!(
                 "cannot start the runtime: {e}"
-            )));
-            return ExitCode::from(sqltun::error::Kind::Internal.exit_code());
+            ))));
         }
     };
-    let outcome = runtime.block_on(async {
-        let shutdown = match shutdown_signals() {
+    let code = runtime.block_on(async {
+        let mut shutdown = match shutdown_signals() {
             Ok(shutdown) => shutdown,
-            Err(e) => return Err(sqltun::error::Error::internal(format!("cannot watch signals: {e}"))),
+            Err(e) => return failed(&sqltun::error::Error::internal(format!("cannot watch signals: {e}"))),
         };
-        sqltun::cmd::run(cli.command, shutdown).await
+        let code = match sqltun::cmd::run(cli.command, &mut shutdown).await {
+            Ok(code) => code,
+            Err(e) => failed(&e),
+        };
+        // Said while the signals still go to `shutdown`, so a Ctrl-C the command saw too cannot cut it off.
+        drop(shutdown);
+        code
     });
     // Forwarding tasks may still hold sockets; do not wait for them past the shutdown grace.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    match outcome {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            sqltun::output::error(&e);
-            ExitCode::from(e.exit_code())
-        }
-    }
+    ExitCode::from(code)
+}
+
+/// Say why sqltun failed; its exit code.
+fn failed(e: &sqltun::error::Error) -> u8 {
+    sqltun::output::error(e);
+    e.exit_code()
 }
 
 /// Listen to SIGINT and SIGTERM from now on, and hand each to the command as a [`Stop`]. Once the

@@ -250,13 +250,13 @@ pub fn usage_error(text: &str) -> u8 {
 
 /// The one line an error gets on stderr.
 pub fn error(e: &Error) {
-    let _ = writeln!(std::io::stderr().lock(), "sqltun: {}", e.message());
+    let mut text = format!("sqltun: {}\n", e.message());
     if e.kind() == Kind::Internal {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "sqltun: this is a bug; please report it with the output of -vv"
-        );
+        text.push_str("sqltun: this is a bug; please report it with the output of -vv\n");
     }
+    // One write: stderr is unbuffered, and `writeln!` would write the parts one by one, so a line
+    // another thread ends at the same moment could land inside the message.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// The [`Interaction`] for reconnects: never asks anyone. Secrets come from what was typed at the first

@@ -92,7 +92,7 @@ impl Interaction for Recorder {
     }
 }
 
-pub(super) async fn run(args: CheckArgs, mut shutdown: Shutdown) -> Result<u8> {
+pub(super) async fn run(args: CheckArgs, shutdown: &mut Shutdown) -> Result<u8> {
     let mut rows = Vec::new();
     let started = Instant::now();
     let plan = match resolve::plan(&args.tunnel(), &ProcessEnv) {

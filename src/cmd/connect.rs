@@ -18,7 +18,7 @@ use crate::resolve;
 use crate::ssh::Pins;
 use crate::tunnel::End;
 
-pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8> {
+pub(super) async fn run(args: ConnectArgs, shutdown: &mut Shutdown) -> Result<u8> {
     let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     tracing::debug!(?plan, "resolved");
     let life = &plan.lifecycle;
@@ -39,7 +39,7 @@ pub(super) async fn run(args: ConnectArgs, mut shutdown: Shutdown) -> Result<u8>
         && !crate::background::is_child()
     {
         // The pid file is checked there, once it is clear that the tunnel is not running already.
-        return registered::start(&plan, state, args.verbosity.quiet, &mut shutdown).await;
+        return registered::start(&plan, state, args.verbosity.quiet, shutdown).await;
     }
     if let Some(path) = &life.pid_file {
         PidFile::check(path)?;

@@ -19,7 +19,7 @@ use crate::output::{self, Ready, Terminal};
 use crate::plan::{Forward, OutputFormat, TunnelPlan};
 use crate::resolve;
 
-pub(super) async fn run(args: ExecArgs, mut shutdown: Shutdown) -> Result<u8> {
+pub(super) async fn run(args: ExecArgs, shutdown: &mut Shutdown) -> Result<u8> {
     let plan = resolve::plan(&args.tunnel(), &ProcessEnv)?;
     let ui = Arc::new(Terminal::new(args.verbosity.quiet));
     let pins = Arc::new(crate::ssh::Pins::default());
@@ -39,7 +39,7 @@ pub(super) async fn run(args: ExecArgs, mut shutdown: Shutdown) -> Result<u8> {
             open::serve(&plan, opened, ui, pins, OutputFormat::Port, quiet, None, stopped).await
         })
     };
-    let status = run_command(&args, &plan, &ready, &mut shutdown).await;
+    let status = run_command(&args, &plan, &ready, shutdown).await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(Duration::from_secs(2), serving).await {
         Ok(Ok(end)) => {

@@ -48,6 +48,12 @@ impl Shutdown {
         Shutdown(stops)
     }
 
+    /// Stop listening: from now on a signal ends sqltun as it would without a handler (exit 128+N).
+    /// For the commands that never wait on a signal.
+    pub fn close(&mut self) {
+        self.0.close();
+    }
+
     /// The next signal.
     pub async fn next(&mut self) -> Stop {
         match self.0.recv().await {
@@ -57,8 +63,13 @@ impl Shutdown {
     }
 }
 
-/// Run one subcommand until it is done or a signal ends it; returns the exit code.
-pub async fn run(command: Command, shutdown: Shutdown) -> Result<u8> {
+/// Run one subcommand until it is done or a signal ends it; returns the exit code. `shutdown` stays with
+/// the caller, still listening, so that a signal the command also saw through a listener of its own (a
+/// prompt's, a secret command's) cannot end the process before the caller has reported the outcome.
+pub async fn run(command: Command, shutdown: &mut Shutdown) -> Result<u8> {
+    if !matches!(command, Command::Connect(_) | Command::Exec(_) | Command::Check(_)) {
+        shutdown.close();
+    }
     match command {
         Command::Connect(args) => connect::run(args, shutdown).await,
         Command::Exec(args) => exec::run(args, shutdown).await,

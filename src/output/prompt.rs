@@ -56,8 +56,12 @@ impl Current {
 
     /// End the question in progress (if any): terminal restored, reader woken.
     pub(super) fn abandon(&self, cut_short: bool) {
-        let open = self.0.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(open) = open {
+        // Closed under the lock: a second caller (the command giving up while the prompt's own task is
+        // closing it) returns only once the terminal is restored and the line ended, so nothing it
+        // prints next can land in the middle.
+        if let Ok(mut slot) = self.0.lock()
+            && let Some(open) = slot.take()
+        {
             open.close(cut_short);
         }
     }

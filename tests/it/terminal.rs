@@ -58,7 +58,12 @@ fn assert_interrupted(term: &mut TerminalSession) {
     let code = term.wait_exit(SHOWS);
     let screen = term.screen();
     assert_eq!(code, 130, "{screen}");
-    assert_eq!(screen.matches("sqltun: interrupted").count(), 1, "{screen}");
+    assert_eq!(
+        screen.matches("sqltun: interrupted").count(),
+        1,
+        "{screen}\nraw: {}",
+        term.raw()
+    );
     assert!(
         screen.lines().any(|l| l == "sqltun: interrupted"),
         "the interruption is not on a line of its own:\n{screen}"

@@ -190,6 +190,11 @@ impl TerminalSession {
             .unwrap_or_else(|e| panic!("read the pty's terminal settings: {e}"))
     }
 
+    /// Every byte written so far, escaped (for a failure message).
+    pub fn raw(&self) -> String {
+        format!("{:?}", String::from_utf8_lossy(&self.output))
+    }
+
     /// Panic with `message`, the command and the screen.
     pub fn fail(&self, message: &str) -> ! {
         panic!(
