@@ -182,7 +182,11 @@ impl Attempt<'_> {
         }
         if self.interactive {
             // The server's own question, escaped, after `(user@host)` as OpenSSH shows it.
-            let question = format!("({}@{}) {quoted} ", text::printable(&self.hop.user), text::printable(&self.hop.host));
+            let question = format!(
+                "({}@{}) {quoted} ",
+                text::printable(&self.hop.user),
+                text::printable(&self.hop.host)
+            );
             self.asked_person = true;
             return Ok(self
                 .clock
