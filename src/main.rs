@@ -5,11 +5,6 @@ use std::process::ExitCode;
 use sqltun::cli::Command;
 use sqltun::cmd::{Shutdown, Stop};
 
-/// jemalloc instead of the system allocator: russh decodes every data packet into a fresh buffer, and
-/// glibc hands those pages back to the kernel and faults them in again, packet after packet.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> ExitCode {
     let cli = match sqltun::cli::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
