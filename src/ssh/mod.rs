@@ -32,6 +32,7 @@ use crate::plan::TunnelPlan;
 use crate::target::Target;
 
 pub use client::Client;
+pub use config::CHANNEL_WINDOW;
 pub use interaction::{Asked, HopLabel, Interaction, Stage};
 pub use pins::Pins;
 

@@ -1,35 +1,44 @@
-//! One local connection forwarded over one direct-tcpip channel.
+//! One local connection forwarded over one direct-tcpip channel, in one task.
 //!
 //! russh delivers every channel's data through one session loop, and that loop blocks while any
 //! channel's queue is full; it also refills the receive window on arrival, not on consumption, so the
 //! server is never slowed down per channel. A channel must therefore be drained whatever the local
-//! client does: a drain task moves channel data into this connection's own queue, a writer task
-//! empties the queue into the local socket, and a third task carries the local socket's data the other
-//! way (waiting on the SSH window there blocks nothing else).
+//! client does: channel data goes into this connection's own queue as it arrives, and the queue is
+//! written to the local socket whenever the socket takes it (at once when it is writable, so a
+//! response costs no extra hop). The other direction, local socket to channel, may wait for the SSH
+//! window; it runs next to the download in the same task and never holds it up.
 //!
-//! The queue is bounded by [`PENDING_LIMIT`]. Past it, the drain waits for the local client to make
-//! progress, so a slow reader is paced rather than cut off (this paces the session while that queue
-//! is full: russh offers no per-channel flow control on the receiving side). A client that makes no
-//! progress at all for [`STALL_LIMIT`] with a full queue is disconnected, so a stopped reader cannot
-//! hold the other connections hostage.
+//! The queue is bounded by [`PENDING_LIMIT`]. Past it, the channel is not read until the local client
+//! makes progress, so a slow reader is paced rather than cut off (this paces the session while that
+//! queue is full: russh offers no per-channel flow control on the receiving side). A client that makes
+//! no progress at all for [`STALL_LIMIT`] with a full queue is disconnected, so a stopped reader
+//! cannot hold the other connections hostage.
+//!
+//! Everything of one connection (the local read, the channel receive, the local writes) is polled by
+//! the task that accepted it: no wake-up crosses to another task on the way of a request or response.
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::listen::LocalStream;
 use crate::ssh::Chain;
 use crate::target::Target;
 
-/// Bytes from the target that may wait for a slow local reader before the drain waits for it.
+/// Bytes from the target that may wait for a slow local reader before the channel is left unread.
 pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;
+
+// A sender may have a whole window in flight: the queue must hold at least that before pacing.
+const _: () = assert!(crate::ssh::CHANNEL_WINDOW as usize <= PENDING_LIMIT);
 
 /// How long a local client may make no progress with a full queue before it is disconnected.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);
@@ -37,12 +46,8 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(2);
 /// Read size for the local socket; one SSH packet's worth (russh splits by the window anyway).
 const LOCAL_READ: usize = 32 * 1024;
 
-enum Down {
-    Data(Bytes),
-    Eof,
-    /// The channel vanished without EOF or close (the session died): the data may be cut short.
-    Abort,
-}
+/// Queued chunks handed to one vectored write (each is one SSH packet, up to 32 KiB).
+const WRITE_BATCH: usize = 16;
 
 /// How a forwarded connection ended, for the log line.
 #[derive(Debug)]
@@ -124,183 +129,155 @@ where
     };
     drop(chain);
     let (channel_rx, channel_tx) = channel.split();
-    let channel_tx = Arc::new(channel_tx);
-
-    let pending = Arc::new(AtomicUsize::new(0));
-    let progress = Arc::new(Notify::new());
-    let (queue_tx, queue_rx) = mpsc::unbounded_channel::<Down>();
-    let mut tasks = Tasks {
-        drain: tokio::spawn(drain(channel_rx, queue_tx, pending.clone(), progress.clone())),
-        writer: tokio::spawn(write_local(queue_rx, local_tx, pending, progress)),
-        reader: tokio::spawn(read_local(local_rx, channel_tx.clone())),
+    let up = AtomicU64::new(0);
+    let outcome = {
+        let upload = upload(local_rx, &channel_tx, &up);
+        let download = download(channel_rx, local_tx);
+        tokio::pin!(upload, download);
+        let mut upload_done = false;
+        loop {
+            tokio::select! {
+                uploaded = &mut upload, if !upload_done => match uploaded {
+                    Ok(()) => upload_done = true,
+                    Err(e) => break Outcome::Failed(e),
+                },
+                // Done when the target closed the channel and everything reached the client; the upload
+                // side may still be open (the target closed first): there is nowhere left to send it.
+                downloaded = &mut download => break match downloaded {
+                    Downloaded::Done(down) => Outcome::Done { up: up.load(Ordering::Relaxed), down },
+                    Downloaded::Stalled(pending) => Outcome::Stalled(pending),
+                    Downloaded::Failed(e) => Outcome::Failed(e),
+                },
+                _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
+            }
+        }
+        // Both halves of the local socket are dropped here, whatever state they were in.
     };
-    let outcome = tasks.outcome(&mut cancel).await;
     // A dropped russh channel stays open on the bastion (and so does its connection to the target):
     // close it explicitly on every path.
-    tasks.reader.abort();
-    tasks.drain.abort();
-    tasks.writer.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), channel_tx.close()).await;
     outcome
 }
 
-/// The three tasks of one forwarded connection.
-struct Tasks<W> {
-    /// Bytes downloaded, and the pending bytes if the local client stalled.
-    drain: JoinHandle<(u64, Option<usize>)>,
-    writer: JoinHandle<std::io::Result<W>>,
-    /// Bytes uploaded, or why the upload failed.
-    reader: JoinHandle<Result<u64, String>>,
-}
-
-impl<W> Tasks<W> {
-    /// Wait for the tasks until the connection is done, one of them fails, or sqltun shuts down.
-    async fn outcome(&mut self, cancel: &mut watch::Receiver<bool>) -> Outcome {
-        let (reader, drain, writer) = (&mut self.reader, &mut self.drain, &mut self.writer);
-        let mut reader_done: Option<Result<u64, String>> = None;
-        let mut writer_done = false;
-        let mut drain_result: Option<(u64, Option<usize>)> = None;
-        loop {
-            tokio::select! {
-                r = &mut *reader, if reader_done.is_none() => {
-                    let r = r.unwrap_or_else(|e| Err(format!("reader task: {e}")));
-                    if let Err(e) = &r {
-                        break Outcome::Failed(e.clone());
-                    }
-                    reader_done = Some(r);
-                }
-                d = &mut *drain, if drain_result.is_none() => {
-                    let d = d.unwrap_or((0, None));
-                    if let Some(pending) = d.1 {
-                        break Outcome::Stalled(pending);
-                    }
-                    drain_result = Some(d);
-                }
-                w = &mut *writer, if !writer_done => {
-                    match w {
-                        Ok(Ok(_)) => writer_done = true,
-                        Ok(Err(e)) => break Outcome::Failed(format!("writing to the local client: {e}")),
-                        Err(e) => break Outcome::Failed(format!("writer task: {e}")),
-                    }
-                }
-                _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
-            }
-            // Done when the target closed the channel and everything reached the client; the upload side
-            // may still be open (the target closed first), in which case there is nowhere left to send it.
-            if writer_done && drain_result.is_some() {
-                let up = match &reader_done {
-                    Some(Ok(up)) => *up,
-                    _ => 0,
-                };
-                break Outcome::Done {
-                    up,
-                    down: drain_result.as_ref().map_or(0, |d| d.0),
-                };
-            }
-        }
-    }
-}
-
-/// Drain: channel data into this connection's queue, never blocking on the local side; waits for the
-/// local client only past [`PENDING_LIMIT`], and gives up after [`STALL_LIMIT`] without progress.
-async fn drain(
-    mut channel_rx: russh::ChannelReadHalf,
-    queue_tx: mpsc::UnboundedSender<Down>,
-    pending: Arc<AtomicUsize>,
-    progress: Arc<Notify>,
-) -> (u64, Option<usize>) {
-    let mut down = 0u64;
-    let (mut got_eof, mut closed) = (false, false);
-    while let Some(msg) = channel_rx.wait().await {
-        match msg {
-            ChannelMsg::Data { data } => {
-                down += data.len() as u64;
-                pending.fetch_add(data.len(), Ordering::AcqRel);
-                if queue_tx.send(Down::Data(data)).is_err() {
-                    return (down, None);
-                }
-                // Over the limit: wait for the client; each notification is a completed write. (The
-                // common case, under the limit, costs one atomic load.)
-                while pending.load(Ordering::Acquire) > PENDING_LIMIT {
-                    let notified = progress.notified();
-                    let waiting = pending.load(Ordering::Acquire);
-                    if waiting <= PENDING_LIMIT {
-                        break;
-                    }
-                    if tokio::time::timeout(STALL_LIMIT, notified).await.is_err() {
-                        return (down, Some(waiting));
-                    }
-                }
-            }
-            ChannelMsg::Eof => {
-                got_eof = true;
-                let _ = queue_tx.send(Down::Eof);
-            }
-            ChannelMsg::Close => {
-                closed = true;
-                break;
-            }
-            _ => {}
-        }
-    }
-    // Without EOF or Close the session died mid-stream: a clean FIN would let the client take a
-    // truncated result for a complete one, so reset the connection instead.
-    let _ = queue_tx.send(if got_eof || closed { Down::Eof } else { Down::Abort });
-    (down, None)
-}
-
-/// Writer: queue → local socket; a half-close from the target becomes a local shutdown(SHUT_WR).
-async fn write_local<W: LocalWrite>(
-    mut queue_rx: mpsc::UnboundedReceiver<Down>,
-    mut local_tx: W,
-    pending: Arc<AtomicUsize>,
-    progress: Arc<Notify>,
-) -> std::io::Result<W> {
-    while let Some(item) = queue_rx.recv().await {
-        match item {
-            Down::Data(data) => {
-                let len = data.len();
-                local_tx.write_all(&data).await?;
-                pending.fetch_sub(len, Ordering::AcqRel);
-                progress.notify_one();
-            }
-            Down::Eof => {
-                let _ = local_tx.shutdown().await;
-                break;
-            }
-            Down::Abort => {
-                local_tx.reset_on_close();
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "the SSH session ended mid-stream; reset the local connection",
-                ));
-            }
-        }
-    }
-    Ok(local_tx)
-}
-
-/// Reader: local socket → channel; local EOF becomes a channel EOF (half-close).
-async fn read_local<R>(mut local_rx: R, up_tx: Arc<russh::ChannelWriteHalf<russh::client::Msg>>) -> Result<u64, String>
+/// Local socket → channel; local EOF becomes a channel EOF (half-close). Counts into `up`.
+async fn upload<R>(
+    mut local_rx: R,
+    up_tx: &russh::ChannelWriteHalf<russh::client::Msg>,
+    up: &AtomicU64,
+) -> Result<(), String>
 where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
 {
-    let mut up = 0u64;
     let mut buf = BytesMut::with_capacity(LOCAL_READ);
     loop {
         buf.reserve(LOCAL_READ);
         match local_rx.read_buf(&mut buf).await {
             Ok(0) => {
                 let _ = up_tx.eof().await;
-                return Ok(up);
+                return Ok(());
             }
             Ok(n) => {
-                up += n as u64;
+                up.fetch_add(n as u64, Ordering::Relaxed);
                 if let Err(e) = up_tx.data_bytes(buf.split().freeze()).await {
                     return Err(format!("the channel refused data: {e}"));
                 }
             }
             Err(e) => return Err(format!("reading from the local client: {e}")),
+        }
+    }
+}
+
+/// How the download side ended.
+enum Downloaded {
+    /// The channel ended cleanly and every byte (this many) reached the local client.
+    Done(u64),
+    /// The local client made no progress for [`STALL_LIMIT`] with this much waiting for it.
+    Stalled(usize),
+    Failed(String),
+}
+
+/// Channel → queue → local socket. The channel is read whenever the queue is under [`PENDING_LIMIT`],
+/// whatever the local client does; the queue is written whenever the local socket takes data. A
+/// half-close from the target becomes a local shutdown(SHUT_WR) once the queue is empty.
+async fn download<W: LocalWrite>(mut channel_rx: russh::ChannelReadHalf, mut local_tx: W) -> Downloaded {
+    let mut queue: VecDeque<Bytes> = VecDeque::new();
+    let mut pending = 0usize;
+    let mut down = 0u64;
+    // EOF from the target: shut the local write side down once the queue is written.
+    let mut eof = false;
+    let mut shut = false;
+    // Set when the channel ends: true for EOF or close first, false when it vanished (the session died).
+    let mut ended: Option<bool> = None;
+    let stall = tokio::time::sleep(STALL_LIMIT);
+    tokio::pin!(stall);
+    loop {
+        if queue.is_empty() {
+            if eof && !shut {
+                shut = true;
+                let _ = local_tx.shutdown().await;
+            }
+            match ended {
+                Some(true) => {
+                    if !shut {
+                        let _ = local_tx.shutdown().await;
+                    }
+                    return Downloaded::Done(down);
+                }
+                Some(false) => {
+                    // Without EOF or close the session died mid-stream: a clean FIN would let the
+                    // client take a truncated result for a complete one, so reset the connection.
+                    local_tx.reset_on_close();
+                    return Downloaded::Failed(
+                        "writing to the local client: the SSH session ended mid-stream; reset the local connection"
+                            .into(),
+                    );
+                }
+                None => {}
+            }
+        }
+        let mut slices = [IoSlice::new(&[]); WRITE_BATCH];
+        let mut batch = 0;
+        for (slice, chunk) in slices.iter_mut().zip(queue.iter()) {
+            *slice = IoSlice::new(chunk);
+            batch += 1;
+        }
+        tokio::select! {
+            biased;
+            // Write first: what is queued leaves before more is taken in.
+            written = local_tx.write_vectored(&slices[..batch]), if batch > 0 => match written {
+                Ok(0) => return Downloaded::Failed("writing to the local client: it accepts no more data".into()),
+                Ok(mut n) => {
+                    pending -= n;
+                    while n > 0 {
+                        let Some(front) = queue.front_mut() else { break };
+                        if n < front.len() {
+                            front.advance(n);
+                            break;
+                        }
+                        n -= front.len();
+                        queue.pop_front();
+                    }
+                    if pending > PENDING_LIMIT {
+                        stall.as_mut().reset(Instant::now() + STALL_LIMIT);
+                    }
+                }
+                Err(e) => return Downloaded::Failed(format!("writing to the local client: {e}")),
+            },
+            msg = channel_rx.wait(), if ended.is_none() && pending <= PENDING_LIMIT => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    down += data.len() as u64;
+                    pending += data.len();
+                    queue.push_back(data);
+                    if pending > PENDING_LIMIT {
+                        stall.as_mut().reset(Instant::now() + STALL_LIMIT);
+                    }
+                }
+                Some(ChannelMsg::Eof) => eof = true,
+                Some(ChannelMsg::Close) => ended = Some(true),
+                Some(_) => {}
+                None => ended = Some(eof),
+            },
+            () = &mut stall, if pending > PENDING_LIMIT => return Downloaded::Stalled(pending),
         }
     }
 }
