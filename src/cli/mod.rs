@@ -275,12 +275,7 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// What `resolve` needs; check binds no listener and never reconnects, so those are the defaults.
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(
-            &self.route,
-            &ListenArgs::default(),
-            &ReconnectArgs::default(),
-            Some(OutputFormat::Port),
-        )
+        TunnelArgs::route_only(&self.route)
     }
 }
 
@@ -301,12 +296,7 @@ pub struct AuthorizeArgs {
 impl AuthorizeArgs {
     /// What `resolve` needs: the route only (nothing is dialled or bound).
     pub fn tunnel(&self) -> TunnelArgs {
-        TunnelArgs::new(
-            &self.route,
-            &ListenArgs::default(),
-            &ReconnectArgs::default(),
-            Some(OutputFormat::Port),
-        )
+        TunnelArgs::route_only(&self.route)
     }
 }
 
@@ -580,6 +570,12 @@ pub struct TunnelArgs {
 }
 
 impl TunnelArgs {
+    /// The route alone, for the commands that bind nothing and never reconnect (check, authorize,
+    /// config): listening and reconnecting at their defaults, the output left to the tunnels file.
+    pub fn route_only(route: &RouteArgs) -> TunnelArgs {
+        TunnelArgs::new(route, &ListenArgs::default(), &ReconnectArgs::default(), None)
+    }
+
     pub fn new(
         route: &RouteArgs,
         listen: &ListenArgs,

@@ -1,7 +1,7 @@
 //! `sqltun config`: what `ssh -G` would say about the destination, the whole chain as JSON, or the
 //! `Host` aliases of the ssh config. A saved tunnel's NAME shows that tunnel.
 
-use crate::cli::{ConfigArgs, ListenArgs, ReconnectArgs, RouteArgs, TunnelArgs};
+use crate::cli::{ConfigArgs, RouteArgs, TunnelArgs};
 use crate::env::{Environment, ProcessEnv};
 use crate::error::{Error, Result};
 use crate::output;
@@ -17,15 +17,10 @@ pub(super) fn run(args: ConfigArgs) -> Result<()> {
     let saved = saved_named(&args, env)?;
     let (hops, tunnel) = match &saved {
         Some(saved) => {
-            let flags = TunnelArgs::new(
-                &RouteArgs {
-                    ssh_args: args.ssh.clone(),
-                    ..RouteArgs::default()
-                },
-                &ListenArgs::default(),
-                &ReconnectArgs::default(),
-                None,
-            );
+            let flags = TunnelArgs::route_only(&RouteArgs {
+                ssh_args: args.ssh.clone(),
+                ..RouteArgs::default()
+            });
             let dest = saved.ssh.as_ref().map(|s| s.value.clone()).ok_or_else(|| {
                 Error::usage(format!(
                     "{} has no ssh destination: add ssh = \"[user@]host\" to it",
