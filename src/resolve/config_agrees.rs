@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::ssh_config::tests::{Reference, load_corpus};
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::plan::{AgentSource, Algorithms, AuthSettings, HostKeySettings, StrictHostKeyChecking, Transport};
 use crate::plan::{Hop, TunnelPlan};
 
 /// The corpus's reference environment (scratch `$HOME`, the real local user) as resolution sees it,

@@ -6,35 +6,34 @@
 //! OpenSSH's: `-o` beats `user@host:port`, which beats the config file, which beats the default; the
 //! first value obtained wins. `-o` directives that say where to connect ([`WHERE_DIRECTIVES`]) apply to
 //! the destination only; all others, `-i` and `--known-hosts` apply to every hop.
+//!
+//! Parts: [`ssh_config`] (OpenSSH's evaluator), [`chain`] (jump lists), [`tunnels`] (the tunnels file),
+//! `secrets` (where each hop's secrets come from), `hop` (one hop from its resolved settings), `report`
+//! (`config --json`).
 
 pub mod chain;
+mod hop;
 mod report;
+mod secrets;
 pub mod ssh_config;
 pub mod tunnels;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::cli::{DbArg, SshArgs, TunnelArgs};
 use crate::dest::Destination;
 use crate::env::Environment;
 use crate::error::{Error, Result};
-use crate::plan::{
-    AgentSource, Algorithms, AuthSettings, Forward, Hop, HostKeySettings, Lazy, Lifecycle, OutputFormat, Reconnect,
-    StrictHostKeyChecking, Transport, TunnelPlan,
-};
-use crate::secret::{self, Secret};
-use crate::secret_command::SecretCommand;
+use crate::plan::{Forward, Hop, Lifecycle, OutputFormat, Reconnect, TunnelPlan};
 use chain::Role;
 pub use report::{chain_json, tunnel_json};
 use ssh_config::{Directive, Origin, Resolved, Setting};
 use tunnels::Saved;
 
-/// ConnectTimeout when none is given: long enough for a slow bastion, short enough for CI.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// ServerAliveInterval × ServerAliveCountMax defaults: a dead session is noticed within 45 s.
-pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
-pub const DEFAULT_KEEPALIVE_MAX: u32 = 3;
+pub use hop::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX};
+use hop::{expand_tilde, hop_from};
+use secrets::secrets;
+pub use secrets::{HopSecret, NoSecrets, SecretsSource};
 
 /// One hop as resolved: what the user named, what ssh_config says about it, and the hop built from it.
 #[derive(Debug, Clone)]
@@ -92,18 +91,6 @@ pub fn host_aliases(ssh: &SshArgs, env: &dyn Environment) -> Result<Vec<String>>
         }
     }
     Ok(aliases)
-}
-
-/// A secret for a hop, or the command that yields it, with where it comes from (for messages).
-pub type HopSecret = (Lazy<Secret>, String);
-
-/// Secrets that apply to hops, resolved once: per-hop variables win over the shared ones, which are a
-/// file option, else a variable, else a command of the tunnels file.
-#[derive(Debug, Clone, Default)]
-struct Secrets {
-    password: Option<HopSecret>,
-    passphrase: Option<HopSecret>,
-    totp: Option<HopSecret>,
 }
 
 /// The loopback address tunnels listen on when neither a flag nor the tunnels file says otherwise.
@@ -283,64 +270,6 @@ fn with_url_switches(ssh_args: &SshArgs, ssh_url: Option<&crate::db::SshUrl>) ->
     ssh_args
 }
 
-/// The secrets from their file options or environment variables, read once, else the commands that
-/// will yield them when needed (not run here).
-fn secrets(args: &TunnelArgs, env: &dyn Environment) -> Result<Secrets> {
-    let either = |read: Option<(Secret, String)>, setting: &'static str, argv: &Option<Vec<String>>| {
-        Ok::<_, Error>(match (read, argv) {
-            (Some((secret, from)), _) => Some((Lazy::Ready(secret), from)),
-            (None, Some(argv)) => {
-                let command = secret_command(setting, argv)?;
-                let from = command.describe();
-                Some((Lazy::Command(command), from))
-            }
-            (None, None) => None,
-        })
-    };
-    Ok(Secrets {
-        password: either(
-            secret_from(
-                env,
-                args.password_file.as_deref(),
-                secret::PASSWORD_VAR,
-                "--password-file",
-            )?,
-            "password_command",
-            &args.password_command,
-        )?,
-        passphrase: either(
-            secret_from(
-                env,
-                args.passphrase_file.as_deref(),
-                secret::PASSPHRASE_VAR,
-                "--passphrase-file",
-            )?,
-            "passphrase_command",
-            &args.passphrase_command,
-        )?,
-        totp: either(
-            secret_from(
-                env,
-                args.totp_secret_file.as_deref(),
-                secret::TOTP_VAR,
-                "--totp-secret-file",
-            )?,
-            "totp_command",
-            &args.totp_command,
-        )?,
-    })
-}
-
-/// A command setting as the plan holds it; an empty list (or program name) is refused now.
-fn secret_command(setting: &'static str, argv: &[String]) -> Result<SecretCommand> {
-    if argv.first().is_none_or(|program| program.is_empty()) {
-        return Err(Error::usage(format!(
-            "{setting}: give the program and its arguments as a list, e.g. [\"op\", \"read\", \"op://vault/item/field\"]"
-        )));
-    }
-    Ok(SecretCommand::new(setting, argv.to_vec()))
-}
-
 /// The lifecycle policy the flags ask for.
 fn lifecycle(args: &TunnelArgs) -> Lifecycle {
     Lifecycle {
@@ -518,293 +447,6 @@ fn says_where(key: &str) -> bool {
     WHERE_DIRECTIVES.iter().any(|d| d.eq_ignore_ascii_case(key))
 }
 
-/// Where hop secrets come from; `config` has none. Hops count from 1 in dialling order; `count` is the
-/// length of the chain, so the last hop (the destination) is `hop_number == count`.
-///
-/// What is sent to a server (password, TOTP secret) goes to one hop only: `SQLTUN_SSH_PASSWORD_<N>` and
-/// `SQLTUN_TOTP_SECRET_<N>` to hop N, the unnumbered variable and `--password-file`/`--totp-secret-file`
-/// to the destination alone, as `ssh -J` sends a typed password to the destination only. A jump host,
-/// or a server accepted with accept-new, never receives what was meant for the database's bastion. The
-/// passphrase unlocks a local key file and never leaves the machine, so the unnumbered one serves every
-/// hop (the key it opens is what each hop sees, as with ssh-agent).
-///
-/// The commands of the tunnels file follow the same rule: `password_command` and `totp_command` serve
-/// the destination only, `passphrase_command` every hop; each runs anew for every hop and connection
-/// that needs it, so no result reaches a hop it was not obtained for.
-pub trait SecretsSource {
-    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
-    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret>;
-}
-
-impl SecretsSource for Secrets {
-    fn password(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret> {
-        per_hop(env, secret::PASSWORD_VAR, hop_number).or_else(|| self.password.clone().filter(|_| hop_number == count))
-    }
-    fn passphrase(&self, env: &dyn Environment, hop_number: usize, _count: usize) -> Option<HopSecret> {
-        per_hop(env, secret::PASSPHRASE_VAR, hop_number).or_else(|| self.passphrase.clone())
-    }
-    fn totp(&self, env: &dyn Environment, hop_number: usize, count: usize) -> Option<HopSecret> {
-        per_hop(env, secret::TOTP_VAR, hop_number).or_else(|| self.totp.clone().filter(|_| hop_number == count))
-    }
-}
-
-/// No secrets at all (for `config`, which never authenticates).
-#[derive(Debug, Clone, Copy)]
-pub struct NoSecrets;
-
-impl SecretsSource for NoSecrets {
-    fn password(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
-        None
-    }
-    fn passphrase(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
-        None
-    }
-    fn totp(&self, _: &dyn Environment, _: usize, _: usize) -> Option<HopSecret> {
-        None
-    }
-}
-
-/// `SQLTUN_SSH_PASSWORD_2` is hop 2's password (hops count from 1, in dialling order).
-fn per_hop(env: &dyn Environment, var: &str, hop_number: usize) -> Option<HopSecret> {
-    debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
-    let name = format!("{var}_{hop_number}");
-    env.var(&name).map(|v| (Lazy::Ready(Secret::new(v)), name))
-}
-
-/// One hop from its resolved settings. The resolution already applied the one precedence rule (see the
-/// module docs): everything here comes from `r`, so `config` prints exactly what connecting uses.
-#[allow(clippy::too_many_arguments)]
-fn hop_from(
-    dest: &Destination,
-    r: &Resolved,
-    env: &dyn Environment,
-    home: Option<&Path>,
-    secrets: &impl SecretsSource,
-    index: usize,
-    count: usize,
-) -> Result<Hop> {
-    let host = r.get("hostname").unwrap_or(&dest.host).to_string();
-    let port = match r.get("port") {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| Error::usage(format!("{}Port {p}: not a port number (1-65535)", at(r, "port"))))?,
-        None => 22,
-    };
-    let user = r.get("user").map_or_else(|| env.local_user(), String::from);
-    let auth = auth_settings(r, env, home, secrets, index + 1, count)?;
-    let host_keys = host_key_settings(r, home)?;
-    let connect_timeout = match seconds(r, "connecttimeout")? {
-        Some(d) if d.is_zero() => DEFAULT_CONNECT_TIMEOUT,
-        Some(d) => d,
-        None => DEFAULT_CONNECT_TIMEOUT,
-    };
-    let (keepalive_interval, keepalive_max) = keepalive(r)?;
-    let name = if count > 1 || dest.original != host {
-        dest.original.clone()
-    } else {
-        String::new()
-    };
-    Ok(Hop {
-        name,
-        host,
-        port,
-        user,
-        auth,
-        host_keys,
-        connect_timeout,
-        keepalive_interval,
-        keepalive_max,
-        transport: transport(r),
-        algorithms: algorithms(r),
-    })
-}
-
-/// `path:line: ` of the file line that set `key`, to start a message with; empty when no file did.
-fn at(r: &Resolved, key: &str) -> String {
-    match r.origin(key) {
-        Some(Origin::File { path, line }) => format!("{}:{line}: ", path.display()),
-        _ => String::new(),
-    }
-}
-
-/// A yes/no directive, `default` when unset.
-fn yes(r: &Resolved, key: &str, default: bool) -> bool {
-    match r.get(key) {
-        Some(v) => matches!(v, "yes" | "true"),
-        None => default,
-    }
-}
-
-/// How the hop authenticates: identities, agent, the methods allowed and the secrets meant for this hop
-/// (`hop_number` counts from 1, `count` is the chain's length; see [`SecretsSource`]).
-fn auth_settings(
-    r: &Resolved,
-    env: &dyn Environment,
-    home: Option<&Path>,
-    secrets: &impl SecretsSource,
-    hop_number: usize,
-    count: usize,
-) -> Result<AuthSettings> {
-    let password = secrets.password(env, hop_number, count);
-    let passphrase = secrets.passphrase(env, hop_number, count);
-    let totp = match secrets.totp(env, hop_number, count) {
-        Some((Lazy::Ready(secret), from)) => Some((
-            Lazy::Ready(crate::totp::Totp::parse(&secret).map_err(|e| Error::usage(format!("{from}: {e}")))?),
-            from,
-        )),
-        Some((Lazy::Command(command), from)) => Some((Lazy::Command(command), from)),
-        None => None,
-    };
-    let paths = |key: &str| -> Vec<PathBuf> { r.all(key).iter().map(|p| expand_tilde(Path::new(p), home)).collect() };
-    Ok(AuthSettings {
-        identities: paths("identityfile"),
-        identities_explicit: !matches!(r.origin("identityfile"), None | Some(Origin::Default)),
-        identities_only: yes(r, "identitiesonly", false),
-        agent: agent_source(r, env, home),
-        // `unbound` and `host-bound` are both "on" (OpenSSH 8.9+); only no/false turns it off.
-        pubkey: !matches!(r.get("pubkeyauthentication"), Some("no" | "false")),
-        password: yes(r, "passwordauthentication", true),
-        password_source: password.as_ref().map(|(_, from)| from.clone()),
-        password_secret: password.map(|(s, _)| s),
-        keyboard_interactive: yes(r, "kbdinteractiveauthentication", true),
-        password_prompts: r
-            .get("numberofpasswordprompts")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(3),
-        preferred: r
-            .get("preferredauthentications")
-            .map(|v| v.split(',').map(|m| m.trim().to_lowercase()).collect()),
-        certificates: paths("certificatefile"),
-        passphrase_source: passphrase.as_ref().map(|(_, from)| from.clone()),
-        totp,
-        passphrase: passphrase.map(|(s, _)| s),
-    })
-}
-
-/// `IdentityAgent`: none, `SSH_AUTH_SOCK` (the default), another `$VARIABLE`, or a socket path.
-fn agent_source(r: &Resolved, env: &dyn Environment, home: Option<&Path>) -> AgentSource {
-    match r.get("identityagent") {
-        Some(v) if v.eq_ignore_ascii_case("none") => AgentSource::None,
-        Some("SSH_AUTH_SOCK") | None => env
-            .var("SSH_AUTH_SOCK")
-            .map_or(AgentSource::None, |s| AgentSource::Socket(s.into())),
-        Some(v) => match v.strip_prefix('$') {
-            Some(var) => env
-                .var(var)
-                .map_or(AgentSource::None, |s| AgentSource::Socket(s.into())),
-            None => AgentSource::Socket(expand_tilde(Path::new(v), home)),
-        },
-    }
-}
-
-/// How the hop's host key is checked: the strictness, the known_hosts files, the alias to look up.
-fn host_key_settings(r: &Resolved, home: Option<&Path>) -> Result<HostKeySettings> {
-    let strict = match r.get("stricthostkeychecking").map(|v| v.to_ascii_lowercase()) {
-        None => StrictHostKeyChecking::Ask,
-        Some(v) => match v.as_str() {
-            "yes" | "true" => StrictHostKeyChecking::Yes,
-            "ask" => StrictHostKeyChecking::Ask,
-            "accept-new" => StrictHostKeyChecking::AcceptNew,
-            "no" | "off" | "false" => StrictHostKeyChecking::No,
-            other => {
-                return Err(Error::usage(format!(
-                    "{}StrictHostKeyChecking {other}: expected yes, ask, accept-new or no",
-                    at(r, "stricthostkeychecking")
-                )));
-            }
-        },
-    };
-    let files = |key: &str| -> Option<Vec<PathBuf>> {
-        let all = r.all(key);
-        (!all.is_empty()).then(|| {
-            // One file per value. `UserKnownHostsFile none` (as ssh_config writes "no file"): nothing read,
-            // nothing recorded.
-            all.iter()
-                .filter(|f| !f.eq_ignore_ascii_case("none"))
-                .map(|f| expand_tilde(Path::new(f), home))
-                .collect()
-        })
-    };
-    Ok(HostKeySettings {
-        strict,
-        user_known_hosts: files("userknownhostsfile").unwrap_or_else(|| {
-            home.map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
-                .unwrap_or_default()
-        }),
-        global_known_hosts: files("globalknownhostsfile")
-            .unwrap_or_else(|| vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]),
-        alias: r
-            .get("hostkeyalias")
-            .filter(|a| !a.eq_ignore_ascii_case("none"))
-            .map(String::from),
-        hash_known_hosts: yes(r, "hashknownhosts", false),
-    })
-}
-
-/// A directive in whole seconds; `none` and unset are `None`.
-fn seconds(r: &Resolved, key: &str) -> Result<Option<Duration>> {
-    match r.get(key) {
-        None | Some("none") => Ok(None),
-        Some(v) => v
-            .parse::<u64>()
-            .map(|s| Some(Duration::from_secs(s)))
-            .map_err(|_| Error::usage(format!("{}{key} {v}: expected a whole number of seconds", at(r, key)))),
-    }
-}
-
-/// ServerAliveInterval (sqltun's default unless one is set; 0 turns it off) and ServerAliveCountMax.
-fn keepalive(r: &Resolved) -> Result<(Option<Duration>, u32)> {
-    let interval = match (r.origin("serveraliveinterval"), seconds(r, "serveraliveinterval")?) {
-        (None | Some(Origin::Default), _) | (_, None) => Some(DEFAULT_KEEPALIVE_INTERVAL),
-        (_, Some(d)) if d.is_zero() => None,
-        (_, Some(d)) => Some(d),
-    };
-    let max = match r.get("serveralivecountmax") {
-        None => DEFAULT_KEEPALIVE_MAX,
-        Some(v) => v.parse::<u32>().map_err(|_| {
-            Error::usage(format!(
-                "{}ServerAliveCountMax {v}: expected a whole number",
-                at(r, "serveralivecountmax")
-            ))
-        })?,
-    };
-    Ok((interval, max))
-}
-
-/// ProxyJump wins over ProxyCommand (as OpenSSH); chain expansion already consumed ProxyJump.
-fn transport(r: &Resolved) -> Transport {
-    match (r.get("proxyjump"), r.get("proxycommand")) {
-        (Some(pj), _) if !pj.eq_ignore_ascii_case("none") => Transport::Direct,
-        (_, Some(cmd)) if !cmd.eq_ignore_ascii_case("none") => Transport::ProxyCommand(cmd.to_string()),
-        _ => Transport::Direct,
-    }
-}
-
-/// The algorithm lists set anywhere but OpenSSH's defaults (those leave russh's own preference).
-fn algorithms(r: &Resolved) -> Algorithms {
-    let list = |key: &str| -> Option<Vec<String>> {
-        match r.origin(key) {
-            None | Some(Origin::Default) => None,
-            _ => r.get(key).map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }),
-        }
-    };
-    Algorithms {
-        ciphers: list("ciphers"),
-        kex: list("kexalgorithms"),
-        host_key: list("hostkeyalgorithms"),
-        macs: list("macs"),
-        compression: yes(r, "compression", false),
-    }
-}
-
 /// Directives whose silent omission would weaken host-key checking are refused, not ignored.
 fn refuse_unsafe_to_ignore(r: &Resolved) -> Result<()> {
     for (directive, origin) in &r.unsupported {
@@ -820,32 +462,6 @@ fn refuse_unsafe_to_ignore(r: &Resolved) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A secret from its file option, else its environment variable, with where it came from.
-fn secret_from(env: &dyn Environment, file: Option<&Path>, var: &str, flag: &str) -> Result<Option<(Secret, String)>> {
-    debug_assert!(secret::ENV_VARS.contains(&var), "{var} is not in secret::ENV_VARS");
-    if let Some(path) = file {
-        let text = env
-            .read_file(path)
-            .map_err(|e| Error::usage(format!("{flag} {}: cannot read it: {e}", path.display())))?;
-        let first = text.lines().next().unwrap_or("").to_string();
-        if first.is_empty() {
-            return Err(Error::usage(format!(
-                "{flag} {}: the file is empty (the secret is its first line)",
-                path.display()
-            )));
-        }
-        return Ok(Some((Secret::new(first), format!("{flag} {}", path.display()))));
-    }
-    Ok(env.var(var).map(|v| (Secret::new(v), var.to_string())))
-}
-
-fn expand_tilde(path: &Path, home: Option<&Path>) -> PathBuf {
-    match (path.strip_prefix("~"), home) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path.to_path_buf(),
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 use super::*;
 use crate::cli::{Cli, Command};
 use crate::env::FakeEnv;
+use crate::plan::{AgentSource, Lazy, StrictHostKeyChecking, Transport};
+use crate::secret::Secret;
 use crate::target::Target;
 use clap::Parser;
+use std::time::Duration;
 
 fn args(argv: &[&str]) -> TunnelArgs {
     let mut full = vec!["sqltun", "connect", "-F", "none"];
