@@ -56,7 +56,20 @@ fn saved_named(args: &ConfigArgs, env: &dyn Environment) -> Result<Option<tunnel
     if destination.user.is_some() || destination.port.is_some() || destination.original.contains("://") {
         return Ok(None);
     }
-    let files = tunnels::load_all(args.tunnels_file.path.as_deref(), env)?;
+    // A broken tunnels file found on the way must not stop `config HOST` for a plain SSH host: it is said,
+    // and the positional is taken as a host. One named with --tunnels-file is the person's intent: an error.
+    let files = match tunnels::load_all(args.tunnels_file.path.as_deref(), env) {
+        Ok(files) => files,
+        Err(e) if args.tunnels_file.path.is_none() => {
+            tracing::warn!(
+                "{}; `{}` is taken as an SSH destination",
+                e.message(),
+                destination.original
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     Ok(files
         .into_iter()
         .flat_map(|f| f.tunnels)

@@ -86,13 +86,12 @@ fn user_file_and_tunnels_file_flag() {
     let config = s.lab.home().join(".config/sqltun");
     fs::create_dir_all(&config).expect("create ~/.config/sqltun");
     fs::write(config.join("tunnels.toml"), s.saved_tunnel("mine", &echo, "")).expect("write tunnels.toml");
-    let (mut tunnel, port) = s
+    let (mut tunnel, _) = s
         .bare("connect")
         .current_dir(&nowhere)
         .arg("mine")
         .spawn_and_echo(b"home file");
     tunnel.stop(crate::support::Signal::Term);
-    let _ = port;
 
     let xdg = s.lab.fresh_path("xdg", "");
     fs::create_dir_all(xdg.join("sqltun")).expect("create the XDG directory");
@@ -215,4 +214,13 @@ fn config_name_shows_each_origin() {
     let (code, stdout, _) = run(s.bare("config").current_dir(&root).args(["-F", "none", "other-host"]));
     assert_eq!(code, 0);
     assert!(stdout.contains("hostname other-host\n"), "{stdout}");
+    // A broken tunnels file on the way is said, and does not stop `config` of a plain host.
+    let broken = project(&s, "[tunnels.prod]\nsssh = \"x\"\n");
+    let (code, stdout, stderr) = run(s.bare("config").current_dir(&broken).args(["-F", "none", "other-host"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("hostname other-host\n"), "{stdout}");
+    assert!(
+        stderr.contains("sqltun.toml:2: tunnels.prod.sssh: unknown field"),
+        "{stderr}"
+    );
 }
