@@ -12,10 +12,11 @@ use tokio::net::TcpStream;
 
 use super::client::Client;
 use super::clock::{PromptClock, bounded};
-use super::config::{allows_sha1_rsa, client_config};
+use super::config::{allows_sha1_rsa, channel_window, client_config, client_id};
 use super::interaction::{HopLabel, Interaction, Stage};
 use super::kind::classify;
 use super::pins::Pins;
+use super::round_trip::{self, PROBE_LIMIT};
 use super::{auth, hostkey, proxy, transport};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{Hop, Transport};
@@ -204,15 +205,25 @@ where
 {
     let known = Arc::new(hostkey::Loaded::read(&hop.host_keys));
     let (handler, slots) = handler(hop, label, &dialing, known.clone());
-    let config = Arc::new(negotiation(hop, label, &dialing, &known)?);
+    let mut config = negotiation(hop, label, &dialing, &known)?;
     let ui = dialing.ui.as_ref();
     ui.progress(label, "key exchange");
     let started = Instant::now();
-    let connected = bounded(
-        limit,
-        &dialing.clock,
-        russh::client::connect_stream(config, stream, handler),
-    )
+    let connected = bounded(limit, &dialing.clock, async move {
+        // The window is sized for the path's round trip, measured in the identification exchange.
+        let line = format!("{}\r\n", client_id());
+        let (stream, round_trip) = match round_trip::probe(stream, line.as_bytes(), PROBE_LIMIT).await {
+            Ok(probed) => probed,
+            Err(e) => return Err(russh::Error::IO(e)),
+        };
+        config.window_size = channel_window(round_trip);
+        let measured = round_trip.map_or("not measured".into(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
+        tracing::debug!(
+            "{label}: round trip {measured} (identification exchange); channel window {} MiB",
+            config.window_size >> 20
+        );
+        russh::client::connect_stream(Arc::new(config), stream, handler).await
+    })
     .await;
     let kex_elapsed = started.elapsed();
     if let Some(Ok(_)) = &connected {

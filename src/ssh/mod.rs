@@ -2,7 +2,7 @@
 //! authenticating, and opening the forward channels. Talks to people only through [`Interaction`].
 //!
 //! Inside, modules only point down: [`Chain`] (here) → `dial` (one hop) → `auth`, `client`, `hostkey`,
-//! `config`, `proxy`, `transport` → the vocabulary they share: `interaction` (hop labels, stages, the
+//! `config`, `proxy`, `round_trip`, `transport` → the vocabulary they share: `interaction` (hop labels, stages, the
 //! person), `clock` (prompt time), `pins`, `kind`, `known_hosts`, `keys`, `certificate`.
 
 mod auth;
@@ -18,6 +18,7 @@ mod kind;
 pub mod known_hosts;
 mod pins;
 mod proxy;
+mod round_trip;
 mod transport;
 
 use std::net::SocketAddr;
@@ -32,7 +33,7 @@ use crate::plan::TunnelPlan;
 use crate::target::Target;
 
 pub use client::Client;
-pub use config::CHANNEL_WINDOW;
+pub use config::MAX_CHANNEL_WINDOW;
 pub use interaction::{Asked, HopLabel, Interaction, Stage};
 pub use pins::Pins;
 

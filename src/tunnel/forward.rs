@@ -38,7 +38,7 @@ use crate::target::Target;
 pub const PENDING_LIMIT: usize = 16 * 1024 * 1024;
 
 // A sender may have a whole window in flight: the queue must hold at least that before pacing.
-const _: () = assert!(crate::ssh::CHANNEL_WINDOW as usize <= PENDING_LIMIT);
+const _: () = assert!(crate::ssh::MAX_CHANNEL_WINDOW as usize <= PENDING_LIMIT);
 
 /// How long a local client may make no progress with a full queue before it is disconnected.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);
