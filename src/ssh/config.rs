@@ -162,25 +162,19 @@ pub const CHANNEL_WINDOW: u32 = 8 * 1024 * 1024;
 /// and OpenSSH's 57). The tunnel's per-connection queue limit stays above it.
 pub const MAX_CHANNEL_WINDOW: u32 = 16 * 1024 * 1024;
 
-/// Round trips up to this get [`CHANNEL_WINDOW`]: 8 MiB still lets one stream reach ~270 MiB/s at
-/// 15 ms. The measured exchange includes the server's own start-up between reading our line and
-/// sending its KEXINIT (sshd forks its unprivileged child there: 2-12 ms on the bench's local servers),
-/// so a near path with a slow server stays below it.
-const NEAR_PATH: Duration = Duration::from_millis(15);
-
-/// Round trips from this on get [`MAX_CHANNEL_WINDOW`]; in between, the window grows linearly.
-const LONG_PATH: Duration = Duration::from_millis(20);
+/// What one stream should reach on any path the window can cover: russh refills a window when half of
+/// it has arrived, so a sender always has half a window to send per round trip, and the window is sized
+/// at two round trips of this rate: [`CHANNEL_WINDOW`] up to 10 ms, [`MAX_CHANNEL_WINDOW`] from 20 ms.
+const STREAM_RATE: f64 = 400.0 * 1024.0 * 1024.0;
 
 /// The receive window for a path with this round trip (`None`: not measured), in whole MiB.
 pub(crate) fn channel_window(round_trip: Option<Duration>) -> u32 {
     const MIB: u64 = 1024 * 1024;
-    let Some(round_trip) = round_trip.filter(|rtt| *rtt > NEAR_PATH) else {
+    let Some(round_trip) = round_trip else {
         return CHANNEL_WINDOW;
     };
-    let (near, long) = (u64::from(CHANNEL_WINDOW), u64::from(MAX_CHANNEL_WINDOW));
-    let share = (round_trip - NEAR_PATH).as_secs_f64() / (LONG_PATH - NEAR_PATH).as_secs_f64();
-    let window = near + ((long - near) as f64 * share.min(1.0)) as u64;
-    (window.div_ceil(MIB) * MIB).min(long) as u32
+    let wanted = (2.0 * STREAM_RATE * round_trip.as_secs_f64()) as u64;
+    (wanted.div_ceil(MIB) * MIB).clamp(u64::from(CHANNEL_WINDOW), u64::from(MAX_CHANNEL_WINDOW)) as u32
 }
 
 /// Messages russh queues for one channel before its session loop waits for the channel's reader.
@@ -288,9 +282,8 @@ mod tests {
         let ms = |n| Some(Duration::from_millis(n));
         assert_eq!(channel_window(None), CHANNEL_WINDOW);
         assert_eq!(channel_window(ms(0)), CHANNEL_WINDOW);
-        assert_eq!(channel_window(ms(12)), CHANNEL_WINDOW);
-        assert_eq!(channel_window(ms(15)), CHANNEL_WINDOW);
-        assert_eq!(channel_window(ms(17)), 12 * 1024 * 1024);
+        assert_eq!(channel_window(ms(10)), CHANNEL_WINDOW);
+        assert_eq!(channel_window(ms(15)), 12 * 1024 * 1024);
         assert_eq!(channel_window(ms(20)), MAX_CHANNEL_WINDOW);
         assert_eq!(channel_window(ms(250)), MAX_CHANNEL_WINDOW);
     }

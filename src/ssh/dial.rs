@@ -212,10 +212,7 @@ where
     let connected = bounded(limit, &dialing.clock, async move {
         // The window is sized for the path's round trip, measured in the identification exchange.
         let line = format!("{}\r\n", client_id());
-        let (stream, round_trip) = match round_trip::probe(stream, line.as_bytes(), PROBE_LIMIT).await {
-            Ok(probed) => probed,
-            Err(e) => return Err(russh::Error::IO(e)),
-        };
+        let (stream, round_trip) = round_trip::probe(stream, line.as_bytes(), PROBE_LIMIT).await;
         config.window_size = channel_window(round_trip);
         let measured = round_trip.map_or("not measured".into(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
         tracing::debug!(

@@ -3,14 +3,17 @@
 //! russh fixes a session's channel window when the session is created, so the window has to be chosen
 //! before the handshake, and the round trip that decides it is not known then: behind a relay, a
 //! proxy, a ProxyCommand or an earlier hop, the TCP connect time says nothing about it. The SSH
-//! identification exchange measures it where the handshake spends the time anyway: we send our line
-//! first, and the server answers it with its KEXINIT (OpenSSH sends that once it has read our line). The
-//! time from our line to the first byte after the server's line is one round trip of the whole path.
+//! identification exchange measures it where the handshake spends the time anyway: once the server's
+//! identification line has arrived (the server is up and waiting for ours), we send ours, and the
+//! server answers it with its KEXINIT (OpenSSH sends that once it has read our line). The time from our
+//! line to the first byte after the server's line is one round trip of the whole path. Sending ours
+//! first would time the server's start-up as well (sshd forks and re-executes itself for each
+//! connection: 7-18 ms measured on the local bench servers, more than the round trip of many WANs).
 //!
 //! Everything read is handed to russh unchanged, and russh's own identification line, the same bytes,
-//! is not sent a second time. A server that sends its KEXINIT without waiting for our line gives a
-//! short measurement (the near-path window, as without measuring); one that waits for our KEXINIT
-//! is given up on after [`PROBE_LIMIT`].
+//! is not sent a second time. A server that sends its KEXINIT with its line gives no measurement (the
+//! near-path window, as without measuring); one that waits for our line before sending its own, or for
+//! our KEXINIT before sending its, costs the handshake up to [`PROBE_LIMIT`].
 
 use std::io;
 use std::pin::Pin;
@@ -19,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// How long to wait for the server's answer. Longer counts as a long path; it is also what a server
-/// that waits for our KEXINIT before sending its own costs the handshake.
+/// How long to wait for the server's identification line, and then for its answer to ours. No answer
+/// within it counts as a long path; no line within it, as not measured (our line is sent then).
 pub const PROBE_LIMIT: Duration = Duration::from_millis(250);
 
 /// What the probe reads at most before giving up on finding the server's identification line (the
@@ -44,23 +47,44 @@ pub struct Probed<S> {
     failed: Option<io::Error>,
 }
 
-/// Send `line` (our identification line, with its CR LF) and wait up to `limit` for the server's
-/// answer. Returns the stream to hand to russh and the round trip: `None` when the exchange ended
-/// before an answer could be timed (end of stream, an error, or no identification line), which russh
-/// then reports as it would have; `limit` when no answer came within it.
-pub async fn probe<S>(mut stream: S, line: &[u8], limit: Duration) -> io::Result<(Probed<S>, Option<Duration>)>
+/// Wait up to `limit` for the server's identification line, send `line` (ours, with its CR LF), and
+/// wait up to `limit` again for the server's answer. Returns the stream to hand to russh and the round
+/// trip: `None` when it could not be timed (the stream ended or failed, there was no identification
+/// line within `limit`, or the server had sent more than its line before hearing ours), which russh
+/// then reports or works through as it would have; `limit` when no answer came within it.
+pub async fn probe<S>(mut stream: S, line: &[u8], limit: Duration) -> (Probed<S>, Option<Duration>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    stream.write_all(line).await?;
-    stream.flush().await?;
-    let sent_at = Instant::now();
     let mut replay = Vec::new();
     let mut failed = None;
-    let round_trip = match tokio::time::timeout(limit, answer(&mut stream, &mut replay, &mut failed)).await {
-        Ok(true) => Some(sent_at.elapsed()),
-        Ok(false) => None,
-        Err(_) => Some(limit),
+    // Our line goes out once the server's own has arrived: the server is then ready, and its answer
+    // times the path alone, not how long the server took to start.
+    let identified = tokio::time::timeout(
+        limit,
+        read_until(&mut stream, &mut replay, &mut failed, |r| {
+            identification_end(r).is_some()
+        }),
+    )
+    .await;
+    // A failed write is not reported here: russh's next write meets the same error, and what the server
+    // sent before it is still read first.
+    let wrote = async {
+        stream.write_all(line).await?;
+        stream.flush().await
+    }
+    .await;
+    let sent_at = Instant::now();
+    let answered = |r: &[u8]| identification_end(r).is_some_and(|end| r.len() > end);
+    let round_trip = match (identified, wrote) {
+        (Ok(true), Ok(())) if !answered(&replay) => {
+            match tokio::time::timeout(limit, read_until(&mut stream, &mut replay, &mut failed, answered)).await {
+                Ok(true) => Some(sent_at.elapsed()),
+                Ok(false) => None,
+                Err(_) => Some(limit),
+            }
+        }
+        _ => None,
     };
     let probed = Probed {
         inner: stream,
@@ -70,14 +94,22 @@ where
         at: 0,
         failed,
     };
-    Ok((probed, round_trip))
+    (probed, round_trip)
 }
 
-/// Read until a byte follows the server's identification line: true then, false when the stream ends,
-/// fails, or sends too much without one.
-async fn answer<S: AsyncRead + Unpin>(stream: &mut S, replay: &mut Vec<u8>, failed: &mut Option<io::Error>) -> bool {
+/// Read into `replay` until `done` holds for it: true then, false when the stream ends, fails (the
+/// error kept in `failed`), or sends [`PROBE_BYTES`] without it.
+async fn read_until<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    replay: &mut Vec<u8>,
+    failed: &mut Option<io::Error>,
+    done: impl Fn(&[u8]) -> bool,
+) -> bool {
     let mut chunk = [0u8; 4096];
-    while replay.len() < PROBE_BYTES {
+    while !done(replay) {
+        if replay.len() >= PROBE_BYTES || failed.is_some() {
+            return false;
+        }
         match stream.read(&mut chunk).await {
             Ok(0) => return false,
             Ok(n) => replay.extend_from_slice(&chunk[..n]),
@@ -86,11 +118,8 @@ async fn answer<S: AsyncRead + Unpin>(stream: &mut S, replay: &mut Vec<u8>, fail
                 return false;
             }
         }
-        if identification_end(replay).is_some_and(|end| replay.len() > end) {
-            return true;
-        }
     }
-    false
+    true
 }
 
 /// Where the server's identification line (the first line starting with `SSH-`) ends, after its LF.
@@ -203,7 +232,7 @@ mod tests {
             server.read_exact(&mut next).await.unwrap();
             next
         });
-        let (mut probed, round_trip) = probe(client, LINE, Duration::from_secs(5)).await.unwrap();
+        let (mut probed, round_trip) = probe(client, LINE, Duration::from_secs(5)).await;
         assert!(
             round_trip.is_some_and(|rtt| rtt < Duration::from_secs(5)),
             "{round_trip:?}"
@@ -223,7 +252,7 @@ mod tests {
             server.write_all(b"garbage").await.unwrap();
             drop(server);
         });
-        let (mut probed, round_trip) = probe(client, LINE, Duration::from_secs(5)).await.unwrap();
+        let (mut probed, round_trip) = probe(client, LINE, Duration::from_secs(5)).await;
         assert_eq!(round_trip, None);
         let mut read = Vec::new();
         probed.read_to_end(&mut read).await.unwrap();
@@ -236,8 +265,40 @@ mod tests {
         server.write_all(b"SSH-2.0-server\r\n").await.unwrap();
         // It never sends more: the probe ends at its limit (kept short here).
         let limit = Duration::from_millis(20);
-        let (mut probed, round_trip) = probe(client, LINE, limit).await.unwrap();
+        let (mut probed, round_trip) = probe(client, LINE, limit).await;
         assert_eq!(round_trip, Some(limit));
+        let mut read = vec![0u8; 16];
+        probed.read_exact(&mut read).await.unwrap();
+        assert_eq!(read, b"SSH-2.0-server\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_sends_its_kexinit_with_its_line_is_not_measured() {
+        let (client, mut server) = duplex(1024);
+        server.write_all(b"SSH-2.0-server\r\nKEXINIT").await.unwrap();
+        let (mut probed, round_trip) = probe(client, LINE, Duration::from_secs(5)).await;
+        assert_eq!(round_trip, None);
+        let mut got = vec![0u8; LINE.len()];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, LINE, "our line is still sent");
+        let mut read = vec![0u8; b"SSH-2.0-server\r\nKEXINIT".len()];
+        probed.read_exact(&mut read).await.unwrap();
+        assert_eq!(read, b"SSH-2.0-server\r\nKEXINIT");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_waits_for_our_line_gets_it_after_the_limit() {
+        let (client, mut server) = duplex(1024);
+        let peer = tokio::spawn(async move {
+            let mut got = vec![0u8; LINE.len()];
+            server.read_exact(&mut got).await.unwrap();
+            server.write_all(b"SSH-2.0-server\r\n").await.unwrap();
+            (got, server)
+        });
+        let (mut probed, round_trip) = probe(client, LINE, Duration::from_millis(20)).await;
+        assert_eq!(round_trip, None);
+        let (got, _server) = peer.await.unwrap();
+        assert_eq!(got, LINE);
         let mut read = vec![0u8; 16];
         probed.read_exact(&mut read).await.unwrap();
         assert_eq!(read, b"SSH-2.0-server\r\n");
@@ -247,7 +308,7 @@ mod tests {
     async fn a_different_line_from_russh_is_an_error() {
         let (client, mut server) = duplex(1024);
         server.write_all(b"SSH-2.0-server\r\nX").await.unwrap();
-        let (mut probed, _) = probe(client, LINE, Duration::from_secs(5)).await.unwrap();
+        let (mut probed, _) = probe(client, LINE, Duration::from_secs(5)).await;
         let err = probed.write_all(b"SSH-2.0-other\r\n").await.unwrap_err();
         assert!(err.to_string().contains("identification line"), "{err}");
     }

@@ -1002,3 +1002,72 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
         "an ESC or BEL byte reached stderr: {stderr:?}"
     );
 }
+
+/// The channel window is sized for the path's round trip, measured in the SSH identification exchange
+/// before the handshake. Why: one stream cannot go faster than window / round trip, and a window far
+/// above what the path needs makes the bastion's sshd read ahead and hold the data. Checks, with `-vv`:
+/// through the delaying relay (15 ms each way, so at least 30 ms per round trip whatever the load) the
+/// hop reports a round trip of at least 30 ms and a 16 MiB window; straight to the bastion it reports a
+/// measured round trip and a window within 8-16 MiB (how soon sshd answers depends on the machine's load,
+/// so the exact window there is not asserted); an echo goes through each tunnel, so the bytes read while
+/// measuring reached the handshake intact.
+#[test]
+fn the_channel_window_is_sized_for_the_measured_round_trip() {
+    let bastion = Bastion::start();
+    let lab = &bastion.lab;
+    let relay = lab.start_delay_relay(SocketAddrV4::new(bastion.sshd.addr, bastion.sshd.port), 15, 15);
+    let known_hosts = lab.known_hosts_file(&[format!(
+        "[127.0.0.1]:{} {}",
+        relay.port(),
+        bastion.sshd.host_key(KeyKind::Ed25519).public_key()
+    )]);
+    let mut far = lab
+        .connect()
+        .arg("-vv")
+        .arg("--ssh")
+        .arg(format!("{TEST_USER}@127.0.0.1:{}", relay.port()))
+        .known_hosts(&known_hosts)
+        .identity(bastion.key())
+        .db(bastion.targets.echo)
+        .spawn();
+    let port = far.wait_ready();
+    echo_roundtrip(local(port), b"across the relay");
+    let (round_trip_ms, window_mib) = measured_path(&far);
+    assert!(
+        round_trip_ms >= 30.0 && window_mib == 16,
+        "through a 30 ms relay: round trip {round_trip_ms} ms, window {window_mib} MiB\n{}",
+        far.stderr()
+    );
+
+    let (near, port) = bastion.echo_tunnel_with(&["-vv"]);
+    echo_roundtrip(local(port), b"straight to the bastion");
+    let (round_trip_ms, window_mib) = measured_path(&near);
+    assert!(
+        (8..=16).contains(&window_mib),
+        "straight to the bastion: round trip {round_trip_ms} ms, window {window_mib} MiB\n{}",
+        near.stderr()
+    );
+}
+
+/// The round trip (ms) and channel window (MiB) a `-vv` tunnel reported for its hop.
+fn measured_path(tunnel: &Sqltun) -> (f64, u32) {
+    if !tunnel.stderr_mentions(&["(identification exchange)"], STDERR_TIMEOUT) {
+        tunnel.fail("-vv did not report the hop's round trip and channel window");
+    }
+    let stderr = tunnel.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("(identification exchange)"))
+        .unwrap_or_default();
+    let between = |start: &str, end: &str| -> Option<String> {
+        let from = line.find(start)? + start.len();
+        let to = from + line[from..].find(end)?;
+        Some(line[from..to].to_string())
+    };
+    let round_trip = between("round trip ", " ms").and_then(|v| v.parse::<f64>().ok());
+    let window = between("channel window ", " MiB").and_then(|v| v.parse::<u32>().ok());
+    match (round_trip, window) {
+        (Some(r), Some(w)) => (r, w),
+        _ => tunnel.fail(&format!("cannot read the round trip and window from {line:?}")),
+    }
+}
