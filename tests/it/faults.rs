@@ -1008,7 +1008,7 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
 /// above what the path needs makes the bastion's sshd read ahead and hold the data. Checks, with `-vv`:
 /// through the delaying relay (15 ms each way, so at least 30 ms per round trip whatever the load) the
 /// hop reports a round trip of at least 30 ms and a 16 MiB window; straight to the bastion it reports a
-/// measured round trip and a window within 8-16 MiB (how soon sshd answers depends on the machine's load,
+/// measured round trip and a window within 2-16 MiB (how soon sshd answers depends on the machine's load,
 /// so the exact window there is not asserted); an echo goes through each tunnel, so the bytes read while
 /// measuring reached the handshake intact.
 #[test]
@@ -1043,7 +1043,7 @@ fn the_channel_window_is_sized_for_the_measured_round_trip() {
     echo_roundtrip(local(port), b"straight to the bastion");
     let (round_trip_ms, window_mib) = measured_path(&near);
     assert!(
-        (8..=16).contains(&window_mib),
+        (2..=16).contains(&window_mib),
         "straight to the bastion: round trip {round_trip_ms} ms, window {window_mib} MiB\n{}",
         near.stderr()
     );
