@@ -10,8 +10,8 @@
 //! waits by polling with a bound. Timed assertions are only the contract's own bounds, with slack.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddrV4, TcpStream};
-use std::path::Path;
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -532,12 +532,7 @@ fn changed_host_key_is_refused_even_when_nothing_was_recorded() {
 fn delay_and_loss_keep_transfers_intact() {
     let bastion = Bastion::start();
     let lab = &bastion.lab;
-    let relay = lab.start_delay_relay(SocketAddrV4::new(bastion.sshd.addr, bastion.sshd.port), 20, 50);
-    let known_hosts = lab.known_hosts_file(&[format!(
-        "[127.0.0.1]:{} {}",
-        relay.port(),
-        bastion.sshd.host_key(KeyKind::Ed25519).public_key()
-    )]);
+    let (relay, known_hosts) = relay_to_bastion(&bastion, 20, 50);
     let bastion_ns = lab.bastion_namespace(0);
     let target_ns = lab.target_namespace();
     lab.drop_incoming(&bastion_ns, 0.02);
@@ -1015,12 +1010,7 @@ fn hostile_algorithm_names_in_kexinit_are_escaped() {
 fn the_channel_window_is_sized_for_the_measured_round_trip() {
     let bastion = Bastion::start();
     let lab = &bastion.lab;
-    let relay = lab.start_delay_relay(SocketAddrV4::new(bastion.sshd.addr, bastion.sshd.port), 15, 15);
-    let known_hosts = lab.known_hosts_file(&[format!(
-        "[127.0.0.1]:{} {}",
-        relay.port(),
-        bastion.sshd.host_key(KeyKind::Ed25519).public_key()
-    )]);
+    let (relay, known_hosts) = relay_to_bastion(&bastion, 15, 15);
     let mut far = lab
         .connect()
         .arg("-vv")
@@ -1047,6 +1037,19 @@ fn the_channel_window_is_sized_for_the_measured_round_trip() {
         "straight to the bastion: round trip {round_trip_ms} ms, window {window_mib} MiB\n{}",
         near.stderr()
     );
+}
+
+/// The delaying relay in front of the bastion's sshd (each direction held `min_ms..=max_ms`), and a
+/// known_hosts file trusting the bastion's host key under the relay's address.
+fn relay_to_bastion(bastion: &Bastion, min_ms: u32, max_ms: u32) -> (SocketAddr, PathBuf) {
+    let lab = &bastion.lab;
+    let relay = lab.start_delay_relay(SocketAddrV4::new(bastion.sshd.addr, bastion.sshd.port), min_ms, max_ms);
+    let known_hosts = lab.known_hosts_file(&[format!(
+        "[127.0.0.1]:{} {}",
+        relay.port(),
+        bastion.sshd.host_key(KeyKind::Ed25519).public_key()
+    )]);
+    (relay, known_hosts)
 }
 
 /// The round trip (ms) and channel window (MiB) a `-vv` tunnel reported for its hop.
