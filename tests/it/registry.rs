@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::support::{
     Bastion, Completed, EXIT_TIMEOUT, Lab, MarkedProcesses, SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, Tripwire,
     accepts_connections, account_ids, assert_error, connect, echo_on, echo_roundtrip, free_local_port, local,
-    poll_until, send_signal, wait_until, write_file,
+    poll_until, process_gone, send_signal, wait_until, write_file,
 };
 
 /// Bound on an entry reflecting a change (a connection opened or closed: half a second of settling; a
@@ -200,17 +200,6 @@ fn ready_events(stdout: &str) -> (u32, Vec<u16>) {
         })
         .collect();
     (pid, ports)
-}
-
-/// Whether `pid` is gone: no /proc entry, or a zombie nobody has reaped yet.
-fn process_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
 }
 
 /// Field 22 of /proc/PID/stat: the process's start time.

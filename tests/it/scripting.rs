@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::support::{
     Bastion, Chain, Completed, EXIT_TIMEOUT, KeyKind, MARIADB_PASSWORD, MARIADB_USER, MarkedProcesses,
     SIGNAL_EXIT_TIMEOUT, Signal, SqltunCommand, TEST_PASSWORD, TempHome, Tripwire, accepts_connections, assert_error,
-    connect, echo_on, echo_roundtrip, free_local_port, local, poll_until, psql, psql_url, send_signal, wait_until,
+    connect, echo_on, echo_roundtrip, free_local_port, local, poll_until, process_gone, psql, psql_url, send_signal,
+    wait_until,
 };
 
 /// Bound on a file a command run by `exec` writes showing up, and on a stopped background tunnel's pid
@@ -85,18 +86,6 @@ impl Drop for Session {
                 send_signal(pid, Signal::Kill);
             }
         }
-    }
-}
-
-/// Whether `pid` is gone: no /proc entry, or a zombie nobody has reaped yet (a background tunnel's
-/// parent has exited, and not every init reaps promptly).
-fn process_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
     }
 }
 

@@ -40,7 +40,7 @@ pub use mariadb::{MARIADB_PASSWORD, MARIADB_USER};
 pub use openssh::OpenSsh;
 pub use postgres::{psql, psql_output, psql_url};
 pub use probe_servers::{LoopbackServer, server_program};
-pub use process::{MarkedProcesses, Signal, account_ids, poll_until, run, send_signal, wait_until};
+pub use process::{MarkedProcesses, Signal, account_ids, poll_until, process_gone, run, send_signal, wait_until};
 pub use pty::TerminalSession;
 pub use sqltun::{
     Completed, EXIT_TIMEOUT, SIGNAL_EXIT_TIMEOUT, SQLTUN, Sqltun, SqltunCommand, TempHome, Tripwire,

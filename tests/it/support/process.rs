@@ -387,3 +387,15 @@ impl Drop for MarkedProcesses {
         }
     }
 }
+
+/// Whether `pid` is gone: no /proc entry, or a zombie nobody has reaped yet (a background tunnel's
+/// parent has exited, and not every init reaps promptly).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
