@@ -63,7 +63,7 @@ impl Interaction for Recorder {
     fn stage(&self, hop: &HopLabel, stage: &Stage, elapsed: Duration) {
         let (name, detail, ok) = match stage {
             Stage::Transport(how) => ("connect", how.clone(), true),
-            Stage::KeyExchange => ("key exchange", "ok".to_string(), true),
+            Stage::KeyExchange(path) => ("key exchange", path.to_string(), true),
             Stage::HostKey(offered) => {
                 let status = match &offered.accepted {
                     Some(Acceptance::Known(path, line)) => format!("known ({}:{line})", path.display()),

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use super::client::Client;
 use super::clock::{PromptClock, bounded};
 use super::config::{allows_sha1_rsa, channel_window, client_config, client_id};
-use super::interaction::{HopLabel, Interaction, Stage};
+use super::interaction::{HopLabel, Interaction, PathWindow, Stage};
 use super::kind::classify;
 use super::pins::Pins;
 use super::round_trip::{self, PROBE_LIMIT};
@@ -213,18 +213,19 @@ where
         // The window is sized for the path's round trip, measured in the identification exchange.
         let line = format!("{}\r\n", client_id());
         let (stream, round_trip) = round_trip::probe(stream, line.as_bytes(), PROBE_LIMIT).await;
-        config.window_size = channel_window(round_trip);
-        let measured = round_trip.map_or("not measured".into(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3));
-        tracing::debug!(
-            "{label}: round trip {measured} (identification exchange); channel window {} MiB",
-            config.window_size >> 20
-        );
-        russh::client::connect_stream(Arc::new(config), stream, handler).await
+        let path = PathWindow {
+            round_trip,
+            window: channel_window(round_trip),
+        };
+        config.window_size = path.window;
+        tracing::debug!("{label}: {path} (identification exchange)");
+        let connected = russh::client::connect_stream(Arc::new(config), stream, handler).await;
+        connected.map(|handle| (handle, path))
     })
     .await;
     let kex_elapsed = started.elapsed();
-    if let Some(Ok(_)) = &connected {
-        ui.stage(label, &Stage::KeyExchange, kex_elapsed);
+    if let Some(Ok((_, path))) = &connected {
+        ui.stage(label, &Stage::KeyExchange(*path), kex_elapsed);
     }
     if let Some(o) = slots.offered.lock().ok().and_then(|o| o.clone()) {
         ui.stage(label, &Stage::HostKey(o), Duration::ZERO);
@@ -237,7 +238,7 @@ where
                 "waiting for the SSH handshake",
             ));
         }
-        Some(Ok(handle)) => handle,
+        Some(Ok((handle, _))) => handle,
         Some(Err(e)) => return Err(handshake_failure(&e, label, &slots)),
     };
     let (paused, _) = dialing.clock.paused();

@@ -44,13 +44,33 @@ pub trait Interaction: Send + Sync {
     }
 }
 
+/// What the identification exchange measured of a hop's path, and the channel window chosen for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathWindow {
+    /// One round trip of the whole path to the hop; `None` when the server's answer could not be timed.
+    pub round_trip: Option<Duration>,
+    /// The receive window each channel of the hop advertises, in bytes.
+    pub window: u32,
+}
+
+impl std::fmt::Display for PathWindow {
+    /// `round trip 22.4 ms, channel window 16 MiB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.round_trip {
+            Some(t) => write!(f, "round trip {:.1} ms", t.as_secs_f64() * 1e3)?,
+            None => write!(f, "round trip not measured")?,
+        }
+        write!(f, ", channel window {} MiB", self.window >> 20)
+    }
+}
+
 /// A completed stage of connecting one hop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
     /// The byte stream to the hop exists: `TCP 198.18.0.2:22`, `channel through hop 1`, `ProxyCommand`.
     Transport(String),
-    /// Key exchange (the host key check included) completed.
-    KeyExchange,
+    /// Key exchange (the host key check included) completed, over a path measured as this.
+    KeyExchange(PathWindow),
     /// The host key the server offered and whether (how) it was accepted.
     HostKey(Offered),
     /// Authentication succeeded with this method.

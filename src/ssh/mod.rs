@@ -34,7 +34,7 @@ use crate::target::Target;
 
 pub use client::Client;
 pub use config::MAX_CHANNEL_WINDOW;
-pub use interaction::{Asked, HopLabel, Interaction, Stage};
+pub use interaction::{Asked, HopLabel, Interaction, PathWindow, Stage};
 pub use pins::Pins;
 
 /// A forward channel to the target.

@@ -639,7 +639,7 @@ fn exec_tunnel_failure_exits_with_sqltuns_code_and_never_runs_the_command() {
 // check
 
 /// `check` against PostgreSQL reports every stage in order, each ok: resolution, hop 1's connect, key
-/// exchange, host key (with sshd's SHA256 fingerprint) and authentication, the forward, and a probe
+/// exchange (with the measured round trip and the channel window), host key (with sshd's SHA256 fingerprint) and authentication, the forward, and a probe
 /// that recognises PostgreSQL.
 #[test]
 fn check_postgres_reports_every_stage() {
@@ -653,7 +653,7 @@ fn check_postgres_reports_every_stage() {
         &[
             &["resolve"],
             &["[1/1]", "connect"],
-            &["[1/1]", "key exchange"],
+            &["[1/1]", "key exchange", "round trip", "channel window"],
             &["[1/1]", "host key", &fingerprint],
             &["[1/1]", "authentication"],
             &["forward", &target],
